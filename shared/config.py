@@ -1,0 +1,148 @@
+"""Settings, read once from the environment into a frozen dataclass.
+
+Both processes call `load_config()` at start. A bad value stops the process
+with a message naming the variable and the value, so a typo in
+supervisord.conf or a Space's settings fails loudly instead of running with
+a surprise default.
+
+The Hub token is deliberately *not* here: the web process loads this config
+too, and it must never hold the token. Only `worker.hub` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+DEFAULT_DATA_DIR = "./data"
+DEFAULT_SERVER_NAME = "127.0.0.1"
+DEFAULT_SERVER_PORT = 7860
+DEFAULT_BACKUP_INTERVAL_SECONDS = 60.0
+DEFAULT_BACKUP_KEEP = 10
+DEFAULT_RATE_LIMIT_PER_MINUTE = 5
+DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
+DEFAULT_RESTORE_TIMEOUT_SECONDS = 30.0
+DEFAULT_WORKER_NICE = 10
+DEFAULT_SQUASH_AFTER_COMMITS = 0  # 0 = never squash
+DEFAULT_BACKOFF_CAP_SECONDS = 600.0
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    server_name: str
+    server_port: int
+    backup_interval_seconds: float
+    backup_keep: int
+    hf_dataset_repo: str | None
+    hf_dataset_private: bool
+    hf_squash_after_commits: int
+    backoff_cap_seconds: float
+    restore_timeout_seconds: float
+    wait_for_worker: bool
+    rate_limit_per_minute: int
+    max_request_bytes: int
+    hide_names: bool
+    admin_password: str | None
+    worker_nice: int
+    log_level: str
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "reviews.db"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def state_path(self) -> Path:
+        """The worker's memory across restarts: what it last published, failures."""
+        return self.data_dir / "worker-state.json"
+
+    @property
+    def ready_path(self) -> Path:
+        """Written by the worker once any restore is done; the web waits for it."""
+        return self.data_dir / "worker-ready"
+
+    @property
+    def hub_enabled(self) -> bool:
+        return bool(self.hf_dataset_repo)
+
+
+def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T],
+         check: Callable[[T], bool] = lambda v: True, expect: str = "") -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = parse(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {expect}") from None
+    if not check(value):
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {expect}")
+    return value
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _parse_repo(raw: str) -> str:
+    parts = raw.split("/")
+    if len(parts) != 2 or not all(parts) or any(c.isspace() for c in raw):
+        raise ValueError(raw)
+    return raw
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("FEEDBACK_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"FEEDBACK_DATA_DIR={str(data_dir)!r} is not valid: it exists and is not a folder")
+    return Config(
+        data_dir=data_dir,
+        server_name=_get(env, "GRADIO_SERVER_NAME", DEFAULT_SERVER_NAME, str, expect="a host name or address"),
+        server_port=_get(env, "GRADIO_SERVER_PORT", DEFAULT_SERVER_PORT, int,
+                         lambda v: 1 <= v <= 65535, "a port number from 1 to 65535"),
+        backup_interval_seconds=_get(env, "BACKUP_INTERVAL_SECONDS", DEFAULT_BACKUP_INTERVAL_SECONDS, float,
+                                     lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
+        backup_keep=_get(env, "BACKUP_KEEP", DEFAULT_BACKUP_KEEP, int,
+                         lambda v: 1 <= v <= 10000, "a whole number from 1 to 10000"),
+        hf_dataset_repo=_get(env, "HF_DATASET_REPO", None, _parse_repo, expect="'owner/name'"),
+        hf_dataset_private=_get(env, "HF_DATASET_PRIVATE", True, _parse_bool, expect="true or false"),
+        hf_squash_after_commits=_get(env, "HF_SQUASH_AFTER_COMMITS", DEFAULT_SQUASH_AFTER_COMMITS, int,
+                                     lambda v: v == 0 or v >= 2, "0 (off) or a whole number of at least 2"),
+        backoff_cap_seconds=_get(env, "BACKUP_BACKOFF_CAP_SECONDS", DEFAULT_BACKOFF_CAP_SECONDS, float,
+                                 lambda v: 0 < v <= 86400, "seconds between 0 and 86400"),
+        restore_timeout_seconds=_get(env, "RESTORE_TIMEOUT_SECONDS", DEFAULT_RESTORE_TIMEOUT_SECONDS, float,
+                                     lambda v: 0 <= v <= 3600, "seconds between 0 and 3600"),
+        wait_for_worker=_get(env, "FEEDBACK_WAIT_FOR_WORKER", False, _parse_bool, expect="true or false"),
+        rate_limit_per_minute=_get(env, "FEEDBACK_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE, int,
+                                   lambda v: v >= 0, "a whole number, 0 for no limit"),
+        max_request_bytes=_get(env, "FEEDBACK_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, int,
+                               lambda v: v >= 16 * 1024, "bytes, at least 16384"),
+        hide_names=_get(env, "FEEDBACK_HIDE_NAMES", False, _parse_bool, expect="true or false"),
+        admin_password=env.get("ADMIN_PASSWORD") or None,
+        worker_nice=_get(env, "WORKER_NICE", DEFAULT_WORKER_NICE, int,
+                         lambda v: 0 <= v <= 19, "a niceness from 0 to 19"),
+        log_level=_get(env, "LOG_LEVEL", "INFO", str.upper,
+                       lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
+    )

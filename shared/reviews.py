@@ -1,0 +1,59 @@
+"""What a valid review is. The web handler and the HTTP API both go through `validate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_NAME_CHARS = 100
+MAX_COMMENTS_CHARS = 5000
+RATINGS = (1, 2, 3, 4, 5)
+
+
+class InvalidReview(ValueError):
+    """The input cannot be stored; the message is shown to the person as is."""
+
+
+@dataclass(frozen=True)
+class Review:
+    name: str
+    rating: int
+    comments: str
+
+
+def _text(value: object, field: str, limit: int, *, strip: bool) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidReview(f"{field} must be text.")
+    if strip:
+        value = value.strip()
+    if len(value) > limit:
+        raise InvalidReview(f"{field} is too long: {len(value):,} characters, at most {limit:,} allowed.")
+    if "\x00" in value:
+        raise InvalidReview(f"{field} contains a NUL character, which cannot be stored.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be stored as UTF-8 text in SQLite or exported.
+        raise InvalidReview(f"{field} contains invalid characters (unpaired surrogates).") from None
+    return value
+
+
+def _rating(value: object) -> int:
+    if value is None or value == "":
+        raise InvalidReview("Please choose a rating from 1 to 5.")
+    # bool is an int in Python; True is not a rating.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidReview(f"The rating must be a whole number from 1 to 5, not {str(value)[:20]!r}.")
+    if value not in RATINGS:
+        raise InvalidReview(f"The rating must be from 1 to 5, not {value}.")
+    return value
+
+
+def validate(name: object, rating: object, comments: object) -> Review:
+    """Return the review to store, or raise InvalidReview with a message for people."""
+    return Review(
+        name=_text(name, "Name", MAX_NAME_CHARS, strip=True),
+        rating=_rating(rating),
+        comments=_text(comments, "Comments", MAX_COMMENTS_CHARS, strip=False),
+    )

@@ -1,0 +1,103 @@
+"""The public page: the form, the latest reviews, the totals and the rating chart.
+
+Handlers only read and write the local store. Every rule about what may be
+stored lives in `shared.reviews.validate`, so a call through Gradio's HTTP API
+(`/gradio_api/call/add_review`) meets exactly the same checks as the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import gradio as gr
+import pandas as pd
+
+from shared.config import Config
+from shared.db import Store, Summary
+from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
+from web.ratelimit import RateLimiter
+
+log = logging.getLogger("web.app")
+
+LATEST_LIMIT = 10
+TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
+ANONYMOUS = "Anonymous"
+SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
+RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
+STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
+
+
+def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
+    if hide_names:
+        rows = [(r[0], r[1], ANONYMOUS, r[3], r[4]) for r in rows]
+    return pd.DataFrame(rows, columns=TABLE_HEADERS)
+
+
+def _chart(summary: Summary) -> pd.DataFrame:
+    return pd.DataFrame({"rating": [str(r) for r in range(1, 6)], "reviews": list(summary.counts)})
+
+
+def _average(summary: Summary) -> str:
+    if summary.average is None:
+        return "No reviews yet"
+    return f"{summary.average:.2f} / 5"
+
+
+def build_app(config: Config, store: Store) -> gr.Blocks:
+    limiter = RateLimiter(config.rate_limit_per_minute)
+
+    def overview() -> tuple:
+        summary = store.summary()
+        return (_table(store.latest(LATEST_LIMIT), config.hide_names), summary.total,
+                _average(summary), _chart(summary))
+
+    def add_review(name: str | None, rating: int | None, comments: str | None,
+                   request: gr.Request) -> tuple:
+        """Store one review and return the refreshed page data."""
+        try:
+            review = validate(name, rating, comments)
+        except InvalidReview as exc:
+            raise gr.Error(str(exc), duration=None) from None
+        client = request.client.host if request is not None and request.client else "unknown"
+        if not limiter.allow(client):
+            log.info("rate limited client=%s", client)
+            raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None)
+        try:
+            review_id = store.add(review)
+        except sqlite3.Error as exc:
+            log.error("could not store review error=%s", exc)
+            raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None) from None
+        # Clear the form; the outputs after it refresh the overview.
+        return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
+
+    with gr.Blocks(title="Feedback") as demo:
+        gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                name = gr.Textbox(label="Name (optional)", placeholder="How should we call you?",
+                                  max_length=MAX_NAME_CHARS, elem_id="name")
+                rating = gr.Radio(label="How satisfied are you? (1 = not at all, 5 = very)",
+                                  choices=[1, 2, 3, 4, 5], value=None, elem_id="rating")
+                comments = gr.Textbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
+                                      placeholder="What works well? What should we change?",
+                                      elem_id="comments")
+                submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=2, min_width=300):
+                with gr.Row():
+                    total = gr.Number(label="Total reviews", interactive=False, precision=0, elem_id="total")
+                    average = gr.Textbox(label="Average rating", interactive=False, elem_id="average")
+                chart = gr.BarPlot(x="rating", y="reviews", label="Reviews per rating", y_lim=[0, None],
+                                   sort="x", elem_id="chart", height=220)
+                table = gr.Dataframe(headers=TABLE_HEADERS, label="Latest 10 reviews (newest first)",
+                                     datatype=["number", "str", "str", "number", "str"],
+                                     interactive=False, wrap=True, elem_id="latest")
+
+        overview_outputs = [table, total, average, chart]
+        submit.click(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
+                     api_name="add_review", concurrency_limit=8, show_progress="minimal")
+        comments.submit(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
+                        api_visibility="private", concurrency_limit=8, show_progress="minimal")
+        demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
+    return demo

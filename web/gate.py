@@ -1,0 +1,45 @@
+"""Wait until the worker says the database is ready (any restore done).
+
+On a fresh disk the worker restores the newest backup before the form may
+write; if the web created an empty database first, that backup would be
+shadowed. The worker writes `worker-ready` holding its parent's pid; under
+supervisord that is also our parent, so a file left by an earlier run never
+counts. Only used when FEEDBACK_WAIT_FOR_WORKER is on (supervisord.conf sets it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from shared.config import Config
+
+log = logging.getLogger("web.gate")
+
+POLL_SECONDS = 0.2
+REMIND_SECONDS = 10.0
+
+
+def worker_ready(config: Config) -> bool:
+    try:
+        return config.ready_path.read_text(encoding="utf-8").strip() == str(os.getppid())
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def wait_for_worker(config: Config, *, max_wait: float) -> bool:
+    started = last_note = time.monotonic()
+    while not worker_ready(config):
+        now = time.monotonic()
+        if now - started > max_wait:
+            # Safe to go on: the worker merges local reviews with the newest
+            # backup before its first push (never pushes a smaller database).
+            log.error("worker not ready after %.0fs, opening the form anyway", max_wait)
+            return False
+        if now - last_note >= REMIND_SECONDS:
+            log.info("waiting for the worker to prepare the database waited_s=%.0f", now - started)
+            last_note = now
+        time.sleep(POLL_SECONDS)
+    log.info("worker ready after %.1fs", time.monotonic() - started)
+    return True

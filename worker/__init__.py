@@ -1,0 +1,1 @@
+"""The backup worker: snapshot -> check -> export -> publish, on a schedule."""

@@ -1,0 +1,159 @@
+"""`python -m worker [run|backup|status|restore|publish]`: the backup worker and its ops commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+from shared.config import Config, ConfigError, load_config
+from shared.logs import setup_logging
+from worker.backup import Backup
+from worker.loop import BackupLoop, describe_error
+from worker.restore import RestoreRefused, restore
+from worker.startup import prepare
+from worker.state import load_state
+from worker.targets import LocalFolderTarget, Target
+
+log = logging.getLogger("worker")
+
+# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s).
+FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+
+
+def make_target(config: Config) -> Target:
+    if config.hub_enabled:
+        from worker.hub import HubTarget  # imported only when used: huggingface_hub is heavy
+
+        return HubTarget.from_env(config)
+    return LocalFolderTarget(config.backups_dir, keep=config.backup_keep)
+
+
+def cmd_run(config: Config, target: Target) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
+                 signal.Signals(signum).name)
+        stop.set()
+        # A second signal takes the default action: the process ends at once,
+        # even inside a long C call such as a snapshot.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if config.worker_nice:
+        os.nice(config.worker_nice)  # backups must not take CPU from the form
+    if not config.hub_enabled:
+        log.info("Hub sync is off (HF_DATASET_REPO not set); backups go to %s", config.backups_dir)
+    log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
+    prepare(config, target)
+    backup = Backup(config, target)
+    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds)
+    try:
+        loop.run(stop)
+    finally:
+        final = threading.Thread(target=loop.tick, kwargs={"final": True}, name="final-backup", daemon=True)
+        final.start()
+        final.join(FINAL_BACKUP_TIMEOUT_SECONDS)
+        if final.is_alive():
+            log.error("final backup did not finish in %.0fs, exiting anyway", FINAL_BACKUP_TIMEOUT_SECONDS)
+        log.info("shutdown complete")
+    return 0
+
+
+def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False) -> int:
+    if not config.db_path.exists():
+        print(f"no database at {config.db_path} yet: start the app first", file=sys.stderr)
+        return 1
+    outcome = Backup(config, target).run(allow_fewer=allow_fewer)
+    if outcome.published:
+        print(f"published rows={outcome.published.rows} to {outcome.published.location}")
+    else:
+        print(f"no change since the last backup (rows={outcome.rows}); nothing published")
+    return 0
+
+
+def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
+    state = load_state(config.state_path)
+    last = state.last_published
+    info = {
+        "target": target.name,
+        "hub_sync": "on" if config.hub_enabled else "off",
+        "last_backup_at": last.at if last else None,
+        "last_backup_rows": last.rows if last else None,
+        "last_backup_location": last.location if last else None,
+        "last_backup_revision": last.revision if last else None,
+        "consecutive_failures": state.consecutive_failures,
+        "last_error": state.last_error,
+        "pending_merge": state.pending_merge,
+        "conflict": state.conflict,
+    }
+    if as_json:
+        print(json.dumps(info, indent=1))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {'-' if value is None else value}")
+    return 1 if state.conflict else 0
+
+
+def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool) -> int:
+    info = restore(config, target, revision=revision, force=force)
+    print(f"restored rows={info.rows} from {info.location}{' at ' + info.revision if info.revision else ''}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="back up on a schedule until stopped (the default)")
+    sub.add_parser("backup", help="back up now, once")
+    publish = sub.add_parser("publish", help="back up now, once; --allow-fewer publishes even a smaller database")
+    publish.add_argument("--allow-fewer", action="store_true",
+                         help="publish although the newest backup holds reviews the local database lacks")
+    status = sub.add_parser("status", help="last backup, failures, conflicts")
+    status.add_argument("--json", action="store_true")
+    rest = sub.add_parser("restore", help="bring a backup back into the local database")
+    rest.add_argument("--revision", help="an earlier backup (commit id, or local backup name)")
+    rest.add_argument("--force", action="store_true", help="replace a non-empty local database (a copy is kept)")
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    secrets = [os.environ.get("HF_TOKEN", "")]
+    setup_logging("worker", "INFO" if command == "status" else config.log_level, secrets=secrets)
+    try:
+        target = make_target(config)
+        if command == "run":
+            return cmd_run(config, target)
+        if command == "backup":
+            return cmd_backup(config, target)
+        if command == "publish":
+            return cmd_backup(config, target, allow_fewer=args.allow_fewer)
+        if command == "status":
+            return cmd_status(config, target, as_json=args.json)
+        if command == "restore":
+            return cmd_restore(config, target, revision=args.revision, force=args.force)
+    except RestoreRefused as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - one clear line for ops, no traceback
+        log.debug("command failed", exc_info=True)
+        print(f"{command} failed: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

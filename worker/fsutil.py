@@ -1,0 +1,50 @@
+"""Crash-safe file writes: write to `name.tmp`, fsync, rename over the target, fsync the folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(tmp: Path, target: Path) -> None:
+    """Make `tmp` become `target` atomically and durably (readers see old or new, never half)."""
+    fsync_file(tmp)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        replace_durably(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def copy_atomic(src: Path, target: Path) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        replace_durably(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

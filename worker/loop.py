@@ -1,0 +1,132 @@
+"""The worker's main loop: a `schedule` job, backoff on failure, clean stop on signals.
+
+- Every job runs inside `tick()`, which catches everything: `schedule` lets a
+  job's exception escape `run_pending()` and that would end the loop.
+- A failing streak is logged once when it starts (with its cause), then only
+  as a reminder every REMINDER_SECONDS, and once on recovery.
+- Retries back off exponentially up to a cap, honouring Retry-After.
+- The loop waits on "next job or stop", so a signal wakes it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import schedule
+
+from worker.backup import Backup, BackupConflict
+from worker.state import load_state, save_state
+from worker.targets import utc_now_iso
+
+log = logging.getLogger("worker.loop")
+
+REMINDER_SECONDS = 600.0
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's Retry-After, when the error carries an HTTP response with one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the cause, for logs and `status`."""
+    explain = getattr(exc, "explain", None)
+    if callable(explain):
+        return explain()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class BackupLoop:
+    def __init__(self, backup: Backup, *, interval: float, backoff_cap: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.backup = backup
+        self.interval = interval
+        self.backoff_cap = backoff_cap
+        self.clock = clock
+        self.failures = load_state(backup.config.state_path).consecutive_failures
+        self.not_before = 0.0
+        self._last_reported = 0.0
+        self._last_cause: str | None = None
+
+    def tick(self, *, final: bool = False) -> None:
+        """Run one backup unless backing off; never raises."""
+        now = self.clock()
+        if now < self.not_before and not final:
+            return
+        try:
+            self.backup.run()
+        except Exception as exc:  # noqa: BLE001 - the loop must survive any job failure
+            self._failed(exc)
+        else:
+            self._succeeded()
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        cause = describe_error(exc)
+        if isinstance(exc, BackupConflict):
+            delay = self.backoff_cap
+        else:
+            delay = min(self.backoff_cap, self.interval * 2 ** (self.failures - 1))
+        retry_after = retry_after_seconds(exc)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self.not_before = self.clock() + delay
+        now = self.clock()
+        if self.failures == 1 or cause != self._last_cause:
+            log.error("backup failed failures=%d next_try_in_s=%.0f cause=%s", self.failures, delay, cause,
+                      exc_info=not _is_expected(exc))
+            self._last_reported = now
+        elif now - self._last_reported >= REMINDER_SECONDS:
+            log.warning("backup still failing failures=%d next_try_in_s=%.0f cause=%s", self.failures, delay, cause)
+            self._last_reported = now
+        else:
+            log.debug("backup failed again failures=%d cause=%s", self.failures, cause)
+        self._last_cause = cause
+        self._save(failures=self.failures, error=cause, conflict=cause if isinstance(exc, BackupConflict) else None)
+
+    def _succeeded(self) -> None:
+        if self.failures:
+            log.info("backup recovered after %d failures", self.failures)
+        self.failures = 0
+        self.not_before = 0.0
+        self._last_cause = None
+        self._save(failures=0, error=None, conflict=None)
+
+    def _save(self, *, failures: int, error: str | None, conflict: str | None) -> None:
+        path = self.backup.config.state_path
+        state = load_state(path)
+        since = 0 if failures == 0 else state.failures_since_success + 1
+        changed = state.with_(consecutive_failures=failures, failures_since_success=since, last_error=error,
+                              conflict=conflict, last_attempt_at=utc_now_iso())
+        try:
+            save_state(path, changed)
+        except OSError as exc:  # a full disk must not kill the loop
+            log.debug("could not save state error=%s", exc)
+
+    def run(self, stop: threading.Event) -> None:
+        scheduler = schedule.Scheduler()
+        scheduler.every(self.interval).seconds.do(self.tick)
+        self.tick()  # a first backup at start, not one interval later
+        while not stop.is_set():
+            scheduler.run_pending()
+            idle = scheduler.idle_seconds
+            stop.wait(timeout=max(0.0, idle if idle is not None else self.interval))
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """Errors whose one-line cause says it all: no traceback in the log."""
+    if isinstance(exc, (BackupConflict, OSError, TimeoutError)):
+        return True
+    return getattr(exc, "expected", False) or type(exc).__module__.startswith(("huggingface_hub", "httpx"))

@@ -1,0 +1,127 @@
+"""Restore: bring a backup back into the live database, safely.
+
+- The downloaded copy must pass `integrity_check` before it touches anything.
+- It goes into the live database with the backup API in one step: a single
+  write transaction, so the web (which may have the file open) sees the old
+  data or the new, never a mix, and no -wal file is orphaned. Renaming a file
+  over a database that another process has open would not be safe.
+- A non-empty database is never overwritten without `force`; with it, a
+  timestamped copy of the old one is kept first.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+from shared.config import Config
+from shared.db import connect, ensure_schema, read_summary
+from worker.lock import worker_lock
+from worker.snapshot import SnapshotError, integrity_check
+from worker.targets import Published, Target
+
+log = logging.getLogger("worker.restore")
+
+
+class RestoreRefused(RuntimeError):
+    """Restoring would overwrite reviews and --force was not given."""
+
+
+class NoBackup(FileNotFoundError):
+    """The target holds no backup to restore."""
+
+
+def local_review_count(db_path: Path) -> int:
+    """Reviews in the local database; 0 when it is missing or has no table yet."""
+    if not db_path.exists():
+        return 0
+    conn = connect(db_path, readonly=True)
+    try:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+    finally:
+        conn.close()
+
+
+def _copy_db(src: sqlite3.Connection, dest_path: Path) -> None:
+    dest = sqlite3.connect(dest_path)
+    try:
+        src.backup(dest, pages=-1)
+    finally:
+        dest.close()
+
+
+def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> Published:
+    with worker_lock(config.data_dir):
+        return restore_locked(config, target, revision=revision, force=force)
+
+
+def restore_locked(config: Config, target: Target, *, revision: str | None = None,
+                   force: bool = False) -> Published:
+    db_path = config.db_path
+    existing = local_review_count(db_path)
+    if existing and not force:
+        raise RestoreRefused(
+            f"{db_path} already holds {existing} reviews; restore would replace them. "
+            "Run again with --force to replace it (a copy of the current database is kept).")
+    staging = config.data_dir / ".restore"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        try:
+            fetched, info = target.fetch(staging, revision)
+        except FileNotFoundError as exc:
+            raise NoBackup(str(exc)) from exc
+        integrity_check(fetched)
+        # Bring an older schema up to date and match the live db's WAL mode
+        # (the backup API needs equal page sizes and journal kinds).
+        staged = connect(fetched)
+        try:
+            ensure_schema(staged)
+            restored = read_summary(staged)
+        finally:
+            staged.close()
+        live = connect(db_path)
+        try:
+            if existing:
+                keep = db_path.with_name(f"{db_path.name}.pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+                _copy_db(live, keep)
+                log.warning("kept a copy of the database being replaced path=%s reviews=%d", keep, existing)
+            src = connect(fetched, readonly=True)
+            try:
+                src.backup(live, pages=-1)  # one step: atomic for every reader
+            finally:
+                src.close()
+            integrity_check(db_path)
+        finally:
+            live.close()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("restored backup rows=%d max_id=%d from=%s revision=%s", restored.total, restored.max_id,
+             target.name, info.revision or "newest")
+    return info
+
+
+def move_aside_if_corrupt(db_path: Path) -> Path | None:
+    """A local database that fails its check is moved aside (never deleted) and logged loudly."""
+    if not db_path.exists():
+        return None
+    try:
+        integrity_check(db_path)
+        return None
+    except SnapshotError as exc:
+        cause = str(exc)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = Path(str(db_path) + suffix)
+        if part.exists():
+            part.rename(Path(str(aside) + suffix))
+    log.critical("local database is corrupt, moved aside path=%s cause=%s; restoring the newest backup",
+                 aside, cause)
+    return aside

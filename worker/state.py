@@ -1,0 +1,57 @@
+"""The worker's memory across restarts, kept in a small JSON file in the data folder.
+
+It lets a restarted worker know what it last published (so it makes no
+empty backup), how many runs have failed in a row, and any open conflict.
+`python -m worker status` reads the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from worker.fsutil import write_text_atomic
+from worker.targets import Published
+
+log = logging.getLogger("worker.state")
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    target: str = ""
+    last_published: Published | None = None
+    last_attempt_at: str | None = None
+    consecutive_failures: int = 0
+    failures_since_success: int = 0
+    last_error: str | None = None
+    pending_merge: bool = False  # started on a fresh disk while the Hub was unreachable
+    conflict: str | None = None  # the local db lacks reviews the newest backup has
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["last_published"] = self.last_published.to_json() if self.last_published else None
+        return data
+
+    def with_(self, **changes) -> "WorkerState":
+        return replace(self, **changes)
+
+
+def load_state(path: Path) -> WorkerState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return WorkerState()
+    except (OSError, ValueError) as exc:
+        log.warning("state file unreadable, starting afresh path=%s error=%s", path, exc)
+        return WorkerState()
+    published = data.get("last_published")
+    known = {k: v for k, v in data.items() if k in WorkerState.__dataclass_fields__}
+    known["last_published"] = Published.from_json(published) if published else None
+    return WorkerState(**known)
+
+
+def save_state(path: Path, state: WorkerState) -> None:
+    write_text_atomic(path, json.dumps(state.to_json(), indent=1, sort_keys=True))

@@ -1,0 +1,136 @@
+"""Where backups go. Every target has the same small interface, so the loop,
+restore and the tests do not care whether it is a local folder or the Hub."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shared.db import Summary
+from worker.fsutil import fsync_dir, fsync_file, replace_durably
+
+log = logging.getLogger("worker.targets")
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one backup holds and where it went. Recorded with every backup,
+    so that reading the newest one is cheap."""
+
+    fingerprint: str
+    rows: int
+    max_id: int
+    at: str  # UTC, ISO 8601
+    location: str
+    revision: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Published":
+        return cls(fingerprint=str(data["fingerprint"]), rows=int(data["rows"]), max_id=int(data["max_id"]),
+                   at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"))
+
+
+def utc_now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Target(Protocol):
+    name: str  # for logs and status: "local:/path" or "hub:owner/name"
+
+    def newest(self) -> Published | None:
+        """What the newest backup holds, or None when there is none."""
+
+    def publish(self, db_file: Path, csv_file: Path, summary: Summary) -> Published:
+        """Store the pair as the newest backup, atomically: both or neither."""
+
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+        """Download the db of the newest (or the given) backup into dest_dir."""
+
+
+class LocalFolderTarget:
+    """Backups as db+csv pairs in a folder, newest `keep` kept.
+
+    A pair is complete when its manifest (`<stem>.json`) exists: the db and
+    csv are renamed into place first, the manifest last, so a crash midway
+    leaves no half pair that restore could pick.
+    """
+
+    def __init__(self, folder: Path, keep: int):
+        self.folder = folder
+        self.keep = keep
+        self.name = f"local:{folder}"
+
+    def _manifests(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob("reviews-*.json"))
+
+    def newest(self) -> Published | None:
+        for manifest in reversed(self._manifests()):
+            try:
+                return Published.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping unreadable manifest path=%s error=%s", manifest, exc)
+        return None
+
+    def publish(self, db_file: Path, csv_file: Path, summary: Summary) -> Published:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
+        stem = f"reviews-{stamp}Z"
+        info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
+                         at=utc_now_iso(), location=str(self.folder / f"{stem}.db"), revision=stem)
+        placed: list[Path] = []
+        try:
+            for src, suffix in ((db_file, ".db"), (csv_file, ".csv")):
+                tmp = self.folder / f"{stem}{suffix}.tmp"
+                shutil.copyfile(src, tmp)
+                placed.append(tmp)
+                fsync_file(tmp)
+                os.replace(tmp, self.folder / f"{stem}{suffix}")
+                placed[-1] = self.folder / f"{stem}{suffix}"
+            manifest_tmp = self.folder / f"{stem}.json.tmp"
+            placed.append(manifest_tmp)
+            manifest_tmp.write_text(json.dumps(info.to_json(), indent=1), encoding="utf-8")
+            replace_durably(manifest_tmp, self.folder / f"{stem}.json")
+        except BaseException:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            raise
+        fsync_dir(self.folder)
+        self._prune()
+        return info
+
+    def _prune(self) -> None:
+        manifests = self._manifests()
+        for manifest in manifests[: max(0, len(manifests) - self.keep)]:
+            stem = manifest.name[: -len(".json")]
+            manifest.unlink(missing_ok=True)  # first: the pair stops counting
+            for suffix in (".db", ".csv"):
+                (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
+        # Leftovers of a crash mid-publish: files with no manifest, or .tmp.
+        kept = {m.name[: -len(".json")] for m in self._manifests()}
+        for path in self.folder.glob("reviews-*"):
+            stem = path.name.split(".", 1)[0]
+            if stem not in kept and (path.suffix == ".tmp" or path.suffix in (".db", ".csv")):
+                path.unlink(missing_ok=True)
+
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+        manifests = self._manifests()
+        if revision:
+            manifests = [m for m in manifests if m.name.startswith(revision)]
+        if not manifests:
+            raise FileNotFoundError(f"no backup{' ' + revision if revision else ''} in {self.folder}")
+        manifest = manifests[-1]
+        info = Published.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+        dest = dest_dir / "restore.db"
+        shutil.copyfile(self.folder / (manifest.name[: -len(".json")] + ".db"), dest)
+        return dest, info
