@@ -1,0 +1,119 @@
+"""Start the real app: supervisord from the project's supervisord.conf, in a
+temporary data folder, on a free port. Polled until the form answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class App:
+    """The app under supervisord. `env` adds to the environment of supervisord (and so of both programs)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
+        self.env.update({
+            "FEEDBACK_DATA_DIR": str(self.data_dir),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(self.port),
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            "BACKUP_INTERVAL_SECONDS": "1",
+            "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0",
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_HOME": str(self.data_dir.parent / "hf-home"),
+        })
+        self.env.update(env or {})
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "App":
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "supervisord"), "-c", str(ROOT / "supervisord.conf")],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.wait_web(timeout)
+        return self
+
+    def web_up(self) -> bool:
+        try:
+            return httpx.get(self.url + "/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_web(self, timeout: float = 60.0) -> None:
+        def ready():
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"supervisord exited rc={self.proc.returncode}; logs: {self.logs()}")
+            return self.web_up()
+        wait_until(ready, timeout, 0.2, "the web form")
+
+    def ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / "supervisorctl"), "-c", str(ROOT / "supervisord.conf"), *args],
+                              cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def pid(self, program: str) -> int:
+        out = self.ctl("pid", program).stdout.strip()
+        return int(out) if out.isdigit() else 0
+
+    def log(self, program: str) -> str:
+        path = self.data_dir / "logs" / f"{program}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def logs(self) -> str:
+        parts = []
+        for path in sorted((self.data_dir / "logs").glob("*.log")):
+            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+    def worker(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a one-shot worker command (`status`, `backup`, `restore`) as ops would."""
+        return subprocess.run([sys.executable, "-m", "worker", *args], cwd=ROOT, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def __enter__(self) -> "App":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
