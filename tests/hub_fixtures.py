@@ -1,0 +1,101 @@
+"""pytest fixtures around tests/hubserver.py (a local Hugging Face Hub-compatible server).
+
+Import them from tests/conftest.py::
+
+    from tests.hub_fixtures import hub_server, hub_server_process, hub_api  # noqa: F401
+
+Constants (tokens and users known to the servers started here) are importable too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+try:  # tests/ is a package (tests/__init__.py)
+    from tests.hubserver import HubServer, HubServerProcess
+except ImportError:  # flat layout: tests/ itself on sys.path
+    from hubserver import HubServer, HubServerProcess
+
+__all__ = [
+    "HUB_USER",
+    "HUB_TOKEN",
+    "HUB_OTHER_USER",
+    "HUB_OTHER_TOKEN",
+    "HUB_READ_TOKEN",
+    "HUB_TOKENS",
+    "HUB_LFS_THRESHOLD",
+    "hub_client_env",
+    "hub_server",
+    "hub_server_process",
+    "hub_api",
+]
+
+HUB_USER = "alice"
+HUB_TOKEN = "tok-write"  # alice, write access
+HUB_OTHER_USER = "bob"
+HUB_OTHER_TOKEN = "tok-bob"  # bob, write access (to bob/*)
+HUB_READ_TOKEN = "tok-read"  # alice, read-only
+HUB_TOKENS = {HUB_TOKEN: HUB_USER, HUB_OTHER_TOKEN: HUB_OTHER_USER, HUB_READ_TOKEN: (HUB_USER, "read")}
+HUB_LFS_THRESHOLD = 1_000_000
+
+
+def hub_client_env(endpoint: str, token: str | None = HUB_TOKEN, hf_home: str | None = None, base: dict | None = None) -> dict:
+    """Environment for a child process that uses huggingface_hub against the local server."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    )
+    if hf_home is not None:
+        env["HF_HOME"] = hf_home
+    if token is None:
+        env.pop("HF_TOKEN", None)
+    else:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def _force_client_test_settings() -> None:
+    """If huggingface_hub was imported before the env vars were set, still disable Xet and telemetry."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_DISABLE_XET = True
+        constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+@pytest.fixture
+def hub_server():
+    """A started in-process HubServer (memory state, tokens HUB_TOKENS, lfs_threshold 1 MB); stopped afterwards."""
+    _force_client_test_settings()
+    srv = HubServer(tokens=HUB_TOKENS, lfs_threshold=HUB_LFS_THRESHOLD)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def hub_server_process(tmp_path):
+    """A HubServer child process (state persisted in tmp_path/"hub-state"), controlled over HTTP; terminated afterwards."""
+    _force_client_test_settings()
+    proc = HubServerProcess.spawn(
+        state_dir=tmp_path / "hub-state", tokens=HUB_TOKENS, lfs_threshold=HUB_LFS_THRESHOLD
+    )
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def hub_api(hub_server):
+    """HfApi bound to the in-process server, authenticated as HUB_USER (write)."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub_server.endpoint, token=HUB_TOKEN)
