@@ -64,6 +64,7 @@ class App:
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         self.wait_web(timeout)
+        wait_until(lambda: self.ctl("status").stdout.count("RUNNING") == 2, 20, 0.3, "both programs RUNNING")
         return self
 
     def web_up(self) -> bool:

@@ -1,0 +1,41 @@
+import pytest
+
+from shared.config import DEFAULT_BACKUP_INTERVAL_SECONDS, ConfigError, load_config
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config({})
+    assert config.data_dir == tmp_path / "data"
+    assert config.db_path == tmp_path / "data" / "reviews.db"
+    assert config.backup_interval_seconds == DEFAULT_BACKUP_INTERVAL_SECONDS == 60
+    assert config.server_name == "127.0.0.1" and config.server_port == 7860
+    assert not config.hub_enabled and config.hf_dataset_private
+
+
+@pytest.mark.parametrize("name, value", [
+    ("BACKUP_INTERVAL_SECONDS", "soon"), ("BACKUP_INTERVAL_SECONDS", "-5"), ("GRADIO_SERVER_PORT", "70000"),
+    ("GRADIO_SERVER_PORT", "http"), ("BACKUP_KEEP", "0"), ("HF_DATASET_REPO", "no-slash"),
+    ("HF_DATASET_PRIVATE", "maybe"), ("FEEDBACK_RATE_LIMIT_PER_MINUTE", "-1"), ("LOG_LEVEL", "LOUD"),
+])
+def test_bad_values_name_the_variable_and_the_value(name, value):
+    with pytest.raises(ConfigError) as err:
+        load_config({name: value})
+    assert name in str(err.value) and repr(value) in str(err.value)
+
+
+def test_config_is_frozen():
+    config = load_config({})
+    with pytest.raises(AttributeError):
+        config.backup_keep = 3  # type: ignore[misc]
+
+
+def test_worker_and_web_refuse_to_start_on_a_bad_value(tmp_path):
+    import subprocess
+    import sys
+    for module in ("web", "worker"):
+        r = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "FEEDBACK_DATA_DIR": str(tmp_path),
+                                "BACKUP_INTERVAL_SECONDS": "often"})
+        assert r.returncode == 2
+        assert "BACKUP_INTERVAL_SECONDS='often'" in r.stderr

@@ -1,0 +1,113 @@
+"""The store on real database files."""
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from shared.db import SCHEMA_VERSION, Store, connect, ensure_schema, insert_review, open_store_db, read_summary
+from shared.reviews import Review
+
+
+def test_wal_mode_and_pragmas_are_on(tmp_path):
+    conn = open_store_db(tmp_path / "r.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    insert_review(conn, Review("a", 3, "b"))
+    assert (tmp_path / "r.db-wal").exists()
+
+
+def test_schema_creation_is_idempotent(tmp_path):
+    path = tmp_path / "r.db"
+    conn = open_store_db(path)
+    insert_review(conn, Review("a", 5, ""))
+    ensure_schema(conn)
+    conn.close()
+    conn = open_store_db(path)
+    assert read_summary(conn).total == 1
+
+
+def test_a_seed_database_is_migrated_with_its_reviews(tmp_path):
+    path = tmp_path / "seed.db"
+    seed = sqlite3.connect(path)
+    seed.execute("""CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+                    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
+                    name TEXT, review INTEGER, comments TEXT)""")
+    seed.executemany("INSERT INTO reviews (name, review, comments) VALUES (?, ?, ?)",
+                     [("a", 5, ""), ("b", 4, ""), ("c", 5, "")])
+    seed.commit()
+    seed.close()
+    conn = open_store_db(path)
+    summary = read_summary(conn)
+    assert summary.total == 3 and summary.counts == (0, 0, 0, 1, 2) and summary.max_id == 3
+    insert_review(conn, Review("d", 1, ""))
+    assert read_summary(conn).counts == (1, 0, 0, 1, 2)
+
+
+def test_summary_tracks_inserts_updates_and_deletes(tmp_path):
+    conn = open_store_db(tmp_path / "r.db")
+    for rating in (1, 2, 2, 5):
+        insert_review(conn, Review("", rating, ""))
+    s = read_summary(conn)
+    assert (s.total, s.counts, s.average) == (4, (1, 2, 0, 0, 1), 2.5)
+    conn.execute("UPDATE reviews SET review = 3 WHERE id = 1")
+    conn.execute("DELETE FROM reviews WHERE id = 4")
+    s2 = read_summary(conn)
+    assert (s2.total, s2.counts) == (3, (0, 2, 1, 0, 0))
+    assert s2.fingerprint != s.fingerprint
+    # The trigger-kept totals agree with a full count.
+    assert s2.counts == tuple(conn.execute(f"SELECT COUNT(*) FROM reviews WHERE review = {r}").fetchone()[0]
+                              for r in range(1, 6))
+
+
+def test_readonly_connection_cannot_write(tmp_path):
+    path = tmp_path / "r.db"
+    open_store_db(path).close()
+    ro = connect(path, readonly=True)
+    with pytest.raises(sqlite3.OperationalError):
+        ro.execute("INSERT INTO reviews (name, review, comments) VALUES ('x', 1, '')")
+
+
+def test_store_latest_is_newest_first(tmp_path):
+    store = Store(tmp_path / "r.db")
+    for i in range(15):
+        store.add(Review(f"n{i}", 1 + i % 5, f"c{i}"))
+    latest = store.latest(10)
+    assert [row[0] for row in latest] == list(range(15, 5, -1))
+    assert latest[0][2] == "n14" and latest[0][1].endswith("Z")  # UTC
+    store.close()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from shared.db import open_store_db, insert_review
+    from shared.reviews import Review
+    conn = open_store_db({path!r})
+    for i in range({n}):
+        insert_review(conn, Review({tag!r}, 1 + i % 5, str(i)))
+    print("done")
+""")
+
+
+def test_two_processes_writing_at_once_both_succeed(tmp_path):
+    import pathlib
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    path = str(tmp_path / "r.db")
+    open_store_db(path).close()
+    n = 400
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, path=path, n=n, tag=tag)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.strip() == "done"
+    conn = connect(path, readonly=True)
+    counts = dict(conn.execute("SELECT name, COUNT(*) FROM reviews GROUP BY name").fetchall())
+    assert counts == {"a": n, "b": n}
+    assert read_summary(conn).total == 2 * n
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
