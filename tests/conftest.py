@@ -3,15 +3,16 @@
 import os
 import tempfile
 
-os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf-home-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
+from tests.hub_fixtures import hub_api, hub_server, hub_server_process  # noqa: E402,F401
 
 
 @pytest.fixture

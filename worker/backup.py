@@ -1,8 +1,15 @@
 """One backup run: snapshot -> integrity check -> CSV from the snapshot -> publish.
 
-The files of a run are staged in `backups/.work/`; when publishing fails they
-stay there (the newest snapshot is on disk until a push succeeds) and the
-next run replaces them with a fresh one.
+Before publishing, the run learns what the target's newest backup holds
+(rows, highest id and that row's time, recorded with every backup) and
+refuses to publish a database that lacks any of it: a fresh, emptier
+database must never become the newest backup. Two ways past that guard:
+- a worker that started on a fresh disk while the target was unreachable
+  merges the newest backup in first (`pending_merge`);
+- ops say so explicitly: `python -m worker publish --allow-fewer`.
+
+The files of a run are staged in `backups/.work/`; when publishing fails
+they stay there (the newest snapshot is on disk until a push succeeds).
 """
 
 from __future__ import annotations
@@ -10,13 +17,13 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from shared.config import Config
-from shared.db import connect, read_summary
+from shared.db import connect, ensure_schema, read_summary
 from worker.export import export_csv
 from worker.lock import worker_lock
-from worker.snapshot import take_snapshot
+from worker.merge import merge_backup_into
+from worker.snapshot import Snapshot, integrity_check, take_snapshot
 from worker.state import WorkerState, load_state, save_state
 from worker.targets import Published, Target, utc_now_iso
 
@@ -26,11 +33,22 @@ log = logging.getLogger("worker.backup")
 class BackupConflict(RuntimeError):
     """Publishing would drop reviews that the newest backup holds."""
 
+    expected = True
+
 
 @dataclass(frozen=True)
 class Outcome:
     published: Published | None  # None: nothing changed, nothing published
     rows: int
+
+
+def created_at_of(db_path, row_id: int) -> str | None:
+    conn = connect(db_path, readonly=True)
+    try:
+        row = conn.execute("SELECT created_at FROM reviews WHERE id = ?", (row_id,)).fetchone()
+    finally:
+        conn.close()
+    return str(row[0]) if row else None
 
 
 class Backup:
@@ -39,55 +57,86 @@ class Backup:
         self.target = target
         self.work_dir = config.backups_dir / ".work"
 
-    def state(self) -> WorkerState:
-        return load_state(self.config.state_path)
-
-    def _last_published(self, state: WorkerState) -> Published | None:
-        """What the target holds now: our own record if it is about this target,
-        else ask the target (after a restart with a lost state file, or a new target)."""
-        if state.target == self.target.name and state.last_published is not None:
-            return state.last_published
-        return self.target.newest()
-
     def run(self, *, force: bool = False, allow_fewer: bool = False) -> Outcome:
         with worker_lock(self.config.data_dir):
             return self._run_locked(force=force, allow_fewer=allow_fewer)
 
     def _run_locked(self, *, force: bool, allow_fewer: bool) -> Outcome:
-        state = self.state()
-        last = self._last_published(state)
+        state = load_state(self.config.state_path)
+        if state.pending_merge:
+            state = self._merge_pending(state)
+        ours = state.last_published if state.target == self.target.name else None
         live = connect(self.config.db_path, readonly=True)
         try:
             current = read_summary(live)
         finally:
             live.close()
-        if last is not None and last.fingerprint == current.fingerprint and not force:
+        # No change since our last backup: no snapshot, no request to the target.
+        if ours is not None and ours.fingerprint == current.fingerprint and not force:
             log.debug("no change since last backup, nothing published rows=%d target=%s",
                       current.total, self.target.name)
-            self._remember(state, last)
             return Outcome(published=None, rows=current.total)
 
         self.work_dir.mkdir(parents=True, exist_ok=True)
         snap = take_snapshot(self.config.db_path, self.work_dir / "reviews.db")
-        if last is not None and last.fingerprint == snap.summary.fingerprint and not force:
+        newest = self.target.newest()
+        if newest is not None and newest.fingerprint == snap.summary.fingerprint and not force:
+            log.debug("target already holds this data, nothing published rows=%d target=%s",
+                      snap.summary.total, self.target.name)
             self._clear_work()
-            self._remember(state, last)
+            self._remember(state, newest)
             return Outcome(published=None, rows=snap.summary.total)
-        if last is not None and not allow_fewer and (
-                snap.summary.total < last.rows or snap.summary.max_id < last.max_id):
-            raise BackupConflict(
-                f"local database has rows={snap.summary.total} max_id={snap.summary.max_id} but the newest "
-                f"backup at {self.target.name} has rows={last.rows} max_id={last.max_id}; not publishing. "
-                "To take the backup: `python -m worker restore --force`; to publish the local "
-                "database anyway: `python -m worker publish --allow-fewer`")
+        tip = created_at_of(snap.path, snap.summary.max_id)
+        if newest is not None and not allow_fewer:
+            self._guard(snap, newest)
         csv_path = self.work_dir / "reviews.csv"
         export_csv(snap.path, csv_path)
-        info = self.target.publish(snap.path, csv_path, snap.summary)
+        info = self.target.publish(snap.path, csv_path, snap.summary, tip)
         self._remember(state, info)
         self._clear_work()
-        log.info("backup published rows=%d max_id=%d target=%s location=%s snapshot_s=%.2f",
-                 info.rows, info.max_id, self.target.name, info.location, snap.seconds)
+        log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s snapshot_s=%.2f",
+                 info.rows, info.max_id, self.target.name, info.location, info.revision, snap.seconds)
         return Outcome(published=info, rows=info.rows)
+
+    def _guard(self, snap: Snapshot, newest: Published) -> None:
+        """Raise BackupConflict unless the snapshot holds everything the newest backup holds."""
+        lacking = snap.summary.total < newest.rows or snap.summary.max_id < newest.max_id
+        if not lacking and newest.tip is not None and newest.max_id > 0:
+            # Same history: the backup's last row is ours too, with the same time.
+            lacking = created_at_of(snap.path, newest.max_id) != newest.tip
+        if lacking:
+            self._clear_work()
+            raise BackupConflict(
+                f"not publishing: the local database (rows={snap.summary.total} max_id={snap.summary.max_id}) "
+                f"lacks reviews that the newest backup at {self.target.name} holds (rows={newest.rows} "
+                f"max_id={newest.max_id} revision={newest.revision}). To take the backup: "
+                "`python -m worker restore --force`; to publish the local database anyway: "
+                "`python -m worker publish --allow-fewer`")
+
+    def _merge_pending(self, state: WorkerState) -> WorkerState:
+        """Fresh disk, target unreachable at start: merge its newest backup before the first push."""
+        newest = self.target.newest()  # raises while the target is still unreachable
+        if newest is not None:
+            staging = self.config.data_dir / ".merge"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            try:
+                fetched, _ = self.target.fetch(staging, newest.revision)
+                integrity_check(fetched)
+                conn = connect(fetched)
+                try:
+                    ensure_schema(conn)
+                finally:
+                    conn.close()
+                result = merge_backup_into(self.config.db_path, fetched)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            log.warning("merged the newest backup with reviews written while it was unreachable "
+                        "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local,
+                        newest.revision)
+        state = state.with_(pending_merge=False)
+        save_state(self.config.state_path, state)
+        return state
 
     def _remember(self, state: WorkerState, info: Published) -> None:
         if state.target != self.target.name or state.last_published != info:

@@ -27,7 +27,10 @@ REMINDER_SECONDS = 600.0
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
-    """The server's Retry-After, when the error carries an HTTP response with one."""
+    """The server's Retry-After, when the error carries one (or an HTTP response with one)."""
+    own = getattr(exc, "retry_after", None)
+    if own is not None:
+        return float(own)
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if not headers:
@@ -75,8 +78,8 @@ class BackupLoop:
     def _failed(self, exc: Exception) -> None:
         self.failures += 1
         cause = describe_error(exc)
-        if isinstance(exc, BackupConflict):
-            delay = self.backoff_cap
+        if isinstance(exc, BackupConflict) or getattr(exc, "permanent", False):
+            delay = self.backoff_cap  # retrying soon cannot help: ops must act
         else:
             delay = min(self.backoff_cap, self.interval * 2 ** (self.failures - 1))
         retry_after = retry_after_seconds(exc)

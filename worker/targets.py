@@ -29,6 +29,7 @@ class Published:
     at: str  # UTC, ISO 8601
     location: str
     revision: str | None = None
+    tip: str | None = None  # created_at of the row with max_id: tells a descendant from a stranger
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -36,7 +37,8 @@ class Published:
     @classmethod
     def from_json(cls, data: dict) -> "Published":
         return cls(fingerprint=str(data["fingerprint"]), rows=int(data["rows"]), max_id=int(data["max_id"]),
-                   at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"))
+                   at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"),
+                   tip=data.get("tip"))
 
 
 def utc_now_iso() -> str:
@@ -49,7 +51,7 @@ class Target(Protocol):
     def newest(self) -> Published | None:
         """What the newest backup holds, or None when there is none."""
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary) -> Published:
+    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
         """Store the pair as the newest backup, atomically: both or neither."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
@@ -82,12 +84,12 @@ class LocalFolderTarget:
                 log.warning("skipping unreadable manifest path=%s error=%s", manifest, exc)
         return None
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary) -> Published:
+    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
         stem = f"reviews-{stamp}Z"
         info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
-                         at=utc_now_iso(), location=str(self.folder / f"{stem}.db"), revision=stem)
+                         at=utc_now_iso(), location=str(self.folder / f"{stem}.db"), revision=stem, tip=tip)
         placed: list[Path] = []
         try:
             for src, suffix in ((db_file, ".db"), (csv_file, ".csv")):

@@ -1,0 +1,265 @@
+"""The Hugging Face dataset as a backup target.
+
+Each backup is ONE commit (`HfApi.create_commit`) holding reviews.db,
+reviews.csv and a README.md dataset card, so the db and the csv on the Hub
+always belong together (`upload_folder` may split a large upload into
+several commits). The card carries a machine-readable line with what the
+backup holds (rows, highest id, fingerprint), so the worker can learn what
+the Hub has from one small file instead of downloading the database.
+
+Only this module (and so only the worker) reads the token: `HF_TOKEN`, the
+Hub's own variable, or the client's saved login.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from shared.config import Config
+from shared.db import COLUMNS, Summary
+from worker.targets import Published, utc_now_iso
+
+log = logging.getLogger("worker.hub")
+
+DB_FILE = "reviews.db"
+CSV_FILE = "reviews.csv"
+CARD_FILE = "README.md"
+REPO_TYPE = "dataset"
+_MARKER = re.compile(r"<!--\s*feedback-backup\s+(\{.*?\})\s*-->")
+
+
+class HubError(RuntimeError):
+    """A Hub failure with one line that names the cause and what to do."""
+
+    expected = True  # no traceback in the log: the line says it all
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+    def explain(self) -> str:
+        return str(self)
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After")) if headers.get("Retry-After") is not None else None
+    except ValueError:
+        return None
+
+
+def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
+    """Turn a client error into one clear line. Never includes the token."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    status = _status(exc)
+    if isinstance(exc, RepositoryNotFoundError) or status == 404:
+        return HubError(f"dataset {repo_id} not found at {endpoint}, or this token cannot see it: check "
+                        "HF_DATASET_REPO and that HF_TOKEN belongs to its owner", permanent=True)
+    if status == 401:
+        return HubError(f"the Hub rejected the token (401 Unauthorized) for {repo_id}: set HF_TOKEN to a valid "
+                        "token with write access", permanent=True)
+    if status == 403:
+        return HubError(f"the token has no write access to {repo_id} (403 Forbidden): use a token with "
+                        "write permission for that namespace", permanent=True)
+    if status == 429:
+        wait = _retry_after(exc)
+        return HubError(f"the Hub is rate limiting us (429){f', retry after {wait:.0f}s' if wait else ''}",
+                        retry_after=wait)
+    if status is not None and status >= 500:
+        return HubError(f"the Hub answered {status} (server error) for {repo_id}", retry_after=_retry_after(exc))
+    if status in (409, 412):
+        return HubError(f"the dataset {repo_id} changed while we were pushing ({status}); will retry")
+    if status is not None:
+        return HubError(f"the Hub answered {status} for {repo_id}: {str(exc).splitlines()[0][:200]}")
+    return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": "))
+
+
+def render_card(repo_id: str, info: Published, summary: Summary) -> str:
+    meta = json.dumps(info.to_json() | {"revision": None}, sort_keys=True)
+    average = f"{summary.average:.2f}" if summary.average is not None else "-"
+    counts = " | ".join(str(n) for n in summary.counts)
+    return f"""---
+pretty_name: Feedback form reviews (backup)
+configs:
+- config_name: default
+  data_files: {CSV_FILE}
+---
+# Feedback form reviews: backup
+
+Written by the feedback app's backup worker. Each commit is one consistent backup.
+
+- Backup time (UTC): {info.at}
+- Reviews: {info.rows} (highest id {info.max_id}), average rating {average}
+- Reviews per rating 1 | 2 | 3 | 4 | 5: {counts}
+
+## Files
+- `{DB_FILE}`: SQLite snapshot, taken with the SQLite backup API and checked with `PRAGMA integrity_check`.
+- `{CSV_FILE}`: every review from that same snapshot. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
+  (`created_at` is UTC; `review` is the rating from 1 to 5). Text cells that begin with
+  `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
+
+## Restore
+On the app's machine, with `HF_DATASET_REPO={repo_id}` and `HF_TOKEN` set:
+
+    python -m worker restore                      # the newest backup, into an empty data folder
+    python -m worker restore --revision <commit>  # an earlier backup
+    python -m worker restore --force              # replace a non-empty database (a copy is kept)
+
+A fresh machine with an empty data folder restores the newest backup by itself at start.
+
+<!-- feedback-backup {meta} -->
+"""
+
+
+def parse_card(text: str, revision: str, location: str) -> Published | None:
+    match = _MARKER.search(text)
+    if not match:
+        return None
+    data = json.loads(match.group(1))
+    data["revision"] = revision
+    data["location"] = location
+    return Published.from_json(data)
+
+
+class HubTarget:
+    def __init__(self, api, repo_id: str, *, private: bool = True, squash_after: int = 0,
+                 has_token: bool = True):
+        self.api = api
+        self.repo_id = repo_id
+        self.private = private
+        self.squash_after = squash_after
+        self.has_token = has_token
+        self.name = f"hub:{repo_id}"
+        self._repo_ready = False
+        self._known: Published | None = None  # newest backup we read or wrote, and its commit
+
+    @classmethod
+    def from_env(cls, config: Config) -> "HubTarget":
+        from huggingface_hub import HfApi, get_token
+
+        token = get_token()
+        assert config.hf_dataset_repo
+        return cls(HfApi(token=token or False), config.hf_dataset_repo, private=config.hf_dataset_private,
+                   squash_after=config.hf_squash_after_commits, has_token=bool(token))
+
+    @property
+    def endpoint(self) -> str:
+        return self.api.endpoint
+
+    def _call(self, fn, *args, write: bool = False, **kwargs):
+        if write and not self.has_token:
+            raise HubError(f"HF_TOKEN is not set: set it to a token with write access to {self.repo_id}, "
+                           "or unset HF_DATASET_REPO to back up to the local folder only", permanent=True)
+        try:
+            return fn(*args, **kwargs)
+        except HubError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every client error becomes one clear HubError
+            raise translate(exc, self.repo_id, self.endpoint) from exc
+
+    def _ensure_repo(self) -> None:
+        if self._repo_ready:
+            return
+        url = self._call(self.api.create_repo, self.repo_id, repo_type=REPO_TYPE, private=self.private,
+                         exist_ok=True, write=True)
+        log.info("dataset ready repo=%s private=%s url=%s", self.repo_id, self.private, url)
+        self._repo_ready = True
+
+    def _head(self) -> str | None:
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        try:
+            return self.api.repo_info(self.repo_id, repo_type=REPO_TYPE).sha
+        except RepositoryNotFoundError:
+            return None
+
+    def _card_at(self, revision: str, dest_dir: Path | None = None) -> Published | None:
+        from huggingface_hub.errors import EntryNotFoundError
+
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.api.hf_hub_download(self.repo_id, CARD_FILE, repo_type=REPO_TYPE,
+                                                revision=revision, local_dir=tmp)
+            except EntryNotFoundError:
+                return None
+            text = Path(path).read_text(encoding="utf-8")
+        return parse_card(text, revision, f"{self.endpoint}/datasets/{self.repo_id}")
+
+    def newest(self) -> Published | None:
+        """What the newest backup on the Hub holds: one repo_info call, and the
+        card only when the head moved since we last looked."""
+        head = self._call(self._head)
+        if head is None:
+            return None
+        if self._known is not None and self._known.revision == head:
+            return self._known
+        self._known = self._call(self._card_at, head)
+        return self._known
+
+    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
+        from huggingface_hub import CommitOperationAdd
+
+        self._ensure_repo()
+        at = utc_now_iso()
+        info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id, at=at,
+                         location=f"{self.endpoint}/datasets/{self.repo_id}", tip=tip)
+        card = render_card(self.repo_id, info, summary)
+        operations = [
+            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(db_file)),
+            CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
+            CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")),
+        ]
+        # parent_commit: if another machine pushed since we looked, the Hub
+        # refuses this commit instead of silently stacking ours on top.
+        parent = self._known.revision if self._known is not None else None
+        commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
+                            commit_message=f"Backup {at}: {summary.total} reviews",
+                            commit_description=f"rows={summary.total} max_id={summary.max_id}",
+                            parent_commit=parent, write=True)
+        info = Published(**{**info.to_json(), "revision": commit.oid})
+        self._known = info
+        if self.squash_after:
+            self._maybe_squash()
+        return info
+
+    def _maybe_squash(self) -> None:
+        commits = self._call(self.api.list_repo_commits, self.repo_id, repo_type=REPO_TYPE, write=True)
+        if len(commits) <= self.squash_after:
+            return
+        self._call(self.api.super_squash_history, self.repo_id, repo_type=REPO_TYPE,
+                   commit_message=f"Squashed {len(commits)} backups into the newest one", write=True)
+        head = self._call(self._head)
+        if self._known is not None and head:
+            self._known = Published(**{**self._known.to_json(), "revision": head})
+        log.info("squashed dataset history repo=%s commits_before=%d", self.repo_id, len(commits))
+
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+        from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
+
+        head = revision or self._call(self._head)
+        if head is None:
+            raise FileNotFoundError(f"dataset {self.repo_id} does not exist yet")
+        try:
+            path = self._call(self.api.hf_hub_download, self.repo_id, DB_FILE, repo_type=REPO_TYPE,
+                              revision=head, local_dir=dest_dir)
+        except HubError as exc:
+            if isinstance(exc.__cause__, (EntryNotFoundError, RevisionNotFoundError)):
+                raise FileNotFoundError(f"no backup at {self.repo_id}@{head}") from exc
+            raise
+        info = self._call(self._card_at, head) or Published(
+            fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
+            revision=head)
+        return Path(path), info

@@ -1,0 +1,55 @@
+"""Merge the newest backup into a local database that started empty.
+
+The case: a fresh disk while the Hub was unreachable. The form opened
+empty and took reviews; pushing that small database would bury every older
+review in the history. Before its first push the worker merges instead:
+the backup's reviews keep their ids, and the local ones follow in
+`created_at` order with new ids after the backup's highest.
+
+It runs in ONE write transaction on the live database, so a review the web
+submits meanwhile waits for the lock (busy timeout) and lands after the
+merge: none is lost. A local row identical to a backup row (same id and
+content: an earlier merge that was pushed but not recorded) is kept once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.db import connect, transaction
+
+log = logging.getLogger("worker.merge")
+
+_SAME_ROW = ("h.id = r.id AND h.created_at IS r.created_at AND h.name IS r.name "
+             "AND h.review IS r.review AND h.comments IS r.comments")
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    from_backup: int
+    from_local: int
+
+
+def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
+    conn = connect(db_path)
+    try:
+        conn.execute("ATTACH DATABASE ? AS hub", (str(backup_path),))
+        with transaction(conn):
+            conn.execute(f"DELETE FROM main.reviews AS r WHERE EXISTS (SELECT 1 FROM hub.reviews AS h WHERE {_SAME_ROW})")
+            local = conn.execute("SELECT created_at, name, review, comments FROM main.reviews "
+                                 "ORDER BY created_at, id").fetchall()
+            conn.execute("DELETE FROM main.reviews")
+            # New ids for the local rows start right after the backup's highest.
+            conn.execute("UPDATE main.sqlite_sequence SET seq = (SELECT COALESCE(MAX(id), 0) FROM hub.reviews) "
+                         "WHERE name = 'reviews'")
+            cur = conn.execute("INSERT INTO main.reviews (id, created_at, name, review, comments) "
+                               "SELECT id, created_at, name, review, comments FROM hub.reviews ORDER BY id")
+            from_backup = cur.rowcount
+            conn.executemany("INSERT INTO main.reviews (created_at, name, review, comments) VALUES (?, ?, ?, ?)",
+                             local)
+        conn.execute("DETACH DATABASE hub")
+    finally:
+        conn.close()
+    return MergeResult(from_backup=from_backup, from_local=len(local))
