@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -33,13 +34,25 @@ def make_target(config: Config) -> Target:
     return LocalFolderTarget(config.backups_dir, keep=config.backup_keep)
 
 
+def _exit_now() -> None:
+    log.error("stop took too long, exiting without a final backup")
+    logging.shutdown()
+    os._exit(1)
+
+
 def cmd_run(config: Config, target: Target) -> int:
+    # `kill -USR1 <pid>` prints every thread's stack to the error log: for a worker that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame) -> None:
         log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
                  signal.Signals(signum).name)
         stop.set()
+        # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
+        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
+        watchdog.daemon = True
+        watchdog.start()
         # A second signal takes the default action: the process ends at once,
         # even inside a long C call such as a snapshot.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -30,6 +30,21 @@ CARD_FILE = "README.md"
 REPO_TYPE = "dataset"
 _MARKER = re.compile(r"<!--\s*feedback-backup\s+(\{.*?\})\s*-->")
 
+# huggingface_hub's HTTP client has no timeout by default: one stalled
+# connection would hang the worker (and its SIGTERM) for ever.
+HTTP_TIMEOUT = {"connect": 15.0, "read": 120.0, "write": 120.0, "pool": 15.0}
+
+
+def _install_http_timeouts() -> None:
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    def client_factory() -> "httpx2.Client":
+        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True,
+                             timeout=httpx2.Timeout(**HTTP_TIMEOUT))
+
+    _http.set_client_factory(client_factory)
+
 
 class HubError(RuntimeError):
     """A Hub failure with one line that names the cause and what to do."""
@@ -149,6 +164,7 @@ class HubTarget:
     def from_env(cls, config: Config) -> "HubTarget":
         from huggingface_hub import HfApi, get_token
 
+        _install_http_timeouts()
         token = get_token()
         assert config.hf_dataset_repo
         return cls(HfApi(token=token or False), config.hf_dataset_repo, private=config.hf_dataset_private,

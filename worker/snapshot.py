@@ -9,6 +9,7 @@ the web writes between steps, and under steady load it never finishes.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ log = logging.getLogger("worker.snapshot")
 
 
 class SnapshotError(RuntimeError):
-    """The snapshot is unusable (failed integrity check, unreadable)."""
+    """The snapshot is unusable (failed integrity check, unreadable, not writable)."""
+
+    expected = True  # the message says it all: no traceback in the log
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ def take_snapshot(db_path: Path, dest: Path) -> Snapshot:
         # checkpoint now so journal_size_limit can shrink it. PASSIVE never
         # blocks the web's writers.
         src.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.OperationalError as exc:
+        dest.unlink(missing_ok=True)
+        free_mb = shutil.disk_usage(dest.parent).free // (1024 * 1024)
+        raise SnapshotError(f"could not write the snapshot to {dest.parent}: {exc} "
+                            f"(disk full or write limit? free_mb={free_mb}); the last good backup is kept") from exc
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
