@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.db import connect, ensure_schema, read_summary
+from worker.fsutil import replace_durably
 from worker.lock import worker_lock
 from worker.snapshot import SnapshotError, integrity_check
 from worker.targets import Published, Target
@@ -86,25 +87,41 @@ def restore_locked(config: Config, target: Target, *, revision: str | None = Non
             restored = read_summary(staged)
         finally:
             staged.close()
-        live = connect(db_path)
-        try:
-            if existing:
-                keep = db_path.with_name(f"{db_path.name}.pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-                _copy_db(live, keep)
-                log.warning("kept a copy of the database being replaced path=%s reviews=%d", keep, existing)
-            src = connect(fetched, readonly=True)
-            try:
-                src.backup(live, pages=-1)  # one step: atomic for every reader
-            finally:
-                src.close()
-            integrity_check(db_path)
-        finally:
-            live.close()
+        if not db_path.exists():
+            _move_into_place(fetched, db_path)
+        else:
+            _copy_into_live(fetched, db_path, existing)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("restored backup rows=%d max_id=%d from=%s revision=%s", restored.total, restored.max_id,
              target.name, info.revision or "newest")
     return info
+
+
+def _move_into_place(fetched: Path, db_path: Path) -> None:
+    """No database yet, so nobody has it open (the web waits for the worker at
+    start): a rename is atomic and costs nothing, even for a large backup."""
+    for suffix in ("-wal", "-shm"):  # a stray -wal would be replayed into the new file
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    replace_durably(fetched, db_path)
+
+
+def _copy_into_live(fetched: Path, db_path: Path, existing: int) -> None:
+    """Over an existing database the web may have open: one backup-API step,
+    a single write transaction, after keeping a copy of what is replaced."""
+    live = connect(db_path)
+    try:
+        if existing:
+            keep = db_path.with_name(f"{db_path.name}.pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            _copy_db(live, keep)
+            log.warning("kept a copy of the database being replaced path=%s reviews=%d", keep, existing)
+        src = connect(fetched, readonly=True)
+        try:
+            src.backup(live, pages=-1)  # one step: atomic for every reader
+        finally:
+            src.close()
+    finally:
+        live.close()
 
 
 def move_aside_if_corrupt(db_path: Path) -> Path | None:

@@ -61,12 +61,6 @@ def _restore_on_fresh_disk(config: Config, target: Target) -> None:
                           "newest backup before its first push attempts=%d cause=%s", attempts, cause)
                 state = load_state(config.state_path)
                 save_state(config.state_path, state.with_(pending_merge=True))
-                # the half-made file from the failed attempt must not count as a database
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.unlink(str(config.db_path) + suffix)
-                    except FileNotFoundError:
-                        pass
                 return
             time.sleep(RESTORE_RETRY_SECONDS)
 
