@@ -98,10 +98,11 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
     info = {
         "target": target.name,
         "hub_sync": "on" if config.hub_enabled else "off",
+        "dataset": config.hf_dataset_repo,
         "last_backup_at": last.at if last else None,
         "last_backup_rows": last.rows if last else None,
         "last_backup_location": last.location if last else None,
-        "last_backup_revision": last.revision if last else None,
+        "last_backup_revision": last.revision if last else None,  # the Hub commit, or the local pair's name
         "consecutive_failures": state.consecutive_failures,
         "last_error": state.last_error,
         "pending_merge": state.pending_merge,

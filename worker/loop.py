@@ -87,9 +87,13 @@ class BackupLoop:
             delay = max(delay, retry_after)
         self.not_before = self.clock() + delay
         now = self.clock()
-        if self.failures == 1 or cause != self._last_cause:
+        if self.failures == 1:
             log.error("backup failed failures=%d next_try_in_s=%.0f cause=%s", self.failures, delay, cause,
                       exc_info=not _is_expected(exc))
+            self._last_reported = now
+        elif cause != self._last_cause:
+            log.warning("backup still failing, cause changed failures=%d next_try_in_s=%.0f cause=%s",
+                        self.failures, delay, cause)
             self._last_reported = now
         elif now - self._last_reported >= REMINDER_SECONDS:
             log.warning("backup still failing failures=%d next_try_in_s=%.0f cause=%s", self.failures, delay, cause)
@@ -110,8 +114,7 @@ class BackupLoop:
     def _save(self, *, failures: int, error: str | None, conflict: str | None) -> None:
         path = self.backup.config.state_path
         state = load_state(path)
-        since = 0 if failures == 0 else state.failures_since_success + 1
-        changed = state.with_(consecutive_failures=failures, failures_since_success=since, last_error=error,
+        changed = state.with_(consecutive_failures=failures, last_error=error,
                               conflict=conflict, last_attempt_at=utc_now_iso())
         try:
             save_state(path, changed)

@@ -24,7 +24,6 @@ class WorkerState:
     last_published: Published | None = None
     last_attempt_at: str | None = None
     consecutive_failures: int = 0
-    failures_since_success: int = 0
     last_error: str | None = None
     pending_merge: bool = False  # started on a fresh disk while the Hub was unreachable
     conflict: str | None = None  # the local db lacks reviews the newest backup has
