@@ -24,35 +24,38 @@ class ProcResult:
     seconds: float      # wall time of the whole child process
     max_rss_kib: int    # peak RSS of the child (and its waited-for children), from wait4
     returncode: int
+    cpu: float          # user + sys seconds of the child (and its waited-for children)
     stdout: str
     stderr: str
 
 
+TIME_BIN = "/usr/bin/time"  # GNU time: a small C parent, so the child's ru_maxrss is its own
+
+
 def run_measured(cmd: list[str], *, env: dict | None = None, stdout_path: Path | None = None,
                  cwd: Path | None = None, timeout: float = 600.0) -> ProcResult:
-    """Run `cmd` in a fresh process; wall time and peak RSS via os.wait4 (per child, not cumulative).
+    """Run `cmd` in a fresh process: wall time, CPU (user+sys) and peak RSS.
 
+    Peak RSS comes from GNU time (`-f %M`): a child forked straight from this (large) Python
+    process would report *our* RSS as its high-water mark (Linux counts the pre-exec image).
     stdout goes to `stdout_path` (or is captured); both streams go through temporary files,
     so a chatty child can never block on a full pipe."""
     import tempfile
 
+    with tempfile.NamedTemporaryFile(prefix="time-", suffix=".txt", delete=False) as tf:
+        time_out = Path(tf.name)
     with tempfile.TemporaryFile() as err_f, tempfile.TemporaryFile() as cap_f:
         out_f = open(stdout_path, "wb") if stdout_path else cap_f
         try:
             started = time.perf_counter()
-            proc = subprocess.Popen(cmd, env=env, cwd=cwd or ROOT, stdout=out_f, stderr=err_f)
-            deadline = started + timeout
-            while True:
-                pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    pid, status, rusage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.002)
+            proc = subprocess.Popen([TIME_BIN, "-f", "%U %S %M", "-o", str(time_out), *cmd], env=env,
+                                    cwd=cwd or ROOT, stdout=out_f, stderr=err_f)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             seconds = time.perf_counter() - started
-            proc.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if stdout_path:
                 out_f.close()
@@ -60,7 +63,15 @@ def run_measured(cmd: list[str], *, env: dict | None = None, stdout_path: Path |
         cap_f.seek(0)
         stderr = err_f.read().decode(errors="replace")
         stdout = "" if stdout_path else cap_f.read().decode(errors="replace")
-    return ProcResult(seconds, rusage.ru_maxrss, proc.returncode, stdout, stderr)
+    try:
+        last = time_out.read_text().strip().splitlines()[-1].split()
+        user, sys_s, rss = float(last[0]), float(last[1]), int(last[2])
+    except (OSError, IndexError, ValueError):
+        user = sys_s = float("nan")
+        rss = 0
+    finally:
+        time_out.unlink(missing_ok=True)
+    return ProcResult(seconds, rss, proc.returncode, user + sys_s, stdout, stderr)
 
 
 def median(values) -> float:
