@@ -14,7 +14,7 @@ import threading
 from shared.config import Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, describe_error
+from worker.loop import BackupLoop, StopSignal, describe_error
 from worker.restore import RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
@@ -43,20 +43,20 @@ def _exit_now() -> None:
 def cmd_run(config: Config, target: Target) -> int:
     # `kill -USR1 <pid>` prints every thread's stack to the error log: for a worker that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    stop = threading.Event()
+    stop = StopSignal()
 
     def on_signal(signum: int, _frame) -> None:
-        log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
-                 signal.Signals(signum).name)
-        stop.set()
-        # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
-        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
-        watchdog.daemon = True
-        watchdog.start()
+        stop.set()  # first: nothing below may keep the loop from seeing it
         # A second signal takes the default action: the process ends at once,
         # even inside a long C call such as a snapshot.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
+        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
+        watchdog.daemon = True
+        watchdog.start()
+        log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
+                 signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

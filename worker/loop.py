@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import logging
-import threading
+import os
+import select
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 import schedule
 
@@ -24,6 +25,42 @@ from worker.targets import utc_now_iso
 log = logging.getLogger("worker.loop")
 
 REMINDER_SECONDS = 600.0
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class StopSignal:
+    """A stop request that is safe to set from a signal handler.
+
+    `threading.Event.set()` takes a non-reentrant lock; if the signal lands
+    while the main thread is inside `Event.wait()` holding that lock, the
+    handler deadlocks and the process never stops (seen here: supervisord had
+    to SIGKILL the worker). Writing a byte to a pipe is signal-safe, and the
+    loop sleeps in `select()` on that pipe, so it still wakes at once.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._flag = False
+
+    def set(self) -> None:
+        self._flag = True
+        try:
+            os.write(self._write, b"x")
+        except (BlockingIOError, OSError):
+            pass  # the pipe already holds a wake-up byte
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._flag:
+            select.select([self._read], [], [], timeout)
+        return self._flag
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
@@ -121,7 +158,7 @@ class BackupLoop:
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save state error=%s", exc)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: Stop) -> None:
         scheduler = schedule.Scheduler()
         scheduler.every(self.interval).seconds.do(self.tick)
         self.tick()  # a first backup at start, not one interval later
