@@ -48,6 +48,6 @@ def setup_logging(name: str, level: str = "INFO", secrets: list[str] | None = No
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries' chatter (httpx request lines, gradio banners) stays at WARNING.
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "huggingface_hub", "gradio", "uvicorn.access"):
+    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "huggingface_hub", "gradio", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger(name)

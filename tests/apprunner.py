@@ -62,7 +62,7 @@ class App:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "supervisord"), "-c", str(ROOT / "supervisord.conf")],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True, umask=0o077)  # as scripts/start does
         self.wait_web(timeout)
         wait_until(lambda: self.ctl("status").stdout.count("RUNNING") == 2, 20, 0.3, "both programs RUNNING")
         return self

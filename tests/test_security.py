@@ -195,17 +195,10 @@ def test_control_socket_is_0700(hub_app):
     assert stat.S_IMODE(sock.stat().st_mode) == 0o700
 
 
-UMASK_BUG = (
-    "supervisord.conf's [supervisord] umask=077 is applied only when supervisord daemonizes "
-    "(supervisor/supervisord.py: `if not nodaemon: daemonize()`), and it runs with nodaemon=true, so "
-    "reviews.db, backups and worker-state.json are created 0644/0755: add umask=077 to [program:worker] "
-    "and [program:web] (see the final report)")
-
-
-@pytest.mark.xfail(reason=UMASK_BUG, strict=True)
 def test_files_the_programs_write_are_ours_only(hub_app, leak_run):
     paths = [hub_app.data_dir / name for name in ("reviews.db", "reviews.db-wal", "worker-state.json")]
     paths += [p for p in (hub_app.data_dir / "backups").rglob("*")]
+    paths += [p for p in (hub_app.data_dir / "logs").glob("*.log")]
     assert paths
     loose = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
              if p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077}

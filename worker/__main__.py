@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    secrets = [os.environ.get("HF_TOKEN", "")]
+    secrets = [os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", "")]
+    if config.hub_enabled:
+        from huggingface_hub import get_token  # also a token from a saved login
+
+        secrets.append(get_token() or "")
     setup_logging("worker", "INFO" if command == "status" else config.log_level, secrets=secrets)
     try:
         target = make_target(config)
