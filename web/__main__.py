@@ -30,8 +30,11 @@ def main() -> int:
     import gradio as gr
     import uvicorn
     from fastapi import FastAPI
+    from fastapi.responses import RedirectResponse
 
     from shared.db import Store
+    from web.admin import build_admin, check_password, export_dir
+    from web.app import CSS as PUBLIC_CSS
     from web.app import build_app
     from web.gate import wait_for_worker
     from web.http_limits import BodySizeLimit
@@ -41,11 +44,18 @@ def main() -> int:
     store = Store(config.db_path)
     app = FastAPI()
     if config.admin_password:
-        from web.admin import build_admin, check_password
-
+        # "/admin" without the slash would fall through to the public app (a 404): send it on.
+        app.add_api_route("/admin", lambda: RedirectResponse("admin/"), include_in_schema=False)
+        # Mounted before the public app: Starlette tries mounts in order, and "" matches everything.
+        # run_history=False: the owner's results must not be kept in the browser's storage.
         app = gr.mount_gradio_app(app, build_admin(config, store), path="/admin", auth=check_password(config),
-                                  auth_message="Owner's page: enter the admin password (any user name).")
-    app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"])
+                                  auth_message="Owner's page: enter the admin password (any user name).",
+                                  footer_links=[], run_history=False)
+    # Gradio's file route serves any file in its upload folder to whoever knows the path;
+    # the owner's CSV exports live there, so the public app must refuse that folder.
+    # run_history=False: on a shared computer, the next person must not find earlier reviews.
+    app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
+                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     log.info("web starting address=%s:%d db=%s", config.server_name, config.server_port, config.db_path)
     try:

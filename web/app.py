@@ -23,8 +23,18 @@ log = logging.getLogger("web.app")
 LATEST_LIMIT = 10
 TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
 ANONYMOUS = "Anonymous"
+NAME_LABEL = "Name (optional)"
+NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
+# Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks): at phone width the
+# table's monospace text is too wide for five columns.
+# The visible rows are divs ([role=gridcell]); the hidden table measures them, so both change.
+CSS = """
+@media (max-width: 480px) {
+  #latest table, #latest [role=gridcell], #latest [role=columnheader] { font-size: 12px; }
+}
+"""
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
@@ -75,12 +85,14 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                name = gr.Textbox(label="Name (optional)", placeholder="How should we call you?",
+                name = gr.Textbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
+                                  placeholder="e.g. Sam, or leave empty to stay anonymous",
                                   max_length=MAX_NAME_CHARS, elem_id="name")
                 rating = gr.Radio(label="How satisfied are you? (1 = not at all, 5 = very)",
                                   choices=[1, 2, 3, 4, 5], value=None, elem_id="rating")
                 comments = gr.Textbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
-                                      placeholder="What works well? What should we change?",
+                                      placeholder="What works well? What should we change? "
+                                                  "(Shift+Enter sends the form)",
                                       elem_id="comments")
                 submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
                 status = gr.Markdown(elem_id="status")
@@ -91,13 +103,21 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                 chart = gr.BarPlot(x="rating", y="reviews", label="Reviews per rating", y_lim=[0, None],
                                    sort="x", elem_id="chart", height=220)
                 table = gr.Dataframe(headers=TABLE_HEADERS, label="Latest 10 reviews (newest first)",
+                                     # "str" cells are shown as text: HTML or Markdown in a
+                                     # comment is never rendered ("markdown"/"html" would be).
                                      datatype=["number", "str", "str", "number", "str"],
+                                     column_widths=["9%", "20%", "17%", "13%", "41%"],
                                      interactive=False, wrap=True, elem_id="latest")
 
         overview_outputs = [table, total, average, chart]
         submit.click(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
-                     api_name="add_review", concurrency_limit=8, show_progress="minimal")
-        comments.submit(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
-                        api_visibility="private", concurrency_limit=8, show_progress="minimal")
+                     api_name="add_review", concurrency_limit=8, concurrency_id="add_review",
+                     show_progress="minimal")
+        # Keyboard submit: Enter in the name field, Shift+Enter in the comments (Gradio's
+        # multi-line rule), or Tab to the button and Enter/Space.
+        for field in (name, comments):
+            field.submit(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
+                         api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
+                         show_progress="minimal")
         demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
     return demo

@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """Pure ASGI middleware: 413 for a body over `max_bytes`, declared or streamed."""
 
@@ -32,32 +28,43 @@ class BodySizeLimit:
                 if declared > self.max_bytes:
                     return await self._reject(send)
         received = 0
-        started = False
+        started = False   # the app has begun its response: too late for a 413
+        answered = False  # we sent the 413: whatever the app sends now goes nowhere
 
         async def limited_receive():
-            nonlocal received
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    # Answer now, and tell the app the client left, so it stops reading.
+                    # (Raising here instead would be caught by the body parser: a 400.)
+                    if not started:
+                        answered = True
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message):
+        async def guarded_send(message):
             nonlocal started
+            if answered:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if answered:
+                return  # e.g. Starlette's ClientDisconnect from a route still reading: expected, the 413 is out
+            raise
 
     async def _reject(self, send):
         body = json.dumps({"error": f"Request too large: at most {self.max_bytes} bytes."}).encode()
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
