@@ -44,9 +44,10 @@ def _rating(value: object) -> int:
         raise InvalidReview("Please choose a rating from 1 to 5.")
     # bool is an int in Python; True is not a rating.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidReview(f"The rating must be a whole number from 1 to 5, not {str(value)[:20]!r}.")
+        # The bad value is not echoed: the message is shown on the page.
+        raise InvalidReview("The rating must be a whole number from 1 to 5.")
     if value not in RATINGS:
-        raise InvalidReview(f"The rating must be from 1 to 5, not {value}.")
+        raise InvalidReview("The rating must be a whole number from 1 to 5.")
     return value
 
 

@@ -19,8 +19,8 @@ def test_every_rating_from_1_to_5(rating):
 
 
 @pytest.mark.parametrize("rating, message", [
-    (None, "choose a rating"), ("", "choose a rating"), (0, "from 1 to 5"), (6, "from 1 to 5"),
-    (-1, "from 1 to 5"), (3.5, "whole number"), (3.0, "whole number"), ("3", "whole number"),
+    (None, "choose a rating"), ("", "choose a rating"), (0, "whole number from 1 to 5"),
+    (6, "whole number from 1 to 5"), (-1, "whole number from 1 to 5"), (3.5, "whole number"), (3.0, "whole number"), ("3", "whole number"),
     ("abc", "whole number"), (True, "whole number"), ([3], "whole number"),
 ])
 def test_bad_ratings_are_refused_with_a_clear_message(rating, message):

@@ -90,11 +90,11 @@ def call_raw(base_url: str, body: bytes) -> gradio_api.CallResult:
 
 INVALID = {  # case: (name, rating, comments, what the message says)
     "no rating": ("Nia", None, "x", "Please choose a rating from 1 to 5."),
-    "empty rating": ("Nia", "", "x", "not in the list of choices"),  # Gradio's Radio refuses it first
-    "rating 0": ("Nia", 0, "x", "not in the list of choices"),
-    "rating 6": ("Nia", 6, "x", "not in the list of choices"),
-    "rating 3.5": ("Nia", 3.5, "x", "not in the list of choices"),
-    "rating '3'": ("Nia", "3", "x", "not in the list of choices"),
+    "empty rating": ("Nia", "", "x", "choose a rating"),
+    "rating 0": ("Nia", 0, "x", "whole number from 1 to 5"),
+    "rating 6": ("Nia", 6, "x", "whole number from 1 to 5"),
+    "rating 3.5": ("Nia", 3.5, "x", "whole number from 1 to 5"),
+    "rating '3'": ("Nia", "3", "x", "whole number from 1 to 5"),
     "rating true": ("Nia", True, "x", "The rating must be a whole number from 1 to 5"),
     "name too long": ("n" * (MAX_NAME_CHARS + 1), 3, "", f"Name is too long: {MAX_NAME_CHARS + 1} characters"),
     "comments too long": ("Nia", 3, "c" * (MAX_COMMENTS_CHARS + 1), "Comments is too long: 5,001 characters"),

@@ -38,6 +38,29 @@ CSS = """
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
+class RawTextbox(gr.Textbox):
+    """A Textbox that hands the handler exactly what the client sent.
+
+    Gradio's own `Textbox.preprocess` turns anything into text (`str(["x"])`),
+    so an API call could store "['x']"; `validate` must see the real value.
+    `is_template` keeps the browser side a plain textbox."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+class RawRadio(gr.Radio):
+    """A Radio whose value reaches `validate` as sent, so that every bad rating
+    gets our message, not Gradio's list of choices."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
 def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
     if hide_names:
         rows = [(r[0], r[1], ANONYMOUS, r[3], r[4]) for r in rows]
@@ -85,12 +108,12 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                name = gr.Textbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
+                name = RawTextbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
                                   placeholder="e.g. Sam, or leave empty to stay anonymous",
                                   max_length=MAX_NAME_CHARS, elem_id="name")
-                rating = gr.Radio(label="How satisfied are you? (1 = not at all, 5 = very)",
+                rating = RawRadio(label="How satisfied are you? (1 = not at all, 5 = very)",
                                   choices=[1, 2, 3, 4, 5], value=None, elem_id="rating")
-                comments = gr.Textbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
+                comments = RawTextbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
                                       placeholder="What works well? What should we change? "
                                                   "(Shift+Enter sends the form)",
                                       elem_id="comments")
