@@ -38,7 +38,7 @@ OWNER_ROUTES = [  # every kind of route of the owner's Gradio app; none may answ
     ("POST", "/admin/gradio_api/queue/join"),
     ("GET", "/admin/gradio_api/queue/data?session_hash=probe"),
     ("POST", "/admin/gradio_api/run/predict"),
-    ("POST", "/admin/gradio_api/upload"),
+    ("POST", "/admin/gradio_api/upload"),  # 404 for everyone: see test_uploads_are_refused
 ]
 
 
@@ -296,10 +296,19 @@ def test_owners_page_and_its_api_need_the_login(admin_app):
         assert page.status_code == 200 and "owner-only" not in page.text  # the login form, no data
         for method, path in OWNER_ROUTES:
             r = request(client, method, admin_app.url + path)
-            assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+            expected = 404 if path.endswith("/upload") else 401
+            assert r.status_code == expected, (method, path, r.status_code, r.text[:200])
             assert "owner-only" not in r.text
         # The public app's config knows nothing of the owner's components.
         assert "admin-table" not in client.get(admin_app.url + "/config").text
+
+
+def test_uploads_are_refused(admin_app):
+    """The form takes no files; an open upload route would let anyone fill the disk."""
+    with httpx.Client(timeout=10) as client:
+        for path in ("/gradio_api/upload", "/admin/gradio_api/upload"):
+            r = client.post(admin_app.url + path, files={"files": ("a.txt", b"x" * 1000)})
+            assert r.status_code == 404, (path, r.status_code)
 
 
 def test_owners_csv_exports_are_not_served_without_the_login(admin_app):

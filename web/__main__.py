@@ -37,7 +37,7 @@ def main() -> int:
     from web.app import CSS as PUBLIC_CSS
     from web.app import build_app
     from web.gate import wait_for_worker
-    from web.http_limits import BodySizeLimit
+    from web.http_limits import BodySizeLimit, NoUploads
 
     if config.wait_for_worker:
         wait_for_worker(config, max_wait=config.restore_timeout_seconds + GATE_MARGIN_SECONDS)
@@ -57,6 +57,7 @@ def main() -> int:
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
                               blocked_paths=[str(export_dir())], css=PUBLIC_CSS)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
+    app.add_middleware(NoUploads)
     log.info("web starting address=%s:%d db=%s", config.server_name, config.server_port, config.db_path)
     try:
         uvicorn.run(app, host=config.server_name, port=config.server_port, log_level="warning",

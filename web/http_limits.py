@@ -68,3 +68,21 @@ class BodySizeLimit:
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class NoUploads:
+    """404 for Gradio's file upload route: the form takes no files, and an open
+    upload route would let anyone fill the disk 256 KiB at a time."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").rstrip("/").endswith("/gradio_api/upload"):
+            body = b'{"error": "Uploads are not accepted here."}'
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,157 @@
+"""The public page: the form, the latest reviews, the totals and the rating chart.
+
+Handlers only read and write the local store. Every rule about what may be
+stored lives in `shared.reviews.validate`, so a call through Gradio's HTTP API
+(`/gradio_api/call/add_review`) meets exactly the same checks as the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import gradio as gr
+import pandas as pd
+
+from shared.config import Config
+from shared.db import Store, Summary
+from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
+from web.ratelimit import RateLimiter
+
+log = logging.getLogger("web.app")
+
+LATEST_LIMIT = 10
+TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
+ANONYMOUS = "Anonymous"
+NAME_LABEL = "Name (optional)"
+NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
+SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
+RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
+# Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks): at phone width the
+# table's monospace text is too wide for five columns.
+# The visible rows are divs ([role=gridcell]); the hidden table measures them, so both change.
+CSS = """
+@media (max-width: 480px) {
+  #latest table, #latest [role=gridcell], #latest [role=columnheader] { font-size: 12px; }
+}
+"""
+STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
+
+from gradio.events import Dependency
+
+class RawTextbox(gr.Textbox):
+    """A Textbox that hands the handler exactly what the client sent.
+
+    Gradio's own `Textbox.preprocess` turns anything into text (`str(["x"])`),
+    so an API call could store "['x']"; `validate` must see the real value.
+    `is_template` keeps the browser side a plain textbox."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class RawRadio(gr.Radio):
+    """A Radio whose value reaches `validate` as sent, so that every bad rating
+    gets our message, not Gradio's list of choices."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
+    if hide_names:
+        rows = [(r[0], r[1], ANONYMOUS, r[3], r[4]) for r in rows]
+    return pd.DataFrame(rows, columns=TABLE_HEADERS)
+
+
+def _chart(summary: Summary) -> pd.DataFrame:
+    return pd.DataFrame({"rating": [str(r) for r in range(1, 6)], "reviews": list(summary.counts)})
+
+
+def _average(summary: Summary) -> str:
+    if summary.average is None:
+        return "No reviews yet"
+    return f"{summary.average:.2f} / 5"
+
+
+def build_app(config: Config, store: Store) -> gr.Blocks:
+    limiter = RateLimiter(config.rate_limit_per_minute)
+
+    def overview() -> tuple:
+        summary = store.summary()
+        return (_table(store.latest(LATEST_LIMIT), config.hide_names), summary.total,
+                _average(summary), _chart(summary))
+
+    def add_review(name: str | None, rating: int | None, comments: str | None,
+                   request: gr.Request) -> tuple:
+        """Store one review and return the refreshed page data."""
+        try:
+            review = validate(name, rating, comments)
+        except InvalidReview as exc:
+            raise gr.Error(str(exc), duration=None) from None
+        client = request.client.host if request is not None and request.client else "unknown"
+        if not limiter.allow(client):
+            log.info("rate limited client=%s", client)
+            raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None)
+        try:
+            review_id = store.add(review)
+        except sqlite3.Error as exc:
+            log.error("could not store review error=%s", exc)
+            raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None) from None
+        # Clear the form; the outputs after it refresh the overview.
+        return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
+
+    with gr.Blocks(title="Feedback") as demo:
+        gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                name = RawTextbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
+                                  placeholder="e.g. Sam, or leave empty to stay anonymous",
+                                  max_length=MAX_NAME_CHARS, elem_id="name")
+                rating = RawRadio(label="How satisfied are you? (1 = not at all, 5 = very)",
+                                  choices=[1, 2, 3, 4, 5], value=None, elem_id="rating")
+                comments = RawTextbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
+                                      placeholder="What works well? What should we change? "
+                                                  "(Shift+Enter sends the form)",
+                                      elem_id="comments")
+                submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=2, min_width=300):
+                with gr.Row():
+                    total = gr.Number(label="Total reviews", interactive=False, precision=0, elem_id="total")
+                    average = gr.Textbox(label="Average rating", interactive=False, elem_id="average")
+                chart = gr.BarPlot(x="rating", y="reviews", label="Reviews per rating", y_lim=[0, None],
+                                   sort="x", elem_id="chart", height=220)
+                table = gr.Dataframe(headers=TABLE_HEADERS, label="Latest 10 reviews (newest first)",
+                                     # "str" cells are shown as text: HTML or Markdown in a
+                                     # comment is never rendered ("markdown"/"html" would be).
+                                     datatype=["number", "str", "str", "number", "str"],
+                                     column_widths=["9%", "20%", "17%", "13%", "41%"],
+                                     interactive=False, wrap=True, elem_id="latest")
+
+        overview_outputs = [table, total, average, chart]
+        submit.click(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
+                     api_name="add_review", concurrency_limit=8, concurrency_id="add_review",
+                     show_progress="minimal")
+        # Keyboard submit: Enter in the name field, Shift+Enter in the comments (Gradio's
+        # multi-line rule), or Tab to the button and Enter/Space.
+        for field in (name, comments):
+            field.submit(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
+                         api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
+                         show_progress="minimal")
+        demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
+    return demo
