@@ -12,13 +12,14 @@ What runs:
       (b) 1M reviews, worker stopped after its first backup (idle);
       (c) the same 1M app with the worker started again: it backs up back to back (interval 1 s,
           and the load keeps writing, so every cycle publishes: snapshot + integrity_check + CSV +
-          local publish).
+          local publish); --backup-requests per level (2x --requests) so that several cycles overlap.
     Each level (concurrency 1, 8, 32; --requests each) of (a) and (b) is paired with a run of the
     no-op app right before it, so both see the same background load; (c) is compared with (b)'s
     no-op runs.
   - the -wal file of the 1M database is sampled every 0.1 s during (b) and (c);
-  - the web's VmRSS (/proc/<pid>/status) after (b)+(c) and every 1000 of --rss-submits more
-    submits (concurrency 8, worker stopped).
+  - the web's VmRSS (/proc/<pid>/status) of the 1M app after start, after a 50-submit warm-up
+    ("before"), after each level of (b) and (c), and every 1000 submits of a top-up at
+    concurrency 8 (worker stopped) until --rss-submits submits in all ("after").
 
 Runtime: ~8-9 min with the defaults on the 2-core bench machine (the 1M database is built once,
 ~8 s, then cached).
@@ -97,6 +98,18 @@ def published_count(app: App) -> int:
     return app.log("worker").count("backup published")
 
 
+def backup_periods(log: str) -> list[float]:
+    """Seconds between consecutive 'backup published' lines (the log's timestamps are to the second)."""
+    stamps = []
+    for line in log.splitlines():
+        if "backup published" in line:
+            try:
+                stamps.append(time.mktime(time.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%SZ")))
+            except (ValueError, IndexError):
+                pass
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
 def start_app(data_dir: Path, rows: int) -> App:
     shutil.rmtree(data_dir, ignore_errors=True)
     working_copy(rows, data_dir)
@@ -148,7 +161,12 @@ class Noop:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=300, help="requests per concurrency level")
-    p.add_argument("--rss-submits", type=int, default=10_000)
+    p.add_argument("--backup-requests", type=int, default=0,
+                   help="requests per level during backups (c); default 2x --requests, so that several "
+                        "backup cycles overlap the load")
+    p.add_argument("--rss-submits", type=int, default=10_000,
+                   help="web RSS is read after start+warm-up and after this many submits in all "
+                        "(those of (b) and (c) count, the rest are sent at concurrency 8)")
     p.add_argument("--small", type=int, default=1_000)
     p.add_argument("--large", type=int, default=1_000_000)
     p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per level")
@@ -156,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.rss_submits, args.large = 40, 1000, 100_000
+    args.backup_requests = args.backup_requests or 2 * args.requests
     started = time.perf_counter()
     work = OUT / "run_all"
     work.mkdir(parents=True, exist_ok=True)
@@ -187,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         web_pid = app.pid("web")
         rss_start = vm_rss_mib(web_pid)
         stop_worker(app)
+        run_level(app.url, 8, 50, warmup=0, **load_kw)  # first-call costs, not counted anywhere
+        rss_before = vm_rss_mib(web_pid)
+        rss_curve = [(0, rss_before)]
         wal = WalSampler(db).start()
         wal.phase = "b"
         for c in LEVELS:
@@ -194,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             r = run_level(app.url, c, args.requests, **load_kw)
             submits_to_large += r.requests + c
             results.append((f"(b) {args.large:,}, idle", r))
+            rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
             print(f"  (b) c={c} done", flush=True)
         wal_after_b = wal.samples[-1][2] if wal.samples else 0
 
@@ -205,24 +228,23 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"could not start the worker: {out.stdout} {out.stderr}")
         c_started = time.monotonic()
         for c in LEVELS:
-            r = run_level(app.url, c, args.requests, **load_kw)
+            r = run_level(app.url, c, args.backup_requests, **load_kw)
             submits_to_large += r.requests + c
             results.append((f"(c) {args.large:,}, backups", r))
+            rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
             print(f"  (c) c={c} done", flush=True)
         c_seconds = time.monotonic() - c_started
         cycles = published_count(app) - before
         wal.phase = "after-c"
         stop_worker(app)  # its final backup: the last cycle
         wal_final = wal.stop()
-        rss_before = vm_rss_mib(web_pid)
+        periods = backup_periods(app.log("worker"))[-cycles:] if cycles else []
 
-        # web RSS over --rss-submits more submits (worker stopped)
-        rss_curve = [(0, rss_before)]
-        batch = max(1, min(1000, args.rss_submits))
-        done = errors = 0
+        # web RSS: top up to --rss-submits submits in all (worker stopped)
+        done, errors = submits_to_large, 0
         rss_started = time.perf_counter()
         while done < args.rss_submits and time.perf_counter() - rss_started < 600:
-            n = min(batch, args.rss_submits - done)
+            n = min(1000 - done % 1000, args.rss_submits - done)
             r = run_level(app.url, 8, n, warmup=0, timeout=30.0, max_seconds=120.0)
             done += r.requests
             errors += r.errors
@@ -253,13 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         return next(r for label, r in results if label.startswith(f"({phase})") and r.concurrency == c)
 
     mib = 2 ** 20
+    gaps = ", ".join(f"{g:.0f}" for g in periods) or "-"
     print(f"\n-wal of the {args.large:,}-row db: max {wal.max('b') / mib:.1f} MiB while idle (b); "
           f"max {max(wal.max('c'), wal.max('after-c')) / mib:.1f} MiB across {cycles} backup cycles in "
-          f"{c_seconds:.0f} s (c); {wal_after_b / mib:.1f} MiB at the end of (b); final {wal_final / mib:.1f} MiB "
-          f"(after the worker's last backup); journal_size_limit {32} MiB")
-    print(f"web VmRSS: {rss_start:.0f} MiB after start; {rss_before:.0f} MiB after (b)+(c) "
-          f"(~{submits_to_large:,} submits); " + ", ".join(f"{n:,}: {v:.0f}" for n, v in rss_curve[1:]) +
-          f" MiB after N more submits; errors {errors}")
+          f"{c_seconds:.0f} s (c) (seconds between publishes: {gaps}); {wal_after_b / mib:.1f} MiB at the end of (b); "
+          f"final {wal_final / mib:.1f} MiB (after the worker's last backup); journal_size_limit 32 MiB")
+    print(f"web VmRSS (MiB) by submits to the {args.large:,}-row web: {rss_start:.0f} after start, "
+          f"{rss_before:.0f} after a 50-submit warm-up; " + ", ".join(f"{n:,}: {v:.0f}" for n, v in rss_curve[1:]) +
+          f"; top-up errors {errors}")
     rss_after = rss_curve[-1][1]
 
     # ---- targets
