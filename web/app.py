@@ -38,27 +38,15 @@ CSS = """
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
-class RawTextbox(gr.Textbox):
-    """A Textbox that hands the handler exactly what the client sent.
+def _as_sent(component: gr.components.Component) -> gr.components.Component:
+    """Hand the handler exactly what the client sent, so `validate` judges it.
 
-    Gradio's own `Textbox.preprocess` turns anything into text (`str(["x"])`),
-    so an API call could store "['x']"; `validate` must see the real value.
-    `is_template` keeps the browser side a plain textbox."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
-
-
-class RawRadio(gr.Radio):
-    """A Radio whose value reaches `validate` as sent, so that every bad rating
-    gets our message, not Gradio's list of choices."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
+    Gradio's own preprocessing would turn a JSON list or number into text
+    (`str(["x"])` stored as "['x']") and answer a bad rating with its own list
+    of choices. An instance attribute, not a subclass: Gradio writes a .pyi
+    file next to any module that subclasses a component."""
+    component.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    return component
 
 
 def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
@@ -108,15 +96,15 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                name = RawTextbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
+                name = _as_sent(gr.Textbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
                                   placeholder="e.g. Sam, or leave empty to stay anonymous",
-                                  max_length=MAX_NAME_CHARS, elem_id="name")
-                rating = RawRadio(label="How satisfied are you? (1 = not at all, 5 = very)",
-                                  choices=[1, 2, 3, 4, 5], value=None, elem_id="rating")
-                comments = RawTextbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
+                                  max_length=MAX_NAME_CHARS, elem_id="name"))
+                rating = _as_sent(gr.Radio(label="How satisfied are you? (1 = not at all, 5 = very)",
+                                  choices=[1, 2, 3, 4, 5], value=None, elem_id="rating"))
+                comments = _as_sent(gr.Textbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
                                       placeholder="What works well? What should we change? "
                                                   "(Shift+Enter sends the form)",
-                                      elem_id="comments")
+                                      elem_id="comments"))
                 submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
                 status = gr.Markdown(elem_id="status")
             with gr.Column(scale=2, min_width=300):
