@@ -98,7 +98,8 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
         return HubError(f"the dataset {repo_id} changed while we were pushing ({status}); will retry")
     if status is not None:
         return HubError(f"the Hub answered {status} for {repo_id}: {str(exc).splitlines()[0][:200]}")
-    return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": "))
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {detail}".rstrip(": "))
 
 
 def render_card(repo_id: str, info: Published, summary: Summary) -> str:

@@ -37,7 +37,8 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
     try:
         conn.execute("ATTACH DATABASE ? AS hub", (str(backup_path),))
         with transaction(conn):
-            conn.execute(f"DELETE FROM main.reviews AS r WHERE EXISTS (SELECT 1 FROM hub.reviews AS h WHERE {_SAME_ROW})")
+            conn.execute("DELETE FROM main.reviews AS r "
+                         f"WHERE EXISTS (SELECT 1 FROM hub.reviews AS h WHERE {_SAME_ROW})")
             local = conn.execute("SELECT created_at, name, review, comments FROM main.reviews "
                                  "ORDER BY created_at, id").fetchall()
             conn.execute("DELETE FROM main.reviews")
