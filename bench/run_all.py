@@ -13,9 +13,9 @@ What runs:
       (c) the same 1M app with the worker started again: it backs up back to back (interval 1 s,
           and the load keeps writing, so every cycle publishes: snapshot + integrity_check + CSV +
           local publish); --backup-requests per level (2x --requests) so that several cycles overlap.
-    Each level (concurrency 1, 8, 32; --requests each) of (a) and (b) is paired with a run of the
-    no-op app right before it, so both see the same background load; (c) is compared with (b)'s
-    no-op runs.
+    Each level (concurrency 1, 8, 32; --requests each) of (a) and (b) runs in --rounds rounds,
+    each a no-op round then a real round, so both see the same background load (the bench
+    machine is shared); (c) is compared with (b)'s no-op rounds and (b)'s p99.
   - the -wal file of the 1M database is sampled every 0.1 s during (b) and (c);
   - the web's VmRSS (/proc/<pid>/status) of the 1M app after start, after a 50-submit warm-up
     ("before"), after each level of (b) and (c), and every 1000 submits of a top-up at
@@ -158,9 +158,28 @@ class Noop:
         self.log.close()
 
 
+def pooled(rounds: list[LevelResult]) -> LevelResult:
+    """All rounds of a level as one result (latencies pooled); rps is recomputed by the caller."""
+    out = LevelResult(concurrency=rounds[0].concurrency, requests=sum(r.requests for r in rounds),
+                      ok=sum(r.ok for r in rounds), errors=sum(r.errors for r in rounds),
+                      seconds=sum(r.seconds for r in rounds))
+    for r in rounds:
+        out.latencies_ms.extend(r.latencies_ms)
+        out.error_samples.extend(r.error_samples)
+    return out
+
+
+def med(values) -> float:
+    v = sorted(values)
+    n = len(v)
+    return float("nan") if not n else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--requests", type=int, default=300, help="requests per concurrency level")
+    p.add_argument("--requests", type=int, default=300, help="requests per concurrency level (all rounds)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="each level is split in this many rounds, no-op and real alternating")
     p.add_argument("--backup-requests", type=int, default=0,
                    help="requests per level during backups (c); default 2x --requests, so that several "
                         "backup cycles overlap the load")
@@ -169,21 +188,33 @@ def main(argv: list[str] | None = None) -> int:
                         "(those of (b) and (c) count, the rest are sent at concurrency 8)")
     p.add_argument("--small", type=int, default=1_000)
     p.add_argument("--large", type=int, default=1_000_000)
-    p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per level")
-    p.add_argument("--quick", action="store_true", help="smoke test: 100k instead of 1M, 40 requests, 1000 RSS submits")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per round")
+    p.add_argument("--quick", action="store_true", help="smoke test: 100k instead of 1M, 60 requests, 1000 RSS submits")
     args = p.parse_args(argv)
     if args.quick:
-        args.requests, args.rss_submits, args.large = 40, 1000, 100_000
+        args.requests, args.rss_submits, args.large = 60, 1000, 100_000
     args.backup_requests = args.backup_requests or 2 * args.requests
     started = time.perf_counter()
     work = OUT / "run_all"
     work.mkdir(parents=True, exist_ok=True)
-    results: list[tuple[str, LevelResult]] = []
-    noop_by_level: dict[tuple[str, int], LevelResult] = {}
-    submits_to_large = 0
+    real: dict[tuple[str, int], list[LevelResult]] = {}
+    floor: dict[tuple[str, int], list[LevelResult]] = {}
     notes: list[str] = []
     load_kw = dict(timeout=30.0, max_seconds=args.max_seconds)
+    per_round = max(1, args.requests // args.rounds)
     print(f"machine: {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}", flush=True)
+
+    def paired(phase: str, url: str, noop_url: str) -> int:
+        """Each level: rounds of (no-op, real), alternating. Returns the submits sent to `url`."""
+        sent = 0
+        for c in LEVELS:
+            for _ in range(args.rounds):
+                floor.setdefault((phase, c), []).append(run_level(noop_url, c, per_round, **load_kw))
+                r = run_level(url, c, per_round, **load_kw)
+                real.setdefault((phase, c), []).append(r)
+                sent += r.requests + c
+            print(f"  ({phase}) c={c} done", flush=True)
+        return sent
 
     noop = Noop(work / "noop.log")
     apps: list[App] = []
@@ -192,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         app = start_app(work / "small", args.small)
         apps.append(app)
         stop_worker(app)
-        for c in LEVELS:
-            noop_by_level[("a", c)] = run_level(noop.url, c, args.requests, **load_kw)
-            results.append((f"(a) {args.small:,}, idle", run_level(app.url, c, args.requests, **load_kw)))
-            print(f"  (a) c={c} done", flush=True)
+        paired("a", app.url, noop.url)
         app.stop()
         apps.remove(app)
 
@@ -211,13 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         rss_curve = [(0, rss_before)]
         wal = WalSampler(db).start()
         wal.phase = "b"
-        for c in LEVELS:
-            noop_by_level[("b", c)] = run_level(noop.url, c, args.requests, **load_kw)
-            r = run_level(app.url, c, args.requests, **load_kw)
-            submits_to_large += r.requests + c
-            results.append((f"(b) {args.large:,}, idle", r))
-            rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
-            print(f"  (b) c={c} done", flush=True)
+        submits_to_large = paired("b", app.url, noop.url)
+        rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
         wal_after_b = wal.samples[-1][2] if wal.samples else 0
 
         # (c) large, worker backing up back to back
@@ -228,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"could not start the worker: {out.stdout} {out.stderr}")
         c_started = time.monotonic()
         for c in LEVELS:
-            r = run_level(app.url, c, args.backup_requests, **load_kw)
+            r = run_level(app.url, c, args.backup_requests, **{**load_kw, "max_seconds": 2 * args.max_seconds})
+            real[("c", c)] = [r]
             submits_to_large += r.requests + c
-            results.append((f"(c) {args.large:,}, backups", r))
-            rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
             print(f"  (c) c={c} done", flush=True)
+        rss_curve.append((submits_to_large, vm_rss_mib(web_pid)))
         c_seconds = time.monotonic() - c_started
         cycles = published_count(app) - before
         wal.phase = "after-c"
@@ -259,20 +282,26 @@ def main(argv: list[str] | None = None) -> int:
         noop.stop()
 
     # ---- the one table
+    labels = {"a": f"(a) {args.small:,}, idle", "b": f"(b) {args.large:,}, idle",
+              "c": f"(c) {args.large:,}, backups"}
     rows = []
-    for label, r in results:
-        phase = label[1]
-        ref = noop_by_level[("b" if phase == "c" else phase, r.concurrency)]
-        rows.append([label, r.concurrency, r.rps, r.p50, r.p99, r.errors, ref.rps, ref.p50, ref.p99,
-                     f"{r.rps / ref.rps:.2f}" if ref.rps else "-", f"{r.p50 / ref.p50:.2f}" if ref.p50 else "-",
-                     f"{r.p99 / ref.p99:.2f}" if ref.p99 else "-"])
+    for phase in ("a", "b", "c"):
+        for c in LEVELS:
+            rs = real[(phase, c)]
+            fs = floor[("b" if phase == "c" else phase, c)]
+            r, f = pooled(rs), pooled(fs)
+            rps, frps = med(x.rps for x in rs), med(x.rps for x in fs)
+            if phase == "c":
+                rps_ratio = rps / frps if frps else float("nan")
+            else:  # paired rounds: the median of per-round ratios cancels slow drifts of background load
+                rps_ratio = med(x.rps / y.rps for x, y in zip(rs, fs) if y.rps)
+            rows.append([labels[phase], c, rps, r.p50, r.p99, r.errors, frps, f.p50, f.p99, f"{rps_ratio:.2f}",
+                         f"{r.p50 / f.p50:.2f}", f"{r.p99 / f.p99:.2f}"])
     print(table(["real app", "conc.", "req/s", "p50 ms", "p99 ms", "errors", "no-op req/s", "no-op p50",
                  "no-op p99", "req/s vs no-op", "p50 vs no-op", "p99 vs no-op"], rows,
-                title=f"POST+SSE add_review, {args.requests} requests per level "
-                      "(no-op = bench/noop_app.py measured right before, same level)"))
-
-    def find(phase: str, c: int) -> LevelResult:
-        return next(r for label, r in results if label.startswith(f"({phase})") and r.concurrency == c)
+                title=f"POST+SSE add_review: (a), (b) {args.requests} requests per level in {args.rounds} rounds "
+                      f"alternating with the no-op app; (c) {args.backup_requests} per level, compared with (b)'s "
+                      "no-op rounds. req/s = median of rounds; p50/p99 over all rounds"))
 
     mib = 2 ** 20
     gaps = ", ".join(f"{g:.0f}" for g in periods) or "-"
@@ -286,14 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     rss_after = rss_curve[-1][1]
 
     # ---- targets
-    b8, n8 = find("b", 8), noop_by_level[("b", 8)]
     print("\nTargets:")
-    t1 = b8.rps / n8.rps
+    t1 = float(rows[3 + LEVELS.index(8)][9])
     print(f"  throughput at {args.large:,}, c=8 >= 0.9x no-op: {t1:.2f}x -> {'met' if t1 >= 0.9 else 'NOT met'}")
     for c in LEVELS:
-        ratio = find("c", c).p99 / find("b", c).p99
-        print(f"  p99 during backups <= 1.5x idle p99 ({args.large:,}, c={c}): {find('c', c).p99:.0f} / "
-              f"{find('b', c).p99:.0f} ms = {ratio:.2f}x -> {'met' if ratio <= 1.5 else 'NOT met'}")
+        pc, pb = pooled(real[("c", c)]).p99, pooled(real[("b", c)]).p99
+        print(f"  p99 during backups <= 1.5x idle p99 ({args.large:,}, c={c}): {pc:.0f} / {pb:.0f} ms = "
+              f"{pc / pb:.2f}x -> {'met' if pc / pb <= 1.5 else 'NOT met'}")
     wal_max = max(wal.max("b"), wal.max("c"), wal.max("after-c"))
     print(f"  -wal bounded: max {wal_max / mib:.1f} MiB, final {wal_final / mib:.1f} MiB -> "
           f"{'met' if wal_max <= 64 * mib and wal_final <= 32 * mib else 'NOT met'} (bound used: max <= 64 MiB, final <= 32 MiB)")
