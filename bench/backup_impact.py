@@ -6,7 +6,7 @@
 Starts the real web (`python -m web`, rate limit off, no worker) on a copy of the cached
 database and keeps --concurrency clients submitting through the HTTP API the whole time. Between
 two idle windows it runs --cycles backup cycles in a child process niced like the worker
-(WORKER_NICE 10): worker.snapshot.take_snapshot (backup API + PASSIVE checkpoint, then
+(WORKER_NICE 10, or --nice; --sched-idle adds SCHED_IDLE): worker.snapshot.take_snapshot (backup API + PASSIVE checkpoint, then
 integrity_check, timed apart), the CSV export (the project's or bench/export_variants.sql_chunks),
 and LocalFolderTarget.publish (copy + fsync of db and csv). Each submit is attributed to the
 phase in which it started; the table gives per-phase count, p50, p99 and max.
@@ -40,6 +40,8 @@ CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
 os.nice(int(os.environ.get("WORKER_NICE", "10")))
+if os.environ.get("BENCH_SCHED_IDLE"):
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 import worker.snapshot as snapshot
 from worker.targets import LocalFolderTarget
 db, work, which = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--export", choices=("project", "sql_chunks"), default="project")
     p.add_argument("--idle", type=float, default=8.0, help="seconds of idle load before and after the cycles")
+    p.add_argument("--nice", type=int, default=10, help="the worker's niceness (WORKER_NICE, default 10)")
+    p.add_argument("--sched-idle", action="store_true", help="run the backup child with SCHED_IDLE (not in the app)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     base = OUT / "backup_impact"
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
     env.update(FEEDBACK_DATA_DIR=str(base / "data"), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                FEEDBACK_RATE_LIMIT_PER_MINUTE="0", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
+    child_env = {**env, "WORKER_NICE": str(args.nice), **({"BENCH_SCHED_IDLE": "1"} if args.sched_idle else {})}
     log = open(base / "web.log", "wb")
     web = subprocess.Popen([PYTHON, "-m", "web"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         phases.append(("idle before", t, time.time()))
         for cycle in range(args.cycles):
             out = subprocess.run([PYTHON, "-c", CHILD, str(db), str(base / f"work-{cycle}"), args.export],
-                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                                 cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=300)
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-2000:])
             for line in out.stdout.splitlines():
@@ -182,17 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     idle = agg["idle before"][1] + agg["idle after"][1]
     for label in order:
         secs, lat = agg.get(label, (0.0, []))
-        rows.append([label, secs / (1 if label.startswith("idle") else args.cycles), len(lat), pct(lat, 0.5),
+        rows.append([label, secs / (1 if label.startswith("idle") else args.cycles), len(lat),
+                     len(lat) / secs if secs else float("nan"), pct(lat, 0.5),
                      pct(lat, 0.99), max(lat) if lat else float("nan"),
                      f"{pct(lat, 0.99) / pct(idle, 0.99):.2f}x" if lat and idle else "-"])
     all_backup = [ms for label in order[1:-1] for ms in agg.get(label, (0, []))[1]]
-    rows.append(["all backup phases", sum(agg.get(lbl, (0.0, []))[0] for lbl in order[1:-1]) / args.cycles,
-                 len(all_backup), pct(all_backup, 0.5), pct(all_backup, 0.99),
+    backup_secs = sum(agg.get(lbl, (0.0, []))[0] for lbl in order[1:-1])
+    rows.append(["all backup phases", backup_secs / args.cycles,
+                 len(all_backup), len(all_backup) / backup_secs if backup_secs else float("nan"),
+                 pct(all_backup, 0.5), pct(all_backup, 0.99),
                  max(all_backup) if all_backup else float("nan"),
                  f"{pct(all_backup, 0.99) / pct(idle, 0.99):.2f}x" if all_backup and idle else "-"])
-    print(table(["phase", "seconds per cycle", "submits", "p50 ms", "p99 ms", "max ms", "p99 vs idle p99"], rows,
+    print(table(["phase", "seconds per cycle", "submits", "submits/s", "p50 ms", "p99 ms", "max ms",
+                 "p99 vs idle p99"], rows,
                 title=f"Submit latency by backup phase: {args.rows:,} rows, concurrency {args.concurrency}, "
-                      f"export={args.export}, {args.cycles} cycles, worker niced 10"))
+                      f"export={args.export}, {args.cycles} cycles, worker nice {args.nice}"
+                      f"{' + SCHED_IDLE' if args.sched_idle else ''}"))
     errors = sum(1 for _, _, ok in samples if not ok)
     print(f"errors {errors}; load average {os.getloadavg()[0]:.2f}; runtime {time.perf_counter() - started:.0f} s")
     return 0

@@ -53,6 +53,16 @@ def project(db: Path, out_path: Path) -> None:
     export_csv(db, out_path)
 
 
+def project_stdlib(db: Path, out_path: Path) -> None:
+    """The project's csv-module fallback path (worker.export._export_stdlib), when it has one."""
+    from worker import export
+
+    fallback = getattr(export, "_export_stdlib", None)
+    if fallback is None:
+        raise NotImplementedError("worker.export has no _export_stdlib")
+    fallback(db, out_path)
+
+
 # ---------------------------------------------------------------- guard in SQL, csv.writer in Python
 _STARTS = "'=', '+', '-', '@', char(9), char(13)"
 
@@ -258,6 +268,7 @@ def pandas_seed(db: Path, out_path: Path) -> None:
 VARIANTS = {
     "reference": reference,
     "project": project,
+    "project_stdlib": project_stdlib,
     "sql_substr_bigbuf": sql_substr_bigbuf,
     "python_guard": python_guard,
     "plain_noguard": plain_noguard,
