@@ -75,6 +75,15 @@ mark("publish", t)
 """
 
 
+def dirty_mib() -> float:
+    """Dirty + Writeback page cache, MiB: data written but not yet on disk (writers get throttled when high)."""
+    total = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(("Dirty:", "Writeback:")):
+            total += int(line.split()[1])
+    return total / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -99,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     web = subprocess.Popen([PYTHON, "-m", "web"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
     samples: list[tuple[float, float, bool]] = []  # (start wall time, ms, ok)
+    dirty: list[tuple[float, float]] = []  # (wall time, MiB of Dirty + Writeback in /proc/meminfo)
     stop = threading.Event()
     phases: list[tuple[str, float, float]] = []
     try:
@@ -133,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                         ok = False
                     samples.append((t0, (time.perf_counter() - p0) * 1e3, ok))
 
+        def dirty_sampler() -> None:
+            while not stop.is_set():
+                dirty.append((time.time(), dirty_mib()))
+                stop.wait(0.2)
+
         threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(args.concurrency)]
+        threads.append(threading.Thread(target=dirty_sampler, daemon=True))
         for t in threads:
             t.start()
         warmed.wait(timeout=120)  # every client warmed up
@@ -186,25 +202,27 @@ def main(argv: list[str] | None = None) -> int:
             excl = checks
             label = "snapshot: backup API + checkpoint"
         lat = in_window(a, b, excl)
-        entry = agg.setdefault(label, [0.0, []])
+        entry = agg.setdefault(label, [0.0, [], 0.0])
         entry[0] += (b - a) - sum(y - x for x, y in excl)
         entry[1].extend(lat)
+        entry[2] = max([entry[2]] + [d for t0, d in dirty if a <= t0 < b])
     order = ["idle before", "snapshot: backup API + checkpoint", "integrity_check", "export", "publish", "idle after"]
     idle = agg["idle before"][1] + agg["idle after"][1]
     for label in order:
-        secs, lat = agg.get(label, (0.0, []))
-        rows.append([label, secs / (1 if label.startswith("idle") else args.cycles), len(lat),
+        secs, lat, dmax = agg.get(label, (0.0, [], 0.0))
+        rows.append([label, secs / (1 if label.startswith("idle") else args.cycles), f"{dmax:.0f}", len(lat),
                      len(lat) / secs if secs else float("nan"), pct(lat, 0.5),
                      pct(lat, 0.99), max(lat) if lat else float("nan"),
                      f"{pct(lat, 0.99) / pct(idle, 0.99):.2f}x" if lat and idle else "-"])
-    all_backup = [ms for label in order[1:-1] for ms in agg.get(label, (0, []))[1]]
-    backup_secs = sum(agg.get(lbl, (0.0, []))[0] for lbl in order[1:-1])
+    all_backup = [ms for label in order[1:-1] for ms in agg.get(label, (0, [], 0))[1]]
+    backup_secs = sum(agg.get(lbl, (0.0, [], 0.0))[0] for lbl in order[1:-1])
     rows.append(["all backup phases", backup_secs / args.cycles,
+                 f"{max(agg.get(lbl, (0.0, [], 0.0))[2] for lbl in order[1:-1]):.0f}",
                  len(all_backup), len(all_backup) / backup_secs if backup_secs else float("nan"),
                  pct(all_backup, 0.5), pct(all_backup, 0.99),
                  max(all_backup) if all_backup else float("nan"),
                  f"{pct(all_backup, 0.99) / pct(idle, 0.99):.2f}x" if all_backup and idle else "-"])
-    print(table(["phase", "seconds per cycle", "submits", "submits/s", "p50 ms", "p99 ms", "max ms",
+    print(table(["phase", "seconds per cycle", "max dirty+writeback MiB", "submits", "submits/s", "p50 ms", "p99 ms", "max ms",
                  "p99 vs idle p99"], rows,
                 title=f"Submit latency by backup phase: {args.rows:,} rows, concurrency {args.concurrency}, "
                       f"export={args.export}, {args.cycles} cycles, worker nice {args.nice}"
