@@ -21,7 +21,7 @@ What runs:
     ("before"), after each level of (b) and (c), and every 1000 submits of a top-up at
     concurrency 8 (worker stopped) until --rss-submits submits in all ("after").
 
-Runtime: ~8-9 min with the defaults on the 2-core bench machine (the 1M database is built once,
+Runtime: ~6-7 min with the defaults on the 2-core bench machine (the 1M database is built once,
 ~8 s, then cached).
 """
 
