@@ -21,6 +21,10 @@ from web.ratelimit import RateLimiter
 log = logging.getLogger("web.app")
 
 LATEST_LIMIT = 10
+# Every API call is a new Gradio session, and Gradio keeps the state of the
+# last 10,000 by default (~40 KB each: +41 MiB per 1000 submits, see
+# bench/web_rss.py). The form keeps no per-session state worth that.
+SESSION_CAPACITY = 500
 TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
 ANONYMOUS = "Anonymous"
 NAME_LABEL = "Name (optional)"
@@ -131,4 +135,5 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                          api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
                          show_progress="minimal")
         demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
+    demo.state_session_capacity = SESSION_CAPACITY
     return demo

@@ -32,8 +32,10 @@ def _guarded(column: str) -> str:
     return f"CASE WHEN substr({text}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END AS {column}"
 
 
-EXPORT_SQL = (f"SELECT id, COALESCE(CAST(created_at AS TEXT), '') AS created_at, {_guarded('name')}, "
-              f"COALESCE(CAST(review AS TEXT), '') AS review, {_guarded('comments')} FROM reviews ORDER BY id")
+# Every text column is guarded, also those the app fills itself: a restored or
+# hand-edited database may hold anything.
+EXPORT_SQL = (f"SELECT id, {_guarded('created_at')}, {_guarded('name')}, {_guarded('review')}, "
+              f"{_guarded('comments')} FROM reviews ORDER BY id")
 
 
 def guard_cell(value: object) -> object:
@@ -76,7 +78,8 @@ def _export_stdlib(db_path: Path, csv_path: Path) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
+            # The same bytes as the Arrow path: text quoted, LF line ends.
+            writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(COLUMNS)
             cursor = conn.execute(EXPORT_SQL)
             cursor.arraysize = 1000
