@@ -9,7 +9,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio's queue keeps a record of the last N events even with analytics off:
 # bounded memory for a long-running form (see bench/web_rss.py).
-os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
 # The web process must never hold the Hub token; supervisord.conf already
 # strips it (`env -u`), this is the second lock on the door.
 for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):

@@ -24,7 +24,7 @@ LATEST_LIMIT = 10
 # Every API call is a new Gradio session, and Gradio keeps the state of the
 # last 10,000 by default (~40 KB each: +41 MiB per 1000 submits, see
 # bench/web_rss.py). The form keeps no per-session state worth that.
-SESSION_CAPACITY = 500
+SESSION_CAPACITY = 100
 TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
 ANONYMOUS = "Anonymous"
 NAME_LABEL = "Name (optional)"
