@@ -19,10 +19,17 @@ class CallResult:
 
 def call(base_url: str, api_name: str, data: list, *, client: httpx.Client | None = None,
          timeout: float = 30.0) -> CallResult:
+    return call_raw(base_url, api_name, json.dumps({"data": data}).encode(), client=client, timeout=timeout)
+
+
+def call_raw(base_url: str, api_name: str, body: bytes, *, client: httpx.Client | None = None,
+             timeout: float = 30.0) -> CallResult:
+    """POST `body` as it is (hostile JSON included), then read the event stream for the result."""
     own = client is None
     client = client or httpx.Client(timeout=timeout)
     try:
-        r = client.post(f"{base_url}/gradio_api/call/{api_name}", json={"data": data})
+        r = client.post(f"{base_url}/gradio_api/call/{api_name}", content=body,
+                        headers={"content-type": "application/json"})
         if r.status_code != 200:
             return CallResult(ok=False, error=r.text, status=r.status_code)
         event_id = r.json()["event_id"]

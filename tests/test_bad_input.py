@@ -168,24 +168,8 @@ def overview(app: App) -> tuple[list, int]:
 
 
 def send(url: str, body: bytes, client: httpx.Client) -> gradio_api.CallResult:
-    """POST a raw body to /gradio_api/call/add_review and read the event stream, like gradio_api.call."""
-    r = client.post(f"{url}/gradio_api/call/add_review", content=body,
-                    headers={"content-type": "application/json"})
-    if r.status_code != 200:
-        return gradio_api.CallResult(ok=False, error=r.text, status=r.status_code)
-    event = None
-    with client.stream("GET", f"{url}/gradio_api/call/add_review/{r.json()['event_id']}") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = line.split(":", 1)[1].strip()
-                parsed = json.loads(payload) if payload and payload != "null" else None
-                if event == "complete":
-                    return gradio_api.CallResult(ok=True, data=parsed)
-                message = parsed.get("error") if isinstance(parsed, dict) else parsed
-                return gradio_api.CallResult(ok=False, error=str(message))
-    return gradio_api.CallResult(ok=False, error="stream ended without a result")
+    """POST a raw body to /gradio_api/call/add_review and read the event stream."""
+    return gradio_api.call_raw(url, "add_review", body, client=client)
 
 
 def rss_kb(pid: int) -> int:

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading

@@ -7,13 +7,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import pytest
 
-from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db, read_summary
+from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.apprunner import wait_until
 from worker.backup import Backup
