@@ -69,6 +69,18 @@ def test_local_target_keeps_newest_n_complete_pairs(config):
     assert leftovers == []
 
 
+def test_backup_names_sort_in_publish_order(config):
+    """Restore and pruning pick the newest by name: the name must follow the publish order
+    (a name made of two clock reads once sorted a newer backup first)."""
+    target = LocalFolderTarget(config.backups_dir, keep=100)
+    for _ in range(40):
+        add(config, 1)
+        Backup(config, target).run()
+    rows = [json.loads(m.read_text())["rows"] for m in manifests(config.backups_dir)]
+    assert rows == list(range(1, 41))
+    assert target.newest().rows == 40
+
+
 def test_a_failing_job_does_not_stop_the_loop_and_recovery_is_logged(config, caplog):
     add(config, 2)
     # The backups folder cannot be created while a file stands in its place.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -16,6 +17,8 @@ from shared.db import Summary
 from worker.fsutil import fsync_dir, fsync_file, replace_durably
 
 log = logging.getLogger("worker.targets")
+
+_MANIFEST_NAME = re.compile(r"reviews-\d{12}-\d{8}T\d{12}Z\.json")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,17 @@ class LocalFolderTarget:
     def _manifests(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(self.folder.glob("reviews-*.json"))
+        return sorted(p for p in self.folder.glob("reviews-*.json") if _MANIFEST_NAME.fullmatch(p.name))
+
+    def _next_stem(self) -> str:
+        """`reviews-<sequence>-<UTC time>Z`: names sort in publish order whatever the
+        clock does (a name made of the time alone once sorted a newer backup first
+        when the second ticked over between two reads of the clock)."""
+        manifests = self._manifests()
+        last = int(manifests[-1].name.split("-")[1]) if manifests else 0
+        t = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t % 1 * 1_000_000):06d}"
+        return f"reviews-{last + 1:012d}-{stamp}Z"
 
     def newest(self) -> Published | None:
         for manifest in reversed(self._manifests()):
@@ -86,8 +99,7 @@ class LocalFolderTarget:
 
     def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "")
-        stem = f"reviews-{stamp}Z"
+        stem = self._next_stem()
         info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
                          at=utc_now_iso(), location=str(self.folder / f"{stem}.db"), revision=stem, tip=tip)
         placed: list[Path] = []
