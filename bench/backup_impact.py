@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench._common import OUT, PYTHON, ROOT, table  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, stop_group, table  # noqa: E402
 from bench.load import _inputs, one_request  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from tests.apprunner import free_port, wait_until  # noqa: E402
@@ -173,12 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             th.join(35)
     finally:
         stop.set()
-        if web.poll() is None:
-            os.killpg(web.pid, signal.SIGTERM)
-            try:
-                web.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(web.pid, signal.SIGKILL)
+        stop_group(web)
         log.close()
 
     def in_window(a: float, b: float, exclude: list[tuple[float, float]] = ()) -> list[float]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench._common import OUT, PYTHON, ROOT, table  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, stop_group, table  # noqa: E402
 from bench.load import LevelResult, run_level  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from tests.apprunner import free_port, wait_until  # noqa: E402
@@ -64,16 +63,6 @@ def start(limit: str, rows: int) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--limits", default="1,2,8,32")
@@ -107,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                         run_level(url, c, max(1, args.requests // args.rounds), max_seconds=60))
     finally:
         for proc, _ in servers.values():
-            stop(proc)
+            stop_group(proc)
 
     rows = []
     for c in levels:

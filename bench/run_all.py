@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, table  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, stop_group, table  # noqa: E402
 from bench.load import LevelResult, run_level  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from tests.apprunner import App, free_port, wait_until  # noqa: E402
@@ -148,13 +147,7 @@ class Noop:
         wait_until(up, 120, 0.2, "the no-op app")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc)
         self.log.close()
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench._common import OUT, PYTHON, ROOT, table  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, stop_group, table  # noqa: E402
 from bench.load import run_level  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from tests.apprunner import free_port, wait_until  # noqa: E402
@@ -95,12 +94,7 @@ def measure(capacity: str, submits: int, step: int) -> list[tuple[int, float]]:
                 curve.append((done, vm_rss_mib(proc.pid)))
             return curve
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            stop_group(proc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["submits after warm-up"] + [f"VmRSS MiB, capacity={c}" for c in caps], rows,
                 title="Web RSS vs API submits (concurrency 8, real web, 1k-row db)"))
     for c in caps:
-        (n0, v0), (n1, v1) = curves[c][0], curves[c][-1]
+        (_, v0), (n1, v1) = curves[c][0], curves[c][-1]
         print(f"capacity={c}: {v0:.0f} -> {v1:.0f} MiB over {n1:,} submits "
               f"({(v1 - v0) / max(n1, 1) * 1000:+.1f} MiB per 1000)")
     print(f"runtime {time.perf_counter() - started:.0f} s")
