@@ -356,3 +356,13 @@ def test_the_web_process_stayed_up_throughout(app, outcomes, backup_csv):
     status = app.ctl("status").stdout
     assert status.count("RUNNING") == 2, status
     assert gradio_api.overview(app.url).ok
+
+
+def test_refused_input_leaves_no_traceback_in_the_error_log(app):
+    """Our refusals (validation, rate limit, storage) are answered, not logged as crashes: a bot
+    must not fill web.err.log with them. (Gradio still prints one for a request with too few
+    inputs, which it refuses before our handler runs.)"""
+    err_log = app.data_dir / "logs" / "web.err.log"
+    text = err_log.read_text(errors="replace") if err_log.exists() else ""
+    assert "gradio.exceptions.Error" not in text, text[-2000:]
+    assert "shared/reviews.py" not in text and "web/app.py" not in text

@@ -168,7 +168,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
                 total = read_summary(conn).total if query else matching
         except sqlite3.Error as exc:
             log.error("owner page could not read reviews error=%s", exc)
-            raise gr.Error(STORAGE_ERROR_MESSAGE) from None
+            raise gr.Error(STORAGE_ERROR_MESSAGE, print_exception=False) from None  # logged above
         pages = _page_count(matching)
         return (
             pd.DataFrame(rows, columns=TABLE_HEADERS),
@@ -195,7 +195,8 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
             path = write_export(store.path)
         except (sqlite3.Error, OSError) as exc:
             log.error("owner CSV export failed error=%s", exc)
-            raise gr.Error("The CSV could not be written right now. Please try again.") from None
+            raise gr.Error("The CSV could not be written right now. Please try again.",
+                           print_exception=False) from None  # logged above
         log.info("owner CSV export path=%s bytes=%d seconds=%.2f", path, path.stat().st_size,
                  time.monotonic() - started)
         return (gr.DownloadButton(label=f"Download {path.name}", value=str(path), visible=True),

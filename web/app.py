@@ -83,16 +83,19 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         try:
             review = validate(name, rating, comments)
         except InvalidReview as exc:
-            raise gr.Error(str(exc), duration=None) from None
+            # Expected errors: the person sees the message; no traceback in web.err.log
+            # (a bot sending bad input would otherwise fill it).
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
         client = request.client.host if request is not None and request.client else "unknown"
         if not limiter.allow(client):
             log.info("rate limited client=%s", client)
-            raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None)
+            raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None,
+                           print_exception=False)
         try:
             review_id = store.add(review)
         except sqlite3.Error as exc:
             log.error("could not store review error=%s", exc)
-            raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None) from None
+            raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None, print_exception=False) from None  # logged above
         # Clear the form; the outputs after it refresh the overview.
         return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
 
