@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 
@@ -34,16 +33,6 @@ def write_text_atomic(target: Path, text: str) -> None:
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
-        replace_durably(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def copy_atomic(src: Path, target: Path) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        shutil.copyfile(src, tmp)
         replace_durably(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

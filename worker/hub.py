@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 from pathlib import Path
 
 from shared.config import Config
 from shared.db import COLUMNS, Summary
+from worker.loop import retry_after_seconds
 from worker.targets import Published, utc_now_iso
 
 log = logging.getLogger("worker.hub")
@@ -65,15 +67,6 @@ def _status(exc: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        return float(headers.get("Retry-After")) if headers.get("Retry-After") is not None else None
-    except ValueError:
-        return None
-
-
 def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
     """Turn a client error into one clear line. Never includes the token."""
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -89,11 +82,11 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
         return HubError(f"the token has no write access to {repo_id} (403 Forbidden): use a token with "
                         "write permission for that namespace", permanent=True)
     if status == 429:
-        wait = _retry_after(exc)
+        wait = retry_after_seconds(exc)
         return HubError(f"the Hub is rate limiting us (429){f', retry after {wait:.0f}s' if wait else ''}",
                         retry_after=wait)
     if status is not None and status >= 500:
-        return HubError(f"the Hub answered {status} (server error) for {repo_id}", retry_after=_retry_after(exc))
+        return HubError(f"the Hub answered {status} (server error) for {repo_id}", retry_after=retry_after_seconds(exc))
     if status in (409, 412):
         return HubError(f"the dataset {repo_id} changed while we were pushing ({status}); will retry")
     if status is not None:
@@ -202,10 +195,8 @@ class HubTarget:
         except RepositoryNotFoundError:
             return None
 
-    def _card_at(self, revision: str, dest_dir: Path | None = None) -> Published | None:
+    def _card_at(self, revision: str) -> Published | None:
         from huggingface_hub.errors import EntryNotFoundError
-
-        import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 path = self.api.hf_hub_download(self.repo_id, CARD_FILE, repo_type=REPO_TYPE,

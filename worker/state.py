@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from worker.fsutil import write_text_atomic
@@ -27,7 +27,6 @@ class WorkerState:
     last_error: str | None = None
     pending_merge: bool = False  # started on a fresh disk while the Hub was unreachable
     conflict: str | None = None  # the local db lacks reviews the newest backup has
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         data = asdict(self)
