@@ -114,7 +114,11 @@ class App:
         self.proc = None
 
     def __enter__(self) -> "App":
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a start that timed out must not leave supervisord running
+            raise
 
     def __exit__(self, *exc) -> None:
         self.stop()

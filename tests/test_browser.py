@@ -36,37 +36,28 @@ HOSTILE_COMMENTS = ('<img src=x onerror="window.__pwned=1"> <script>window.__pwn
                     '**shout** <iframe src="https://evil.example"></iframe> =1+1')
 
 
-def _start(tmp_path_factory, name: str, env: dict[str, str]):
-    a = App(tmp_path_factory.mktemp(name) / "data", env=env)
-    a.start()
-    return a
+def _app(tmp_path_factory, name: str, env: dict[str, str]) -> App:
+    """An app in its own data folder; `with` starts and stops it."""
+    return App(tmp_path_factory.mktemp(name) / "data", env=env)
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    a = _start(tmp_path_factory, "browser", {"ADMIN_PASSWORD": PASSWORD})
-    try:
+    with _app(tmp_path_factory, "browser", {"ADMIN_PASSWORD": PASSWORD}) as a:
         yield a
-    finally:
-        a.stop()
 
 
 @pytest.fixture(scope="module")
 def private_app(tmp_path_factory):
-    a = _start(tmp_path_factory, "browser-private", {"ADMIN_PASSWORD": PASSWORD, "FEEDBACK_HIDE_NAMES": "1"})
-    try:
+    env = {"ADMIN_PASSWORD": PASSWORD, "FEEDBACK_HIDE_NAMES": "1"}
+    with _app(tmp_path_factory, "browser-private", env) as a:
         yield a
-    finally:
-        a.stop()
 
 
 @pytest.fixture(scope="module")
 def limited_app(tmp_path_factory):
-    a = _start(tmp_path_factory, "browser-limited", {"FEEDBACK_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
-    try:
+    with _app(tmp_path_factory, "browser-limited", {"FEEDBACK_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}) as a:
         yield a
-    finally:
-        a.stop()
 
 
 def test_submit_shows_confirmation_new_row_on_top_and_count_up(app, page):

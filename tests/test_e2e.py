@@ -14,12 +14,8 @@ from tests.apprunner import App, wait_until
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    a = App(tmp_path_factory.mktemp("e2e") / "data", env={"BACKUP_INTERVAL_SECONDS": "1"})
-    a.start()
-    try:
+    with App(tmp_path_factory.mktemp("e2e") / "data", env={"BACKUP_INTERVAL_SECONDS": "1"}) as a:
         yield a
-    finally:
-        a.stop()
 
 
 def newest_backup(app):

@@ -66,12 +66,8 @@ def hub_app(hub, tmp_path_factory):
     env = {k: v for k, v in hub_client_env(hub.endpoint, token=SECRET, base={}).items() if k.startswith("HF_")}
     # A short backoff cap: a refused token is a permanent error, retried only after the cap.
     env.update({"HF_DATASET_REPO": REPO, "BACKUP_BACKOFF_CAP_SECONDS": "2"})
-    app = App(tmp_path_factory.mktemp("security-hub") / "data", env=env)
-    app.start()
-    try:
+    with App(tmp_path_factory.mktemp("security-hub") / "data", env=env) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def pushed(hub: HubServer, rows: int) -> bool:
@@ -280,12 +276,8 @@ def test_without_admin_password_there_is_no_owners_page(hub_app):
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("security-admin")
-    app = App(root / "data", env={"ADMIN_PASSWORD": ADMIN_PASSWORD, "GRADIO_TEMP_DIR": str(root / "gradio-tmp")})
-    app.start()
-    try:
+    with App(root / "data", env={"ADMIN_PASSWORD": ADMIN_PASSWORD, "GRADIO_TEMP_DIR": str(root / "gradio-tmp")}) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def test_owners_page_and_its_api_need_the_login(admin_app):

@@ -35,23 +35,15 @@ OWNER_ROUTES = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    a = App(tmp_path_factory.mktemp("web-api") / "data", env={"ADMIN_PASSWORD": PASSWORD})
-    a.start()
-    try:
+    with App(tmp_path_factory.mktemp("web-api") / "data", env={"ADMIN_PASSWORD": PASSWORD}) as a:
         yield a
-    finally:
-        a.stop()
 
 
 @pytest.fixture(scope="module")
 def limited_app(tmp_path_factory):
-    a = App(tmp_path_factory.mktemp("web-api-limited") / "data",
-            env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)})
-    a.start()
-    try:
+    with App(tmp_path_factory.mktemp("web-api-limited") / "data",
+            env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}) as a:
         yield a
-    finally:
-        a.stop()
 
 
 def db_rows(data_dir) -> list[tuple]:
