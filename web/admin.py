@@ -7,7 +7,8 @@ the login cookie, /admin/config and every /admin/gradio_api/... route answer
 called. Names are always shown here, whatever FEEDBACK_HIDE_NAMES says.
 
 The CSV is written from one read transaction on a read-only connection, with
-the same formula-injection guard as the backup CSV (`worker.export.EXPORT_SQL`).
+the same query, formula-injection guard and format as the backup CSV
+(`shared.csv_export`).
 It goes to a private folder inside Gradio's upload folder, so that only this
 (logged-in) app serves it; the public app lists that folder in its
 `blocked_paths` (see `export_dir`), because Gradio's file route serves any
@@ -16,7 +17,6 @@ file in the upload folder to whoever knows its path.
 
 from __future__ import annotations
 
-import csv
 import hmac
 import logging
 import os
@@ -33,8 +33,8 @@ import pandas as pd
 from gradio.utils import get_upload_folder
 
 from shared.config import Config
-from shared.db import COLUMNS, Store, connect, read_summary, search_reviews
-from worker.export import EXPORT_SQL
+from shared.csv_export import write_reviews_csv
+from shared.db import Store, read_summary, search_reviews
 
 log = logging.getLogger("web.admin")
 
@@ -94,8 +94,8 @@ def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
 def write_export(db_path: Path, folder: Path | None = None) -> Path:
     """Write every review to a new CSV file and return its path.
 
-    Streamed from the cursor (memory does not grow with the table), from one
-    read transaction so the file is one consistent state; written under a
+    Streamed (memory does not grow with the table), from one read
+    transaction so the file is one consistent state; written under a
     temporary name and renamed, so a half-written file is never offered.
     Each export gets its own unguessable sub-folder, so the download keeps a
     readable name (`reviews-<UTC time>.csv`) without two exports colliding.
@@ -108,20 +108,9 @@ def write_export(db_path: Path, folder: Path | None = None) -> Path:
     target = target_dir / time.strftime("reviews-%Y%m%d-%H%M%S.csv", time.gmtime())
     partial = target.with_name(target.name + ".tmp")
     try:
-        conn = connect(db_path, readonly=True)
-        try:
-            conn.execute("BEGIN")
-            # 0600: the export holds every name, like the database itself.
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with open(fd, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(COLUMNS)
-                cursor = conn.execute(EXPORT_SQL)
-                cursor.arraysize = 1000
-                writer.writerows(cursor)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        # 0600 before any byte is written: the export holds every name, like the database itself.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        write_reviews_csv(db_path, partial)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)

@@ -19,8 +19,8 @@ import shutil
 from dataclasses import dataclass
 
 from shared.config import Config
+from shared.csv_export import write_reviews_csv
 from shared.db import connect, ensure_schema, read_summary
-from worker.export import export_csv
 from worker.lock import worker_lock
 from worker.merge import merge_backup_into
 from worker.snapshot import Snapshot, integrity_check, take_snapshot
@@ -90,7 +90,7 @@ class Backup:
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
         csv_path = self.work_dir / "reviews.csv"
-        export_csv(snap.path, csv_path)
+        write_reviews_csv(snap.path, csv_path)
         info = self.target.publish(snap.path, csv_path, snap.summary, tip)
         self._remember(state, info)
         self._clear_work()
