@@ -14,7 +14,8 @@ import threading
 from shared.config import Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, StopSignal, describe_error
+from worker.errors import describe_error
+from worker.loop import BackupLoop, StopSignal
 from worker.restore import RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state

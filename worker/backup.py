@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from shared.config import Config
 from shared.csv_export import write_reviews_csv
 from shared.db import connect, ensure_schema, read_summary
+from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.merge import merge_backup_into
 from worker.snapshot import Snapshot, integrity_check, take_snapshot
@@ -30,10 +31,10 @@ from worker.targets import Published, Target, utc_now_iso
 log = logging.getLogger("worker.backup")
 
 
-class BackupConflict(RuntimeError):
+class BackupConflict(WorkerError):
     """Publishing would drop reviews that the newest backup holds."""
 
-    expected = True
+    permanent = True  # retrying soon cannot help: ops must choose restore --force or publish --allow-fewer
 
 
 @dataclass(frozen=True)

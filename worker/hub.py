@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.db import COLUMNS, Summary
-from worker.loop import retry_after_seconds
+from worker.errors import WorkerError, retry_after_seconds
 from worker.targets import Published, utc_now_iso
 
 log = logging.getLogger("worker.hub")
@@ -48,18 +48,13 @@ def _install_http_timeouts() -> None:
     _http.set_client_factory(client_factory)
 
 
-class HubError(RuntimeError):
+class HubError(WorkerError):
     """A Hub failure with one line that names the cause and what to do."""
-
-    expected = True  # no traceback in the log: the line says it all
 
     def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
-
-    def explain(self) -> str:
-        return str(self)
 
 
 def _status(exc: BaseException) -> int | None:

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import Summary, connect, read_summary
+from worker.errors import WorkerError
 
 log = logging.getLogger("worker.snapshot")
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(WorkerError):
     """The snapshot is unusable (failed integrity check, unreadable, not writable)."""
-
-    expected = True  # the message says it all: no traceback in the log
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from shared.config import Config
 from shared.db import open_store_db
 from worker.fsutil import write_text_atomic
 from worker.lock import worker_lock
-from worker.loop import describe_error
+from worker.errors import describe_error
 from worker.restore import NoBackup, move_aside_if_corrupt, restore_locked
 from worker.state import load_state, save_state
 from worker.targets import Target
