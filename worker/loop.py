@@ -20,8 +20,8 @@ import schedule
 
 from worker.backup import Backup, BackupConflict
 from worker.errors import describe_error, is_expected, is_permanent, retry_after_seconds
-from worker.state import load_state, save_state
-from worker.targets import utc_now_iso
+from worker.manifest import utc_now_iso
+from worker.state import load_state, update_state
 
 log = logging.getLogger("worker.loop")
 
@@ -89,8 +89,12 @@ class BackupLoop:
             self._succeeded()
 
     def _failed(self, exc: Exception) -> None:
-        self.failures += 1
+        failures = self.failures + 1
         cause = describe_error(exc)
+        # The state file first, the counter after: whoever sees the counter change
+        # (a test, `status`) finds the file already written.
+        self._save(failures=failures, error=cause, conflict=cause if isinstance(exc, BackupConflict) else None)
+        self.failures = failures
         if is_permanent(exc):
             delay = self.backoff_cap  # retrying soon cannot help: ops must act
         else:
@@ -114,23 +118,19 @@ class BackupLoop:
         else:
             log.debug("backup failed again failures=%d cause=%s", self.failures, cause)
         self._last_cause = cause
-        self._save(failures=self.failures, error=cause, conflict=cause if isinstance(exc, BackupConflict) else None)
 
     def _succeeded(self) -> None:
+        self._save(failures=0, error=None, conflict=None)  # before the counter: see _failed
         if self.failures:
             log.info("backup recovered after %d failures", self.failures)
         self.failures = 0
         self.not_before = 0.0
         self._last_cause = None
-        self._save(failures=0, error=None, conflict=None)
 
     def _save(self, *, failures: int, error: str | None, conflict: str | None) -> None:
-        path = self.backup.config.state_path
-        state = load_state(path)
-        changed = state.with_(consecutive_failures=failures, last_error=error,
-                              conflict=conflict, last_attempt_at=utc_now_iso())
         try:
-            save_state(path, changed)
+            update_state(self.backup.config, consecutive_failures=failures, last_error=error,
+                         conflict=conflict, last_attempt_at=utc_now_iso())
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save state error=%s", exc)
 
