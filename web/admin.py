@@ -24,9 +24,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import gradio as gr
 import pandas as pd
@@ -34,7 +33,7 @@ from gradio.utils import get_upload_folder
 
 from shared.config import Config
 from shared.csv_export import write_reviews_csv
-from shared.db import Store, read_summary, search_reviews
+from shared.db import Store, read_summary, read_transaction, search_reviews
 
 log = logging.getLogger("web.admin")
 
@@ -118,16 +117,6 @@ def write_export(db_path: Path, folder: Path | None = None) -> Path:
     return target
 
 
-@contextmanager
-def _read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """The page rows and the counts come from the same state of the table."""
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("COMMIT")  # read-only: nothing to roll back
-
-
 def _page_count(matching: int) -> int:
     return max(1, -(-matching // PAGE_SIZE))
 
@@ -149,7 +138,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         page = max(0, int(page or 0))
         conn = store.conn()
         try:
-            with _read_transaction(conn):
+            with read_transaction(conn):  # the page rows and the counts agree
                 rows, matching = search_reviews(conn, query=query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
                 if not rows and page > 0:  # past the end (reviews were deleted, or a stale page)
                     page = _page_count(matching) - 1
