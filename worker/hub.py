@@ -39,14 +39,21 @@ HTTP_TIMEOUT = {"connect": 15.0, "read": 120.0, "write": 120.0, "pool": 15.0}
 
 
 def _install_http_timeouts() -> None:
+    """Give the client's shared HTTP session our timeouts, through the public API only.
+
+    `set_client_factory` and `get_session` are exported by huggingface_hub; the
+    library's own request hooks (user agent, auth handling) are read from the
+    default session instead of importing them from the private `utils._http`.
+    tests/test_hub_client.py fails loudly if an upgrade changes any of this."""
     import httpx2
-    from huggingface_hub.utils import _http
+    from huggingface_hub import get_session, set_client_factory
+
+    hooks = {name: list(fns) for name, fns in get_session().event_hooks.items()}
 
     def client_factory() -> "httpx2.Client":
-        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True,
-                             timeout=httpx2.Timeout(**HTTP_TIMEOUT))
+        return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=httpx2.Timeout(**HTTP_TIMEOUT))
 
-    _http.set_client_factory(client_factory)
+    set_client_factory(client_factory)
 
 
 class HubError(WorkerError):
