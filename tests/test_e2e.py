@@ -50,7 +50,8 @@ def test_reviews_over_the_api_end_up_in_the_local_backup(app):
     assert set(sent) <= names
     csv_text = open(info["location"][:-3] + ".csv", encoding="utf-8").read()
     assert all(name in csv_text for name in sent)
-    assert "backup published" in app.log("worker")
+    # The manifest lands before the worker logs the backup, and supervisord writes the log later still.
+    wait_until(lambda: "backup published" in app.log("worker"), 20, what="the worker's backup log line")
     assert "backup published" not in app.log("web")
 
 
