@@ -39,3 +39,15 @@ def test_worker_and_web_refuse_to_start_on_a_bad_value(tmp_path):
                                 "BACKUP_INTERVAL_SECONDS": "often"})
         assert r.returncode == 2
         assert "BACKUP_INTERVAL_SECONDS='often'" in r.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "56", "soon"])
+def test_final_backup_timeout_must_fit_supervisords_stopwaitsecs(value):
+    with pytest.raises(ConfigError, match="FINAL_BACKUP_TIMEOUT_SECONDS"):
+        load_config({"FINAL_BACKUP_TIMEOUT_SECONDS": value})
+
+
+def test_reviews_at_risk_only_without_a_dataset_on_a_wiped_disk():
+    assert not load_config({}).reviews_at_risk  # a checkout's disk persists
+    assert load_config({"FEEDBACK_DATA_PERSISTENT": "false"}).reviews_at_risk
+    assert not load_config({"FEEDBACK_DATA_PERSISTENT": "false", "HF_DATASET_REPO": "me/feedback"}).reviews_at_risk
