@@ -17,6 +17,7 @@ Images come from tests/container_images.py (cached between runs).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Before huggingface_hub is imported: the tests' Hub server speaks LFS, not Xet.
+os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
 
 import httpx  # noqa: E402
 from huggingface_hub import HfApi  # noqa: E402

@@ -181,7 +181,12 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         assert hub_rows(hub, repo) == 3
         # The logs are where the README says: the entrypoint's choice on the container's log,
         # the programs' logs in the data folder.
-        assert f"data_dir={IN_CONTAINER_DATA} persistent=false" in c1.logs()
+        container_log = c1.logs()
+        assert f"data_dir={IN_CONTAINER_DATA} persistent=false" in container_log
+        # ...and the programs' lines are copied there too (a Space's Logs tab), the final backup's included.
+        assert "proc=worker worker starting" in container_log and "proc=web web starting" in container_log
+        assert "proc=worker shutdown complete" in container_log
+        assert hub.token not in container_log
         worker_log = c1.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")
         assert "shutdown complete" in worker_log
         assert "NO BACKUP" not in worker_log  # HF_DATASET_REPO is set
@@ -245,6 +250,7 @@ def test_space_without_dataset_warns_in_log_and_on_owners_page(image):
         wait_form(c, url)
         submit(url, 1, "unsafe")  # the form keeps working
         assert "level=WARNING proc=container-start NO BACKUP" in c.logs()
+        wait_until(lambda: "level=WARNING proc=worker NO BACKUP" in c.logs(), 30, 0.5, "the warning on the Logs tab")
         worker_log = wait_until(lambda: (lambda t: t if "NO BACKUP" in t else "")(
             c.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")), 30, 0.5, "the worker's warning")
         assert "level=WARNING" in worker_log
