@@ -16,13 +16,11 @@ container starts; a cold one builds for several minutes first.
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import sqlite3
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -89,17 +87,15 @@ def wait_form(container: Container, url: str, timeout: float = 180) -> None:
 
 def hub_rows(hub, repo: str) -> int:
     """Reviews in the newest backup on the Hub (0 before the first)."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
-    api = HfApi(endpoint=hub.endpoint, token=hub.token)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = hf_hub_download(repo, "reviews.db", repo_type="dataset", endpoint=hub.endpoint,
                                    token=hub.token, cache_dir=tmp)
         except (EntryNotFoundError, RepositoryNotFoundError):
             return 0
-        del api
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             return conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
