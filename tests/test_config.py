@@ -74,7 +74,9 @@ def test_waiting_for_the_worker_says_what_it_waits_for(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="web.gate"):
         assert wait_for_worker(config, max_wait=0) is False  # nothing writes the file here
     first = caplog.records[0].getMessage()
-    assert str(config.ready_path) in first and f"expected_pid={os.getppid()}" in first
+    from shared.supervisor_run import supervisor_run_id
+
+    assert str(config.ready_path) in first and f"expected_run={supervisor_run_id()}" in first
     assert "FEEDBACK_WAIT_FOR_WORKER" in first
 
 
