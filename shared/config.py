@@ -27,6 +27,10 @@ DEFAULT_RESTORE_TIMEOUT_SECONDS = 30.0
 DEFAULT_WORKER_NICE = 10
 DEFAULT_SQUASH_AFTER_COMMITS = 0  # 0 = never squash
 DEFAULT_BACKOFF_CAP_SECONDS = 600.0
+# 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
+DEFAULT_TRUSTED_PROXY_HOPS = 0
+# The owner's login: after this many refused passwords from one client, refuse it for this long.
+DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
 
 T = TypeVar("T")
 
@@ -54,6 +58,8 @@ class Config:
     admin_password: str | None
     worker_nice: int
     log_level: str
+    trusted_proxy_hops: int
+    login_cooldown_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -145,4 +151,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                          lambda v: 0 <= v <= 19, "a niceness from 0 to 19"),
         log_level=_get(env, "LOG_LEVEL", "INFO", str.upper,
                        lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
+        trusted_proxy_hops=_get(env, "FEEDBACK_TRUSTED_PROXY_HOPS", DEFAULT_TRUSTED_PROXY_HOPS, int,
+                                lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
+        login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
+                                    lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
     )
