@@ -31,7 +31,9 @@ QUOTED_MAX_CHARS = 200
 # and supervisord's rotation cannot push older lines (failed logins) out.
 REPEAT_WINDOW_SECONDS = 60.0
 REPEAT_BURST = 5
-REPEAT_MIN_LEVEL = logging.INFO
+# The worker's INFO lines are its regular cycle ("backup published" every interval): only
+# warnings and errors are limited there. The web limits INFO too ("rate limited" per refused submit).
+REPEAT_MIN_LEVEL = logging.WARNING
 REPEAT_MAX_KEYS = 1000
 
 
@@ -49,14 +51,14 @@ class RepeatFilter(logging.Filter):
     """Rate-limit repeated identical log lines (see REPEAT_BURST)."""
 
     def __init__(self, window: float = REPEAT_WINDOW_SECONDS, burst: int = REPEAT_BURST,
-                 clock=time.monotonic):
+                 clock=time.monotonic, min_level: int = REPEAT_MIN_LEVEL):
         super().__init__()
-        self.window, self.burst, self.clock = window, burst, clock
+        self.window, self.burst, self.clock, self.min_level = window, burst, clock, min_level
         self._seen: dict[tuple, list] = {}  # key -> [window start, written, suppressed]
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < REPEAT_MIN_LEVEL:
+        if record.levelno < self.min_level:
             return True
         exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
         key = (record.name, record.levelno, str(record.msg), exc)
@@ -102,12 +104,13 @@ class _Redact(logging.Filter):
         return True
 
 
-def setup_logging(name: str, level: str = "INFO", secrets: list[str] | None = None) -> logging.Logger:
+def setup_logging(name: str, level: str = "INFO", secrets: list[str] | None = None,
+                  repeat_min_level: int = REPEAT_MIN_LEVEL) -> logging.Logger:
     handler = logging.StreamHandler(sys.stdout)
     formatter = logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
-    handler.addFilter(RepeatFilter())
+    handler.addFilter(RepeatFilter(min_level=repeat_min_level))
     if secrets:
         handler.addFilter(_Redact(secrets))
     root = logging.getLogger()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -55,7 +56,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    log = setup_logging("web", config.log_level)
+    # INFO lines are limited too: "rate limited" is written per refused submit, which a client repeats at will.
+    log = setup_logging("web", config.log_level, repeat_min_level=logging.INFO)
 
     import gradio as gr
     import uvicorn

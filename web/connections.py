@@ -89,7 +89,7 @@ def guarded_protocol(max_connections: int, per_client: int | None,
             if over_total or over_client:
                 # Logged through the repeat filter: a flood costs a few lines a minute.
                 log.warning("connection refused client=%s reason=%s", q(self._peer),
-                            "too many connections" if over_total else "too many connections from this client")
+                            "total_cap" if over_total else "client_cap")
                 transport.write(_BUSY)
                 transport.close()
                 return
