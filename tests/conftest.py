@@ -29,6 +29,7 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_e2e.py": ("e2e", "slow"),
     "test_web_api.py": ("e2e", "slow"),
     "test_bad_input.py": ("e2e", "slow"),
+    "test_harden_web.py": ("e2e", "slow"),
     "test_security.py": ("e2e", "hub", "slow"),
     "test_browser.py": ("browser", "e2e", "slow"),
     "test_container.py": ("container", "slow"),
