@@ -32,7 +32,8 @@ from tests.container_images import Container, ensure_app_image, podman, tools_mi
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
 from tests.hubserver import HubServerProcess
 
-pytestmark = pytest.mark.container
+# A cold cache builds both images inside the first test (about 4-5 minutes on 2 busy cores).
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
 GRACE_SECONDS = 10  # docker's default stop timeout: what the Dockerfile says it relies on
 IN_CONTAINER_DATA = "/home/user/data"
