@@ -133,6 +133,16 @@ def web_environ(container: Container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
+def owners_page_config(url: str) -> str:
+    """The owner's page as the browser gets it (Gradio's /config), after the login."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        login = client.post("/admin/login", data={"username": "owner", "password": "owner-pw"})
+        assert login.status_code == 200, login.text
+        config = client.get("/admin/config")
+        assert config.status_code == 200
+        return config.text
+
+
 def image_holds(image: str, needle: bytes) -> list[str]:
     """Every place in the saved image (layers and config) that contains `needle`."""
     found = []
@@ -172,6 +182,7 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         assert env.get("FEEDBACK_DATA_PERSISTENT") == "false"
         assert env.get("FEEDBACK_TRUSTED_PROXY_HOPS") == "1"
         assert c1.exec("test", "-d", "/data", check=False).returncode != 0  # no persistent storage here
+        assert "admin-backup-warning" not in owners_page_config(url)  # the Hub keeps the reviews
         c1.stop(GRACE_SECONDS)
         # supervisord exits 0 after both programs stopped; SIGKILL at the grace period would give 137.
         assert c1.exit_code() == 0, c1.logs()[-3000:]
@@ -235,6 +246,16 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         # supervisord is pid 1 in both containers, yet c3's ready file did not count for c4.
         assert ready.read_text() != ready_before
         assert ready.read_text().split()[0] == ready_before.split()[0] == "1"
+        # Ops restart one program (the README's command): the run id stays, the web does not wait again.
+        ready_now = ready.read_text()
+        ctl = ("env", f"FEEDBACK_DATA_DIR={PERSISTENT_DATA}", "supervisorctl", "-c", "supervisord.conf")
+        assert "started" in c4.exec(*ctl, "restart", "worker").stdout
+        assert "started" in c4.exec(*ctl, "restart", "web").stdout
+        wait_form(c4, url)
+        assert ready.read_text() == ready_now
+        gate_lines = [line for line in (data / "feedback" / "logs" / "web.log").read_text().splitlines()
+                      if "proc=web.gate" in line]
+        assert gate_lines[-1].endswith("worker ready after 0.0s"), gate_lines  # the first look found it
         c4.stop(GRACE_SECONDS)
         assert c4.exit_code() == 0
 
@@ -251,9 +272,5 @@ def test_space_without_dataset_warns_in_log_and_on_owners_page(image):
         worker_log = wait_until(lambda: (lambda t: t if "NO BACKUP" in t else "")(
             c.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")), 30, 0.5, "the worker's warning")
         assert "level=WARNING" in worker_log
-        with httpx.Client(base_url=url, timeout=10) as client:
-            login = client.post("/admin/login", data={"username": "owner", "password": "owner-pw"})
-            assert login.status_code == 200, login.text
-            config = client.get("/admin/config")
-            assert config.status_code == 200
-            assert "admin-backup-warning" in config.text and "LOST at the next restart" in config.text
+        page = owners_page_config(url)
+        assert "admin-backup-warning" in page and "LOST at the next restart" in page
