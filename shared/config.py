@@ -35,6 +35,10 @@ DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
 REVIEWS_AT_RISK_WARNING = (
     "HF_DATASET_REPO is not set and the data folder is not persistent: every review will be LOST at the "
     "next restart. Set HF_DATASET_REPO and HF_TOKEN (or add persistent storage) to keep them.")
+# 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
+DEFAULT_TRUSTED_PROXY_HOPS = 0
+# The owner's login: after this many refused passwords from one client, refuse it for this long.
+DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
 
 T = TypeVar("T")
 
@@ -66,6 +70,8 @@ class Config:
     # False when the data folder is wiped at every restart (a Space without
     # persistent storage); the container's entrypoint sets it.
     data_persistent: bool
+    trusted_proxy_hops: int
+    login_cooldown_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -166,4 +172,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                           float, lambda v: 1 <= v <= 55, "seconds from 1 to 55 (supervisord "
                                           "kills the worker after stopwaitsecs=60)"),
         data_persistent=_get(env, "FEEDBACK_DATA_PERSISTENT", True, _parse_bool, expect="true or false"),
+        trusted_proxy_hops=_get(env, "FEEDBACK_TRUSTED_PROXY_HOPS", DEFAULT_TRUSTED_PROXY_HOPS, int,
+                                lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
+        login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
+                                    lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
     )

@@ -30,7 +30,7 @@ from tests import gradio_api
 from tests.apprunner import free_port, wait_until
 from tests.container_images import Container, ensure_app_image, podman, tools_missing
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
-from tests.hubserver import HubServerProcess
+from tests.hubserver import HubServer
 
 # A cold cache builds both images inside the first test (about 4-5 minutes on 2 busy cores).
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
@@ -52,8 +52,7 @@ def image():
 def hub(tmp_path):
     # A token of this run only: finding it in an image layer could then only mean a leak.
     token = "hf_" + secrets.token_hex(16)
-    proc = HubServerProcess.spawn(state_dir=tmp_path / "hub-state", tokens={**HUB_TOKENS, token: HUB_USER},
-                                  lfs_threshold=1_000_000)
+    proc = HubServer(tokens={**HUB_TOKENS, token: HUB_USER}, lfs_threshold=1_000_000).start()
     proc.token = token
     try:
         yield proc

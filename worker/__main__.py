@@ -14,13 +14,21 @@ import threading
 from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, StopSignal, describe_error
+from worker.errors import describe_error
+from worker.loop import BackupLoop, StopSignal
 from worker.restore import RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
 from worker.targets import LocalFolderTarget, Target
 
 log = logging.getLogger("worker")
+
+# Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
+# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; 8 s in the
+# container, see the Dockerfile), the watchdog exits this margin later, and supervisord
+# SIGKILLs only after 60 s, so a final backup is never cut short by a kill.
+# tests/test_config.py checks the pair from the real files.
+STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 
 def make_target(config: Config) -> Target:
@@ -49,7 +57,7 @@ def cmd_run(config: Config, target: Target) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
-        watchdog = threading.Timer(config.final_backup_timeout_seconds + 5, _exit_now)
+        watchdog = threading.Timer(config.final_backup_timeout_seconds + STOP_WATCHDOG_MARGIN_SECONDS, _exit_now)
         watchdog.daemon = True
         watchdog.start()
         log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
