@@ -262,10 +262,18 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
 def test_space_without_dataset_warns_in_log_and_on_owners_page(image):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "ADMIN_PASSWORD": "owner-pw"}
+    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "ADMIN_PASSWORD": "owner-pw",
+           "FEEDBACK_RATE_LIMIT_PER_MINUTE": "2"}
     with Container(image, env) as c:
         wait_form(c, url)
         submit(url, 1, "unsafe")  # the form keeps working
+        # The image's FEEDBACK_TRUSTED_PROXY_HOPS=1: the visitor is what the Space's proxy appended
+        # (the rightmost X-Forwarded-For entry); what a visitor writes to its left changes nothing.
+        def via_proxy(visitor: str, forged: str) -> gradio_api.CallResult:
+            with httpx.Client(timeout=30, headers={"X-Forwarded-For": f"{forged}, {visitor}"}) as client:
+                return gradio_api.add_review(url, "proxied", 4, "via the proxy", client=client)
+        assert [via_proxy("203.0.113.7", f"10.0.0.{i}").ok for i in range(3)] == [True, True, False]
+        assert via_proxy("203.0.113.8", "10.0.0.1").ok  # another visitor has their own limit
         assert "level=WARNING proc=container-start NO BACKUP" in c.logs()
         wait_until(lambda: "level=WARNING proc=worker NO BACKUP" in c.logs(), 30, 0.5, "the warning on the Logs tab")
         worker_log = wait_until(lambda: (lambda t: t if "NO BACKUP" in t else "")(
