@@ -97,8 +97,9 @@ def leak_run(hub, hub_app):
         hub.fail_next(2, mode=mode)
         submit(1)
         wait_until(lambda: pushed(hub, n), 30, 0.2, f"the push after injected {mode} failures")
-    worker_log = hub_app.log("worker")
-    assert "backup failed" in worker_log and "backup recovered" in worker_log, worker_log[-2000:]
+    # The push lands on the Hub before the worker logs its recovery: wait for the lines, do not read at once.
+    wait_until(lambda: "backup failed" in hub_app.log("worker") and "backup recovered" in hub_app.log("worker"),
+               30, 0.2, "the failure and recovery lines in the worker's log")
     # One-shot commands as ops would run them, with the worker stopped and a review not yet backed up
     # (with nothing to back up, a `backup` does not talk to the Hub at all).
     assert "stopped" in hub_app.ctl("stop", "worker").stdout

@@ -11,10 +11,11 @@ import signal
 import sys
 import threading
 
-from shared.config import Config, ConfigError, load_config
+from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, StopSignal, describe_error
+from worker.errors import describe_error
+from worker.loop import BackupLoop, StopSignal
 from worker.restore import RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
@@ -22,8 +23,12 @@ from worker.targets import LocalFolderTarget, Target
 
 log = logging.getLogger("worker")
 
-# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s).
-FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+# Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
+# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; 8 s in the
+# container, see the Dockerfile), the watchdog exits this margin later, and supervisord
+# SIGKILLs only after 60 s, so a final backup is never cut short by a kill.
+# tests/test_config.py checks the pair from the real files.
+STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 
 def make_target(config: Config) -> Target:
@@ -52,7 +57,7 @@ def cmd_run(config: Config, target: Target) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
-        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
+        watchdog = threading.Timer(config.final_backup_timeout_seconds + STOP_WATCHDOG_MARGIN_SECONDS, _exit_now)
         watchdog.daemon = True
         watchdog.start()
         log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
@@ -62,7 +67,10 @@ def cmd_run(config: Config, target: Target) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if config.worker_nice:
         os.nice(config.worker_nice)  # backups must not take CPU from the form
-    if not config.hub_enabled:
+    if config.reviews_at_risk:
+        # At every start, not once: a Space restarts often, and its owner reads the latest log.
+        log.warning("NO BACKUP: %s", REVIEWS_AT_RISK_WARNING)
+    elif not config.hub_enabled:
         log.info("Hub sync is off (HF_DATASET_REPO not set); backups go to %s", config.backups_dir)
     log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
     prepare(config, target)
@@ -73,9 +81,9 @@ def cmd_run(config: Config, target: Target) -> int:
     finally:
         final = threading.Thread(target=loop.tick, kwargs={"final": True}, name="final-backup", daemon=True)
         final.start()
-        final.join(FINAL_BACKUP_TIMEOUT_SECONDS)
+        final.join(config.final_backup_timeout_seconds)
         if final.is_alive():
-            log.error("final backup did not finish in %.0fs, exiting anyway", FINAL_BACKUP_TIMEOUT_SECONDS)
+            log.error("final backup did not finish in %.0fs, exiting anyway", config.final_backup_timeout_seconds)
         log.info("shutdown complete")
     return 0
 
