@@ -1,7 +1,7 @@
 """Verify a backup without touching the live database, and the scheduled "restore drill".
 
 `python -m worker verify [--revision R]` downloads a backup into a scratch
-folder (`<data>/.verify`, removed afterwards) and puts it through the same
+folder (`<data>/.verify-<pid>`, removed afterwards) and puts it through the same
 checks as a restore (`worker.restore.fetch_checked`: integrity check, schema
 migration, foreign schema objects). The live database and the state of
 backups are not touched.
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import calendar
 import logging
+import os
 import time
 from dataclasses import dataclass
 
 from shared.config import Config
 from worker.errors import describe_error
-from worker.manifest import utc_now_iso
 from worker.restore import BACKUP_DEFECTS, NoBackup, fetch_checked, staging_dir
 from worker.state import load_state, update_state
 from worker.targets import Target
@@ -45,7 +45,8 @@ class Verdict:
 def verify(config: Config, target: Target, revision: str | None = None) -> Verdict:
     """Check one backup (the newest, or `revision`) as a restore would, in a scratch folder."""
     dropped: list[str] = []
-    with staging_dir(config.data_dir / ".verify") as scratch:
+    # Per process: a `verify` from a shell and the running worker's drill never share a folder.
+    with staging_dir(config.data_dir / f".verify-{os.getpid()}") as scratch:
         try:
             _fetched, info, summary = fetch_checked(target, scratch, revision, dropped=dropped)
         except NoBackup as exc:
@@ -84,7 +85,8 @@ class RestoreDrill:
             log.warning("restore drill could not run, will retry cause=%s", describe_error(exc))
             return None
         try:
-            update_state(self.config, last_drill_at=utc_now_iso(), last_drill_ok=verdict.ok,
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+            update_state(self.config, last_drill_at=at, last_drill_ok=verdict.ok,
                          last_drill_revision=verdict.revision, last_drill_detail=verdict.detail)
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save the drill result error=%s", exc)
