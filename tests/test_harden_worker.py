@@ -208,3 +208,32 @@ def test_the_restore_drill_records_its_result_and_status_reports_it(hub_server, 
     assert status.returncode == 1 and "refused" in status.stdout, status.stdout
     state = load_state(config.state_path)
     assert state.last_drill_ok is False and state.last_drill_at
+
+
+# ---------------------------------------------------------------- the formula guard's first character
+
+
+DISGUISED = [" =HYPERLINK(\"http://x\")", "\u00a0=1+1", "\u200b=1+1", "\ufeff@SUM(A1)", "\u3000+1",
+             "\uff1dSUM(A1:A2)", "\uff0b1", "\uff0d1", "\uff20x", "\n=1"]
+HARMLESS = ["hello = world", "5 stars", "", "   ", "\u00a0", "é=1"]
+
+
+def test_formulas_behind_spaces_zero_width_or_full_width_are_guarded_in_the_csv(tmp_path):
+    import csv
+
+    from shared.csv_export import write_reviews_csv
+
+    config = load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "data")})
+    add_texts = DISGUISED + HARMLESS
+    conn = open_store_db(config.db_path)
+    try:
+        for text in add_texts:
+            insert_review(conn, Review("n", 3, text))
+    finally:
+        conn.close()
+    out = tmp_path / "reviews.csv"
+    write_reviews_csv(config.db_path, out)
+    with open(out, newline="", encoding="utf-8") as f:
+        comments = [row[-1] for row in list(csv.reader(f))[1:]]
+    assert comments == ["'" + t for t in DISGUISED] + HARMLESS
+    assert rows(config.db_path)[0][2] == DISGUISED[0]  # the database keeps the text exactly as sent
