@@ -237,3 +237,27 @@ def test_formulas_behind_spaces_zero_width_or_full_width_are_guarded_in_the_csv(
         comments = [row[-1] for row in list(csv.reader(f))[1:]]
     assert comments == ["'" + t for t in DISGUISED] + HARMLESS
     assert rows(config.db_path)[0][2] == DISGUISED[0]  # the database keeps the text exactly as sent
+
+
+# ---------------------------------------------------------------- the whole app on a fresh disk
+
+
+def test_a_fresh_disk_under_a_poisoned_newest_backup_opens_with_the_good_reviews(hub_server, published, tmp_path):
+    """supervisord, the worker's start-up restore and the form: not empty, and the drill runs in the loop."""
+    from tests import gradio_api
+    from tests.apprunner import App, wait_until
+
+    origin, _target, good = published
+    bad = attacker_commit(hub_server, b"\x00poison" * 500)
+    env = {k: v for k, v in hub_client_env(hub_server.endpoint, base={}).items() if k.startswith("HF_")}
+    env.update({"HF_DATASET_REPO": REPO, "RESTORE_DRILL_INTERVAL_SECONDS": "1"})
+    with App(tmp_path / "fresh" / "data", env=env) as app:
+        overview = gradio_api.overview(app.url)
+        assert overview.ok and overview.data[1] == len(rows(origin.db_path)), overview  # total reviews shown
+        log = app.log("worker")
+        assert f"skipped backup revision={bad}" in log and good in log, log[-3000:]
+        assert gradio_api.add_review(app.url, "after", 2, "after the walk-back").ok
+        # The loop's drill: the worker's own push replaces the poisoned newest, and the drill passes.
+        wait_until(lambda: load_state(app.data_dir / "worker-state.json").last_drill_ok, 60, 0.5, "a drill")
+        status = app.worker("status")
+        assert status.returncode == 0 and "last_drill_ok" in status.stdout, status.stdout + status.stderr
