@@ -90,7 +90,7 @@ CASES = [
     bad("rating-true", "r", True, "", RATING_ERROR),
     bad("rating-huge", "r", 10**30, "", RATING_ERROR),
     Case("rating-nan", body=b'{"data": ["r", NaN, ""]}', expect="error", match=RATING_ERROR),
-    Case("rating-missing", ["r", 3], "error", "enough input values"),
+    Case("rating-missing", ["r", 3], "error", "needs 3 inputs"),
     Case("data-not-a-list", body=b'{"data": {"name": "r", "rating": 3}}', expect="error", match="valid list"),
     Case("body-not-json", body=b'{"data": ["r", 3, "', expect="error", match="JSON decode error"),
     # Lengths: counted in characters, the name after trimming.
