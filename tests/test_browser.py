@@ -26,8 +26,8 @@ from tests.browser_fixtures import *  # noqa: E402,F401,F403 (the browser and pa
 from tests.browser_fixtures import ARTIFACTS  # noqa: E402
 from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,  # noqa: E402
                                    error_toast, fill_review, injected_elements, login, open_form,
-                                   saved_id, status, submit_and_wait, table_rows, total, wait_chart, wait_saved,
-                                   wait_top_row)
+                                   saved_id, shown_reviews, status, submit_and_wait, table_rows, total, wait_chart,
+                                   wait_saved, wait_top_review)
 
 RATE_LIMIT = 3
 HOSTILE_NAME = "<b>Mallory</b> [shout](https://evil.example)"
@@ -66,8 +66,9 @@ def test_submit_shows_confirmation_new_row_on_top_and_count_up(app, page):
     fill_review(page, "Browser Ben", 4, "Quick and clear form.")
     review_id = submit_and_wait(page)
     assert status(page) == f"Thank you! Your review #{review_id} was saved."
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2:] == ["Browser Ben", "4", "Quick and clear form."]
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert (top["name"], top["rating"], top["comments"]) == ("Browser Ben", 4, "Quick and clear form.")
+    assert top["when"] == "just now"  # in the visitor's terms, not an ISO timestamp
     expect(page.locator("#total input")).to_have_value(str(before + 1))
     # The form is cleared for the next person.
     expect(page.locator("#name").get_by_role("textbox")).to_have_value("")
@@ -93,15 +94,15 @@ def test_hostile_text_is_shown_literally_and_never_runs(app, page):
     open_form(page, app.url)
     fill_review(page, HOSTILE_NAME, 2, HOSTILE_COMMENTS)
     review_id = submit_and_wait(page)
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2] == HOSTILE_NAME and top[4] == HOSTILE_COMMENTS
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert top["name"] == HOSTILE_NAME and top["comments"] == HOSTILE_COMMENTS
     page.wait_for_timeout(300)  # an <img onerror> would have fired by now
     assert injected_elements(page) == {"pwned": None, "img": 0, "onerror": 0, "script": 0, "links": 0,
                                        "bold": 0, "iframe": 0}
     # The other way the text reaches the page: the first render, from the load event.
     open_form(page, app.url)
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2] == HOSTILE_NAME and top[4] == HOSTILE_COMMENTS
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert top["name"] == HOSTILE_NAME and top["comments"] == HOSTILE_COMMENTS
     page.wait_for_timeout(300)
     assert injected_elements(page)["pwned"] is None and injected_elements(page)["img"] == 0
     assert db_rows(app.data_dir)[-1] == (review_id, HOSTILE_NAME, 2, HOSTILE_COMMENTS)
@@ -254,8 +255,8 @@ def test_hidden_names_in_public_list_but_shown_to_owner(private_app, page):
         store.close()
     open_form(page, private_app.url)
     expect(page.locator("#name")).to_contain_text("not shown publicly")
-    top = wait_top_row(page, 4, "Please keep my name private.")
-    assert top[2] == "Anonymous"
+    expect(page.locator("#latest li.review .comment").first).to_have_text("Please keep my name private.")
+    assert shown_reviews(page)[0]["name"] == "Anonymous"
     assert "Secret Sue" not in page.locator("body").inner_text()
     login(page, private_app.url, PASSWORD)
     expect(page.locator("#admin-table [data-testid=cell-0-2]")).to_have_text("Secret Sue")
