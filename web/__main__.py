@@ -38,6 +38,7 @@ def main() -> int:
     from shared.db import Store
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
+    from web.app import JS as PUBLIC_JS
     from web.app import build_app
     from web.gate import wait_for_worker
     from web.http_limits import BodySizeLimit, NoUploads
@@ -58,7 +59,7 @@ def main() -> int:
     # the owner's CSV exports live there, so the public app must refuse that folder.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
-                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS)
+                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS, js=PUBLIC_JS)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(NoUploads)
     log.info("web starting address=%s:%d db=%s", config.server_name, config.server_port, config.db_path)

@@ -16,7 +16,7 @@ import pandas as pd
 from shared.config import Config
 from shared.db import Store, Summary
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
-from web import review_list
+from web import review_list, style
 from web.ratelimit import RateLimiter
 
 log = logging.getLogger("web.app")
@@ -31,7 +31,8 @@ NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
 # Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks).
-CSS = review_list.CSS
+CSS = style.CSS + review_list.CSS
+JS = style.JS
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
