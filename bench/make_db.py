@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import OUT  # noqa: E402
 from shared import db as shared_db  # noqa: E402
 
-GENERATOR_VERSION = 1
+# 2: schema v2 (column `rating`); a cached v1 build would not match the code.
+GENERATOR_VERSION = 2
 BATCH = 50_000
 START_EPOCH = 1_672_531_200.0  # 2023-01-01T00:00:00Z
 
@@ -105,7 +106,7 @@ def generate(rows: int, seed: int):
         yield (t, name, ratings[i], comments)
 
 
-INSERT_SQL = ("INSERT INTO reviews (created_at, name, review, comments) "
+INSERT_SQL = ("INSERT INTO reviews (created_at, name, rating, comments) "
               "VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch'), ?, ?, ?)")
 
 
@@ -152,7 +153,7 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     if mode == "fast":
         conn.execute("BEGIN")
         # the migration's own backfill statements, then the triggers as the migration makes them
-        conn.execute("UPDATE review_stats SET n = (SELECT COUNT(*) FROM reviews WHERE review = review_stats.rating)")
+        conn.execute("UPDATE review_stats SET n = (SELECT COUNT(*) FROM reviews WHERE rating = review_stats.rating)")
         conn.execute("UPDATE meta SET value = (SELECT COUNT(*) FROM reviews) WHERE key = 'changes'")
         for _, sql in triggers:
             conn.execute(sql)
@@ -165,7 +166,7 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
 
     # --- checks: the end state the app would produce
     summary = shared_db.read_summary(conn)
-    by_rating = dict(conn.execute("SELECT review, COUNT(*) FROM reviews GROUP BY review").fetchall())
+    by_rating = dict(conn.execute("SELECT rating, COUNT(*) FROM reviews GROUP BY rating").fetchall())
     expected_counts = tuple(by_rating.get(r, 0) for r in range(1, 6))
     assert summary.counts == expected_counts, (summary.counts, expected_counts)
     assert summary.total == rows and summary.max_id == rows and summary.changes == rows, summary

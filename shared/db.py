@@ -23,8 +23,9 @@ from shared.reviews import Review
 
 BUSY_TIMEOUT_MS = 10_000
 JOURNAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024
-SCHEMA_VERSION = 1
-COLUMNS = ("id", "created_at", "name", "review", "comments")
+SCHEMA_VERSION = 2
+# One name for the rating across the db, the CSV, the Parquet files and the card.
+COLUMNS = ("id", "created_at", "name", "rating", "comments")
 
 # created_at is UTC, ISO 8601 with milliseconds: sortable as text, and precise
 # enough to keep the order of reviews when two databases are merged.
@@ -53,6 +54,28 @@ _MIGRATIONS: dict[int, list[str]] = {
         """CREATE TRIGGER reviews_au AFTER UPDATE ON reviews BEGIN
                UPDATE review_stats SET n = n - 1 WHERE rating = OLD.review;
                UPDATE review_stats SET n = n + 1 WHERE rating = NEW.review;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+    ],
+    # v2: the column `review` held the rating; it is now called `rating`
+    # everywhere (db, CSV, Parquet, card). The triggers are dropped first and
+    # recreated after, so that no trigger body ever names a missing column.
+    2: [
+        "DROP TRIGGER IF EXISTS reviews_ai",
+        "DROP TRIGGER IF EXISTS reviews_ad",
+        "DROP TRIGGER IF EXISTS reviews_au",
+        "ALTER TABLE reviews RENAME COLUMN review TO rating",
+        """CREATE TRIGGER reviews_ai AFTER INSERT ON reviews BEGIN
+               UPDATE review_stats SET n = n + 1 WHERE rating = NEW.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_ad AFTER DELETE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1 WHERE rating = OLD.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_au AFTER UPDATE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1 WHERE rating = OLD.rating;
+               UPDATE review_stats SET n = n + 1 WHERE rating = NEW.rating;
                UPDATE meta SET value = value + 1 WHERE key = 'changes';
            END""",
     ],
@@ -168,14 +191,14 @@ def read_summary(conn: sqlite3.Connection) -> Summary:
 
 def insert_review(conn: sqlite3.Connection, review: Review) -> int:
     with transaction(conn):
-        cur = conn.execute("INSERT INTO reviews (name, review, comments) VALUES (?, ?, ?)",
+        cur = conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)",
                            (review.name, review.rating, review.comments))
     return int(cur.lastrowid)
 
 
 def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
     return conn.execute(
-        "SELECT id, created_at, name, review, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
     ).fetchall()
 
 
@@ -184,13 +207,13 @@ def search_reviews(conn: sqlite3.Connection, *, query: str = "", limit: int = 50
     """A page of reviews, newest first, whose name or comments contain `query` (for the owner)."""
     if not query:
         rows = conn.execute(
-            "SELECT id, created_at, name, review, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
+            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset)).fetchall()
         return rows, read_summary(conn).total
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
     rows = conn.execute(
-        f"SELECT id, created_at, name, review, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+        f"SELECT id, created_at, name, rating, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
         (pattern, limit, offset)).fetchall()
     total = conn.execute(f"SELECT COUNT(*) FROM reviews {where}", (pattern,)).fetchone()[0]
     return rows, total

@@ -30,7 +30,7 @@ def db_count(data_dir: Path) -> int:
 def db_rows(data_dir: Path) -> list[tuple]:
     conn = connect(data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
 

@@ -156,7 +156,7 @@ class Outcome:
 def rows(app: App) -> list[tuple]:
     conn = connect(app.data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
 
@@ -259,7 +259,7 @@ def backup_csv(app, outcomes) -> tuple[pd.DataFrame, list[tuple]]:
     info = wait_until(backup, 30, 0.2, "a local backup with every stored case")
     conn = connect(info["location"], readonly=True)
     try:
-        db_rows = conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+        db_rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
     frame = pd.read_csv(info["location"][:-3] + ".csv", keep_default_na=False, dtype=str)
@@ -282,7 +282,7 @@ def test_stored_input_reaches_the_csv_guarded(case, outcomes, backup_csv):
 
 def test_csv_read_back_with_pandas_equals_the_snapshot(backup_csv):
     frame, db_rows = backup_csv
-    assert list(frame.columns) == ["id", "created_at", "name", "review", "comments"]
+    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments"]
     expected = [[str(i), created, guard_cell(name), str(rating), guard_cell(comments)]
                 for i, created, name, rating, comments in db_rows]
     assert frame.values.tolist() == expected

@@ -49,7 +49,7 @@ def limited_app(tmp_path_factory):
 def db_rows(data_dir) -> list[tuple]:
     conn = connect(data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
 

@@ -34,7 +34,7 @@ def _guarded(column: str) -> str:
 
 # Every text column is guarded, also those the app fills itself: a restored or
 # hand-edited database may hold anything.
-EXPORT_SQL = (f"SELECT id, {_guarded('created_at')}, {_guarded('name')}, {_guarded('review')}, "
+EXPORT_SQL = (f"SELECT id, {_guarded('created_at')}, {_guarded('name')}, {_guarded('rating')}, "
               f"{_guarded('comments')} FROM reviews ORDER BY id")
 
 
