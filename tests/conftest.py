@@ -13,6 +13,9 @@ import pytest  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
 from tests.hub_fixtures import hub_api, hub_server, hub_server_process  # noqa: E402,F401
+# One chromium for the session, shared by every browser test module (two would each start
+# Playwright's sync loop, which refuses to run inside another).
+from tests.browser_fixtures import browser, page  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from playwright.sync_api import expect  # noqa: E402
 from shared.db import Store  # noqa: E402
 from shared.reviews import validate  # noqa: E402
 from tests.apprunner import App  # noqa: E402
-from tests.browser_fixtures import *  # noqa: E402,F401,F403 (the browser and page fixtures)
 from tests.browser_fixtures import ARTIFACTS  # noqa: E402
 from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,  # noqa: E402
                                    error_toast, fill_review, injected_elements, login, open_form,

@@ -36,6 +36,8 @@ def main() -> int:
     from fastapi.responses import RedirectResponse
 
     from shared.db import Store
+    from web.admin import CSS as ADMIN_CSS
+    from web.admin import JS as ADMIN_JS
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
     from web.app import JS as PUBLIC_JS
@@ -54,7 +56,7 @@ def main() -> int:
         # run_history=False: the owner's results must not be kept in the browser's storage.
         app = gr.mount_gradio_app(app, build_admin(config, store), path="/admin", auth=check_password(config),
                                   auth_message="Owner's page: enter the admin password (any user name).",
-                                  footer_links=[], run_history=False)
+                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS)
     # Gradio's file route serves any file in its upload folder to whoever knows the path;
     # the owner's CSV exports live there, so the public app must refuse that folder.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.

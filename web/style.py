@@ -26,20 +26,23 @@ input:focus-visible, textarea:focus-visible, button:focus-visible, a:focus-visib
 }
 """
 
-# Gradio 6 draws a Radio's label as a <span> in a <fieldset> with no <legend>, so a screen
-# reader announces the options as "1", "2"... with no question. Name the group after its label.
+# Gradio 6 draws a Radio's or CheckboxGroup's label as a <span> in a <fieldset> with no
+# <legend>, so a screen reader announces the options as "1", "2"... with no question.
+# Name each group after its label (runs on both pages, once they are drawn).
 JS = """
 () => {
   const label = (tries) => {
+    let named = 0;
     document.querySelectorAll("fieldset").forEach((set) => {
       const info = set.querySelector(":scope > [data-testid=block-info]");
-      if (info && set.querySelector("input[type=radio]") && !set.getAttribute("aria-labelledby")) {
-        info.id = info.id || (set.id || "group") + "-label";
-        set.setAttribute("role", "radiogroup");
-        set.setAttribute("aria-labelledby", info.id);
-      }
+      const radio = set.querySelector("input[type=radio]");
+      if (!info || !(radio || set.querySelector("input[type=checkbox]"))) return;
+      info.id = info.id || (set.id || "group") + "-label";
+      set.setAttribute("role", radio ? "radiogroup" : "group");
+      set.setAttribute("aria-labelledby", info.id);
+      named += 1;
     });
-    if (tries > 0 && !document.querySelector("fieldset[aria-labelledby]")) setTimeout(() => label(tries - 1), 200);
+    if (tries > 0 && !named) setTimeout(() => label(tries - 1), 200);
   };
   label(50);
 }
