@@ -310,24 +310,33 @@ def _where(f: ReviewFilter, alias: str = "r") -> tuple[list[str], list]:
     return clauses, params
 
 
-def _filtered_sql(f: ReviewFilter, columns: str) -> tuple[str, list]:
-    """FROM/WHERE for the filter: through the FTS index when there is a searchable word."""
+def _filtered_sql(f: ReviewFilter, columns: str) -> tuple[str, list, str]:
+    """FROM/WHERE for the filter, and the id expression to order and page by: through the
+    FTS index when there is a searchable word. Ordering by the FTS table's own rowid lets
+    FTS5 walk its matches newest first and stop after a page, instead of sorting them all."""
     clauses, params = _where(f)
     phrase = fts_phrase(f.query) if f.query else None
     if phrase:
-        sql = f"SELECT {columns} FROM reviews_fts JOIN reviews r ON r.id = reviews_fts.rowid WHERE reviews_fts MATCH ?"
+        id_expr = "reviews_fts.rowid"
+        if clauses or columns != "1":
+            sql = (f"SELECT {columns} FROM reviews_fts JOIN reviews r ON r.id = reviews_fts.rowid "
+                   "WHERE reviews_fts MATCH ?")
+        else:  # a plain count needs no row of `reviews`
+            sql = "SELECT 1 FROM reviews_fts WHERE reviews_fts MATCH ?"
         params = [phrase, *params]
     elif f.query:
         # Only symbols (e.g. "-" or "*"): nothing the tokenizer indexes, so a plain substring
         # search. Rare, and it scans; the owner still gets an answer rather than an error.
         pattern = "%" + f.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        id_expr = "r.id"
         sql = f"SELECT {columns} FROM reviews r WHERE (r.name LIKE ? ESCAPE '\\' OR r.comments LIKE ? ESCAPE '\\')"
         params = [pattern, pattern, *params]
     else:
+        id_expr = "r.id"
         sql = f"SELECT {columns} FROM reviews r WHERE 1"
     for clause in clauses:
         sql += " AND " + clause
-    return sql, params
+    return sql, params, id_expr
 
 
 def find_reviews(conn: sqlite3.Connection, f: ReviewFilter, *, limit: int = 50, before_id: int | None = None,
@@ -335,14 +344,15 @@ def find_reviews(conn: sqlite3.Connection, f: ReviewFilter, *, limit: int = 50, 
     """One page of matching reviews, newest first, by keyset: `before_id` gives the page
     after (older than) a page, `after_id` the page before it. Every page costs the same,
     the first or the 10,000th (OFFSET would step over all the earlier rows)."""
-    sql, params = _filtered_sql(f, "r.id, r.created_at, r.name, r.rating, r.comments")
+    sql, params, id_expr = _filtered_sql(f, "r.id, r.created_at, r.name, r.rating, r.comments")
     if after_id is not None:
-        rows = conn.execute(sql + " AND r.id > ? ORDER BY r.id ASC LIMIT ?", [*params, after_id, limit]).fetchall()
+        rows = conn.execute(sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?",
+                            [*params, after_id, limit]).fetchall()
         return rows[::-1]
     if before_id is not None:
-        sql += " AND r.id < ?"
+        sql += f" AND {id_expr} < ?"
         params.append(before_id)
-    return conn.execute(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit]).fetchall()
+    return conn.execute(sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit]).fetchall()
 
 
 def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
@@ -363,14 +373,15 @@ def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CA
             sql += " AND day <= ?"
             params.append(f.last_day)
         return conn.execute(sql, params).fetchone()[0], True
-    sql, params = _filtered_sql(f, "1")
+    sql, params, _ = _filtered_sql(f, "1")
     n = conn.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT ?)", [*params, cap + 1]).fetchone()[0]
     return min(n, cap), n <= cap
 
 
 def filtered_ids_sql(f: ReviewFilter) -> tuple[str, list]:
     """A SELECT of the ids the filter matches, to narrow another query (the owner's CSV)."""
-    return _filtered_sql(f, "r.id")
+    sql, params, _ = _filtered_sql(f, "r.id")
+    return sql, params
 
 
 def day_bounds(conn: sqlite3.Connection) -> tuple[str, str] | None:
