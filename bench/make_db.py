@@ -42,8 +42,8 @@ from bench._common import OUT  # noqa: E402
 from shared import db as shared_db  # noqa: E402
 
 # 2: schema v2 (column `rating`); a cached v1 build would not match the code.
-# 3: schema v3 (FTS5 index, per-day totals, created_at index).
-GENERATOR_VERSION = 3
+# 3/4: schema v3 (FTS5 index, per-day totals with id bounds, created_at index).
+GENERATOR_VERSION = 4
 BATCH = 50_000
 START_EPOCH = 1_672_531_200.0  # 2023-01-01T00:00:00Z
 

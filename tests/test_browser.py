@@ -286,3 +286,54 @@ def test_layout_screenshots(app, browser, width, height):
         page.screenshot(path=ARTIFACTS / f"owner-{width}px.png", full_page=True)
     finally:
         context.close()
+
+
+def test_owner_filters_charts_and_csv_follow_dates_and_ratings(app, page, tmp_path):
+    store = Store(app.data_dir / "reviews.db")
+    try:
+        for i in range(6):
+            store.add(validate(f"Filter Fin {i}", 5 if i % 2 else 2, f"filter comment {i}"))
+    finally:
+        store.close()
+    rows = db_rows(app.data_dir)
+    fives = [r for r in rows if r[2] == 5]
+    login(page, app.url, PASSWORD)
+    expect(page.locator("#admin-count")).to_contain_text(f"of {len(rows):,} reviews")
+    before = page.locator("#admin-count").inner_text()
+    # Bad date ranges: a clear message, and nothing on the page changes.
+    for first, last, message in (("2026-12-31", "2026-01-01", "The date range is reversed"),
+                                 ("31/12/2026", "", "is not a date"), ("1970-01-01", "", "is out of range")):
+        page.locator("#admin-from").get_by_role("textbox").fill(first)
+        page.locator("#admin-to").get_by_role("textbox").fill(last)
+        page.locator("#admin-apply").click()
+        assert message in error_toast(page)
+        page.locator("[data-testid=toast-close]").last.click()
+        assert page.locator("#admin-count").inner_text() == before
+    page.locator("#admin-from").get_by_role("textbox").fill("")
+    page.locator("#admin-to").get_by_role("textbox").fill("")
+    # Only 5 stars: the list, the distribution chart and the CSV all follow.
+    for rating in (1, 2, 3, 4):
+        page.locator("#admin-ratings").get_by_role("checkbox", name=str(rating), exact=True).uncheck()
+    page.locator("#admin-apply").click()
+    expect(page.locator("#admin-count")).to_contain_text(f"of {len(fives):,} reviews matching your filters")
+    assert {r[3] for r in table_rows(page, "admin-table")} == {"5"}
+    expect(page.locator(f'#admin-distribution [aria-label="rating: 5; reviews: {len(fives)}"]')).to_have_count(1)
+    expect(page.locator('#admin-distribution [aria-label="rating: 2; reviews: 0"]')).to_have_count(1)
+    expect(page.locator("#admin-summary")).to_contain_text(f"{len(fives):,} reviews from")
+    for chart in ("#admin-per-day", "#admin-average"):
+        expect(page.locator(chart + " canvas, " + chart + " svg").first).to_be_visible()
+    page.locator("#admin-prepare-csv").click()
+    expect(page.locator("#admin-download-csv")).to_be_visible()
+    with page.expect_download() as info:
+        page.locator("#admin-download-csv").click()
+    saved = tmp_path / "filtered.csv"
+    info.value.save_as(saved)
+    df = pd.read_csv(saved, keep_default_na=False)
+    assert df["id"].tolist() == [r[0] for r in fives] and set(df["rating"]) == {5}
+    # FTS syntax in the search is plain text: an answer, never an error.
+    for text in ('"NEAR* -', "filter NEAR comment", "filter comment 5"):
+        page.locator("#admin-query").get_by_role("textbox").fill(text)
+        page.locator("#admin-query").get_by_role("textbox").press("Enter")
+        expect(page.locator("#admin-count")).to_contain_text("your search and filters")
+    expect(page.locator("#admin-count")).to_contain_text("Showing 1–1 of 1 reviews matching")
+    expect(page.locator("[data-testid=toast-text]")).to_have_count(0)

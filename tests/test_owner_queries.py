@@ -101,6 +101,10 @@ def test_every_write_keeps_the_index_and_the_day_totals_in_step(conn):
     for word in ("brand", "rewritten", "checkout", "nia", "zoë", "café", "naïve"):
         assert [r[0] for r in find_reviews(conn, ReviewFilter(query=word), limit=10_000)] == like_ids(conn, word), word
     assert 7 not in [r[0] for r in find_reviews(conn, ReviewFilter(), limit=10_000)]
+    # The per-day id bounds still hold every review of the day (a date filter pages within them).
+    for f in (ReviewFilter(first_day="2026-02-28", last_day="2026-02-28"), ReviewFilter(last_day="2026-01-03"),
+              ReviewFilter(query="rewritten", first_day="2026-01-01")):
+        assert [r[0] for r in find_reviews(conn, f, limit=10_000)] == like_ids(conn, f.query, f), f
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -190,3 +194,10 @@ def test_the_csv_holds_the_filtered_reviews_guarded(conn, tmp_path):
     assert rows[0] == ["id", "created_at", "name", "rating", "comments"]
     assert [int(r[0]) for r in rows[1:]] == sorted(like_ids(conn, "", f))
     assert rows[-1][2:] == ["'=cmd()", "5", "'+1 great"]
+
+
+def test_a_count_past_its_time_budget_says_many_instead_of_waiting(conn):
+    fill(conn, 5000, seed=9)
+    f = ReviewFilter(query="slow", ratings=(1, 2, 3))
+    assert count_reviews(conn, f, budget_seconds=0) == (None, False)
+    assert count_reviews(conn, f) == (len(like_ids(conn, "slow", f)), True)  # the normal budget counts these

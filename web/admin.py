@@ -157,13 +157,16 @@ def _page_count(matching: int) -> int:
     return max(1, -(-matching // PAGE_SIZE))
 
 
-def _count_text(first: int, shown: int, matching: int, exact: bool, total: int, f: ReviewFilter) -> str:
+def _count_text(first: int, shown: int, matching: int | None, exact: bool, total: int, f: ReviewFilter) -> str:
     # Never echo the search text here: this is Markdown, and it is not ours.
     narrowed = [w for w, on in (("search", bool(f.query)), ("filters", bool(f.ratings or f.first_day or f.last_day)))
                 if on]
-    if not matching:
+    if not shown and not matching:
         return f"No reviews match your {' and '.join(narrowed)}." if narrowed else "No reviews yet."
-    of = f"{matching:,}" if exact else f"more than {matching:,}"
+    if matching is None:
+        of = "many"  # counting them all would take too long (see count_reviews)
+    else:
+        of = f"{matching:,}" if exact else f"more than {matching:,}"
     span = f"Showing {first + 1:,}–{first + shown:,} of {of}"
     if narrowed:
         return f"{span} reviews matching your {' and '.join(narrowed)} ({total:,} reviews in all)."
@@ -202,13 +205,17 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
             total = read_summary(conn).total if f.active else matching
             return rows, matching, exact, total
         rows, matching, exact, total = read(work)
-        pages = _page_count(matching)
+        pages = _page_count(matching or 0)
         cursor = {"page": page, "first": rows[0][0] if rows else None, "last": rows[-1][0] if rows else None}
         more = len(rows) == PAGE_SIZE and (page + 1 < pages or not exact)
+        if matching is None:
+            label = f"Page {page + 1:,}"
+        else:
+            label = f"Page {page + 1:,} of {pages:,}" if exact else f"Page {page + 1:,} of more than {pages:,}"
         return (
             pd.DataFrame(rows, columns=TABLE_HEADERS),
             _count_text(page * PAGE_SIZE, len(rows), matching, exact, total, f),
-            f"Page {page + 1:,} of {pages:,}" if exact else f"Page {page + 1:,} of more than {pages:,}",
+            label,
             cursor,
             gr.Button(interactive=page > 0),
             gr.Button(interactive=more),

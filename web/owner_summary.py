@@ -87,12 +87,12 @@ def summarize(conn: sqlite3.Connection, f: ReviewFilter) -> SummaryData:
     lookback = (date.fromisoformat(first) - timedelta(days=ROLLING_DAYS - 1)).isoformat()
     rows = reviews_per_day(conn, lookback, last, f.ratings)
     days = pd.date_range(lookback, last, freq="D")
-    counts = pd.Series(0, index=days, dtype="int64")
-    sums = pd.Series(0, index=days, dtype="int64")
+    # Days without reviews are 0, not missing: the line drops to 0 and the average looks back 7 days.
+    index = pd.to_datetime([r[0] for r in rows])
+    counts = pd.Series([r[1] for r in rows], index=index, dtype="int64").reindex(days, fill_value=0)
+    sums = pd.Series([r[2] for r in rows], index=index, dtype="int64").reindex(days, fill_value=0)
     per_rating = [0] * 5
-    for day, n, rating_sum, by_rating in rows:
-        counts[pd.Timestamp(day)] = n
-        sums[pd.Timestamp(day)] = rating_sum
+    for day, _, _, by_rating in rows:
         if day >= first:
             per_rating = [a + b for a, b in zip(per_rating, by_rating)]
     rolling_n = counts.rolling(ROLLING_DAYS, min_periods=1).sum()
