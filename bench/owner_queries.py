@@ -31,11 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.make_db import cached_db  # noqa: E402
 from shared import db  # noqa: E402
+from shared.reviews import Review  # noqa: E402
 from web.owner_summary import summarize  # noqa: E402
 
 PAGE = 50
 SEARCHES = [("common word", "great"), ("rare word", "überall"), ("name", "Søren"),
-            ("phrase", "took three days"), ("FTS syntax", 'NEAR -"x*')]
+            ("phrase", "took three days"), ("3-letter prefix", "dis"), ("one letter", "a"),
+            ("FTS syntax", 'NEAR -"x*')]
 
 
 def timed(fn, repeat: int) -> float:
@@ -90,21 +92,48 @@ def measure(rows: int, repeat: int) -> list[tuple]:
         new = timed(lambda: db.count_reviews(conn, month), repeat)
         agree = conn.execute(count_sql).fetchone()[0] == db.count_reviews(conn, month)[0]
         out.append((rows, "filtered count: ratings 4-5, one month", old, new, "same" if agree else "DIFFERENT"))
-        filtered_page = timed(lambda: db.find_reviews(conn, month, limit=PAGE), repeat)
-        out.append((rows, "filtered list: ratings 4-5, one month, page 1", float("nan"), filtered_page, "keyset"))
+        for label, f in (("filtered list: ratings 4-5, one month", month),
+                         ("filtered list: 'great', rating 1, since 2024-03-01",
+                          db.ReviewFilter(query="great", ratings=(1,), first_day="2024-03-01")),
+                         ("filtered list: 'slow', until 2023-02-01",
+                          db.ReviewFilter(query="slow", last_day="2023-02-01"))):
+            ms = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
+            n, exact = db.count_reviews(conn, f)
+            note = "count: many (over budget)" if n is None else f"count {n:,}{'' if exact else '+'}"
+            out.append((rows, label + ", page 1 + count", float("nan"), ms, note))
     finally:
         conn.close()
     return out
 
 
-def index_cost(rows: int) -> tuple[int, int, float]:
-    """(bytes with the v3 tables, bytes without them, seconds to rebuild them)."""
+WRITES = 300
+
+
+def _insert_us(conn) -> float:
+    """Median microseconds of one submit's INSERT (its own transaction, as the form does)."""
+    runs = []
+    for i in range(WRITES):
+        review = Review(f"Bench {i}", 1 + i % 5, f"a new comment number {i} about the checkout page")
+        t = time.perf_counter()
+        db.insert_review(conn, review)
+        runs.append((time.perf_counter() - t) * 1e6)
+    return statistics.median(runs)
+
+
+def index_cost(rows: int) -> tuple[int, int, float, float, float]:
+    """(bytes with the v3 tables, bytes without them, seconds to rebuild them,
+    us per insert with the v3 triggers, us per insert without them)."""
     src = cached_db(rows, quiet=True)
     with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
         copy = Path(tmp) / "r.db"
         shutil.copyfile(src, copy)
         conn = db.connect(copy)
         try:
+            with_triggers = _insert_us(conn)
+            with db.transaction(conn):
+                for name in ("reviews_derived_ai", "reviews_derived_ad", "reviews_derived_au"):
+                    conn.execute(f"DROP TRIGGER {name}")
+            without_triggers = _insert_us(conn)
             with db.transaction(conn):
                 conn.execute("DROP TABLE reviews_fts")
                 conn.execute("DELETE FROM review_days")
@@ -119,7 +148,7 @@ def index_cost(rows: int) -> tuple[int, int, float]:
             rebuild = time.perf_counter() - t
         finally:
             conn.close()
-    return src.stat().st_size, without, rebuild
+    return src.stat().st_size, without, rebuild, with_triggers, without_triggers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,11 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             speed = f"{old / new:,.0f}x" if old == old and new > 0 else ""
             print(f"| {n:,} | {label} | {fmt(old) if old == old else '-'} | {fmt(new)} | {speed} | {note} |",
                   flush=True)
-    print("\n| rows | db bytes with v3 tables | without (FTS dropped, VACUUM) | index share | rebuild s |")
-    print("|---|---|---|---|---|")
+    print("\n| rows | db bytes with v3 tables | without (FTS dropped, VACUUM) | index share | rebuild s "
+          f"| one submit's INSERT us, v3 triggers | without them (median of {WRITES}) |")
+    print("|---|---|---|---|---|---|---|")
     for rows in args.rows:
-        with_, without, rebuild = index_cost(rows)
-        print(f"| {rows:,} | {with_:,} | {without:,} | {(with_ - without) / with_:.0%} | {rebuild:.2f} |", flush=True)
+        with_, without, rebuild, ins_v3, ins_plain = index_cost(rows)
+        print(f"| {rows:,} | {with_:,} | {without:,} | {(with_ - without) / with_:.0%} | {rebuild:.2f} "
+              f"| {ins_v3:,.0f} | {ins_plain:,.0f} |", flush=True)
     return 0
 
 
