@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
 from playwright.sync_api import expect  # noqa: E402
 
-from shared.db import Store  # noqa: E402
+from shared.db import Store, connect, transaction  # noqa: E402
 from shared.reviews import validate  # noqa: E402
 from tests.apprunner import App  # noqa: E402
 from tests.browser_fixtures import ARTIFACTS  # noqa: E402
@@ -339,3 +339,23 @@ def test_owner_filters_charts_and_csv_follow_dates_and_ratings(app, page, tmp_pa
         expect(page.locator("#admin-count")).to_contain_text("your search and filters")
     expect(page.locator("#admin-count")).to_contain_text("Showing 1–1 of 1 reviews matching")
     expect(page.locator("[data-testid=toast-text]")).to_have_count(0)
+
+
+@pytest.mark.parametrize("zone,expected", [("Europe/Berlin", "2 Mar 2024"), ("UTC", "1 Mar 2024 UTC")])
+def test_older_reviews_show_a_date_in_the_visitors_time_zone(app, browser, zone, expected):
+    """23:30 UTC on 1 March is already 2 March in Berlin; where the zone is UTC (or unknown) the page says so."""
+    conn = connect(app.data_dir / "reviews.db")
+    try:
+        with transaction(conn):
+            conn.execute("INSERT INTO reviews (created_at, name, rating, comments) "
+                         "VALUES ('2024-03-01T23:30:00.000Z', 'Old Olga', 4, 'From long ago.')")
+    finally:
+        conn.close()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id=zone, locale="en-GB")
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        expect(page.locator("#latest li.review time").first).to_have_text(expected)
+        assert shown_reviews(page)[0]["name"] == "Old Olga"
+    finally:
+        context.close()
