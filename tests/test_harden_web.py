@@ -198,7 +198,9 @@ def test_every_owner_route_but_the_login_form_needs_the_login(proxy_app):
         for method, path in OPEN_OWNER_ROUTES:
             r = client.request(method, proxy_app.url + path, json={"session_hash": "probe", "fn_index": 0})
             assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
-        assert client.get(proxy_app.url + "/admin/").status_code == 200  # the login form itself
+        login_page = client.get(proxy_app.url + "/admin/")
+        assert login_page.status_code == 200  # the login form itself, which states the throttle up front
+        assert "logins from your address are refused for 1 minute(s)" in login_page.text
         r = client.post(proxy_app.url + "/admin/login", data={"username": "owner", "password": ADMIN_PASSWORD})
         assert r.status_code == 200
         # Gradio sets Path=/; narrowed so the public app never receives the owner's cookie.
