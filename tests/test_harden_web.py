@@ -170,7 +170,9 @@ def test_owner_login_is_throttled_per_client_and_the_owner_gets_in_after_the_coo
         ok = client.post(proxy_app.url + "/admin/login", data={"username": "owner", "password": ADMIN_PASSWORD})
         assert ok.status_code == 200
         assert client.get(proxy_app.url + "/admin/config").status_code == 200
-    log = proxy_app.log("web")
+    # The last line is written by supervisord after the answer we just read: wait for it.
+    log = wait_until(lambda: (lambda text: text if "owner login accepted" in text else "")(proxy_app.log("web")),
+                     20, 0.2, "the accepted-login line")
     assert "owner login refused client=203.0.113.66 reason=wrong_password" in log
     assert "owner login refused client=203.0.113.66 reason=cool_down" in log
     assert "owner login accepted client=203.0.113.66" in log
@@ -287,7 +289,8 @@ def test_without_a_proxy_x_forwarded_for_is_ignored(direct_app):
         with httpx.Client(timeout=30, headers={"x-forwarded-for": f"198.18.1.{i}"}) as client:
             results.append(gradio_api.add_review(direct_app.url, "direct", 3, f"direct-{i}", client=client).ok)
     assert results == [True] * 5 + [False] * 2
-    assert "rate limited client=127.0.0.1" in direct_app.log("web")
+    # supervisord copies the web's output to the log file on its own schedule: wait for the line.
+    wait_until(lambda: "rate limited client=127.0.0.1" in direct_app.log("web"), 20, 0.2, "the rate-limit log line")
 
 
 def _loopback_source_usable() -> bool:

@@ -43,7 +43,7 @@ def add(config, n, tag="r", comment="c"):
 
 def local_rows(db_path):
     conn = connect(db_path, readonly=True)
-    rows = conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     conn.close()
     return rows
 
@@ -61,7 +61,7 @@ def check_pushed(srv, config, revision, tmp_path):
     assert connect(db, readonly=True).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     text = download(srv, "reviews.csv", revision, tmp_path).read_text(encoding="utf-8")
     parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed[0] == ["id", "created_at", "name", "review", "comments"]
+    assert parsed[0] == ["id", "created_at", "name", "rating", "comments"]
     assert [int(r[0]) for r in parsed[1:]] == [r[0] for r in expected]
     card = download(srv, "README.md", revision, tmp_path).read_text(encoding="utf-8")
     assert f"Reviews: {len(expected)}" in card and "python -m worker restore" in card

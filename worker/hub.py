@@ -119,7 +119,7 @@ Written by the feedback app's backup worker. Each commit is one consistent backu
 ## Files
 - `{DB_FILE}`: SQLite snapshot, taken with the SQLite backup API and checked with `PRAGMA integrity_check`.
 - `{CSV_FILE}`: every review from that same snapshot. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
-  (`created_at` is UTC; `review` is the rating from 1 to 5). Text cells that begin with
+  (`created_at` is UTC; `rating` is from 1 to 5). Text cells that begin with
   `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
 
 ## Restore
