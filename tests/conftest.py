@@ -32,11 +32,11 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_e2e.py": ("e2e", "slow"),
     "test_web_api.py": ("e2e", "slow"),
     "test_bad_input.py": ("e2e", "slow"),
+    "test_harden_web.py": ("e2e", "slow"),
     "test_security.py": ("e2e", "hub", "slow"),
     "test_browser.py": ("browser", "e2e", "slow"),
     "test_accessibility.py": ("browser", "e2e", "slow"),
     "test_container.py": ("container", "slow"),
-    "test_harden_web.py": ("e2e", "slow"),
     "test_harden_worker.py": ("hub", "e2e", "slow"),
 }
 FOLDER_MARKERS: dict[str, tuple[str, ...]] = {

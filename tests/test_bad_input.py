@@ -132,7 +132,8 @@ CASES = [
     ok("formula-cr-first", "cr", "\r=1+1"),
     ok("formula-hyperlink", "link", '=HYPERLINK("http://127.0.0.1/?leak="&A1,"Click me")'),
     ok("formula-dde", "dde", "=cmd|' /C calc'!A0"),
-    ok("formula-after-trim", "  =1+1", " =2+2 stays unguarded: it starts with a space"),
+    # Guarded too: spreadsheet imports may trim the spaces (the rule in shared/csv_export.py).
+    ok("formula-after-trim", "  =1+1", " =2+2 after a space"),
     # Not text at all.
     Case("comments-list", ["l", 3, ["x"]], "error", "must be text"),
     Case("name-number", [5, 3, ""], "error", "must be text"),
@@ -274,10 +275,9 @@ def test_stored_input_reaches_the_csv_guarded(case, outcomes, backup_csv):
     assert len(row) == 1
     for column, value in (("name", case.stored_name), ("comments", case.stored_comments)):
         cell = row.iloc[0][column]
-        if value.startswith(("=", "+", "-", "@", "\t", "\r")):
-            assert cell == "'" + value
-        else:
-            assert cell == value
+        assert cell == guard_cell(value)
+        if value.lstrip(" ").startswith(("=", "+", "-", "@")) or value.startswith(("\t", "\r")):
+            assert cell == "'" + value  # the rule itself, not only its own implementation
 
 
 def test_csv_read_back_with_pandas_equals_the_snapshot(backup_csv):
