@@ -23,9 +23,11 @@ from shared.db import connect, ensure_schema, read_summary
 from worker.export import export_csv
 from worker.lock import worker_lock
 from worker.merge import merge_backup_into
+from worker.parquet import update_shards
+from worker.privacy import BLANK, blank_names
 from worker.snapshot import Snapshot, integrity_check, take_snapshot
 from worker.state import WorkerState, load_state, save_state
-from worker.targets import Published, Target, utc_now_iso
+from worker.targets import Published, ShardFiles, Target, utc_now_iso
 
 log = logging.getLogger("worker.backup")
 
@@ -71,6 +73,11 @@ class Backup:
             current = read_summary(live)
         finally:
             live.close()
+        # No reviews, no backup: a revision with no rows cannot be loaded
+        # ("corresponds to no data") and holds nothing worth restoring.
+        if current.total == 0 and not allow_fewer:
+            log.debug("no reviews yet, nothing published target=%s", self.target.name)
+            return Outcome(published=None, rows=0)
         # No change since our last backup: no snapshot, no request to the target.
         if ours is not None and ours.fingerprint == current.fingerprint and not force:
             log.debug("no change since last backup, nothing published rows=%d target=%s",
@@ -89,9 +96,20 @@ class Backup:
         tip = created_at_of(snap.path, snap.summary.max_id)
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
+        names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
+        db_path = snap.path
+        if names == BLANK:
+            db_path = self.work_dir / "reviews-names-withheld.db"
+            blank_names(snap.path, db_path)
+            integrity_check(db_path)
+        # The CSV and the Parquet shards come from the very file that is pushed.
         csv_path = self.work_dir / "reviews.csv"
-        export_csv(snap.path, csv_path)
-        info = self.target.publish(snap.path, csv_path, snap.summary, tip)
+        export_csv(db_path, csv_path)
+        shard_dir = self.config.backups_dir / "parquet"
+        update = update_shards(db_path, shard_dir, snap.summary, names=names)
+        info = self.target.publish(db_path, csv_path, snap.summary, tip,
+                                   shards=ShardFiles(folder=shard_dir, files=update.files), names=names,
+                                   previous_rows=newest.rows if newest is not None else None)
         self._remember(state, info)
         self._clear_work()
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s snapshot_s=%.2f",
