@@ -65,7 +65,16 @@ SINGULAR_TO_PLURAL = {v[0]: k for k, v in REPO_TYPES.items()}
 URL_PREFIX_TO_PLURAL = {v[1].rstrip("/"): k for k, v in REPO_TYPES.items() if v[1]}
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
-FAIL_MODES = ("503", "429", "drop", "401", "drop_after")
+FAIL_MODES = ("503", "429", "drop", "401", "drop_after", "card")
+# What /api/validate-yaml accepts, like the Hub: the license ids it knows (a
+# subset of the Hub's list) and its size buckets. Anything else is a 400 with
+# {"errors": [{"message": ...}]}, which the client raises as ValueError.
+CARD_LICENSES = frozenset((
+    "unknown other cc0-1.0 cc-by-4.0 cc-by-sa-4.0 cc-by-nc-4.0 cc-by-nc-sa-4.0 cc-by-nd-4.0 cc-by-nc-nd-4.0 "
+    "cc-by-3.0 cc-by-sa-3.0 odc-by odbl pddl apache-2.0 mit cdla-permissive-2.0 cdla-sharing-1.0 "
+    "cdla-permissive-1.0 bsd-3-clause gpl-3.0 agpl-3.0 lgpl-3.0 mpl-2.0 openrail").split())
+CARD_SIZES = frozenset(("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B",
+                        "1B<n<10B", "10B<n<100B", "100B<n<1T", "n>1T"))
 GITATTRIBUTES = (
     b"*.7z filter=lfs diff=lfs merge=lfs -text\n"
     b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
@@ -714,6 +723,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(429, "Too Many Requests (injected)", headers={"Retry-After": str(ra)})
         if mode == "401":
             raise HubError(401, INVALID_CREDENTIALS)
+        if mode == "card":  # the Hub refuses a README.md's metadata (meant for only="validate_yaml")
+            return self._send(400, {"errors": [{"message": "injected: the card's metadata is invalid"}],
+                                    "warnings": []})
         raise HubError(503, "Service Unavailable (injected)")
 
     # ------------------------------------------------------------------ /_test/
@@ -765,8 +777,7 @@ class _Handler(BaseHTTPRequestHandler):
             if n == 2 and segs[1] == "agent-harnesses" and method == "GET":
                 return self._send(200, {"standardEnvVars": [], "harnesses": {}})
             if n == 2 and segs[1] == "validate-yaml" and method == "POST":
-                self._read_body()
-                return self._send(200, {"errors": [], "warnings": []})
+                return self._validate_yaml()
             if n == 3 and segs[1] == "repos" and segs[2] == "create" and method == "POST":
                 return self._create_repo(ident)
             if n == 3 and segs[1] == "repos" and segs[2] == "delete" and method == "DELETE":
@@ -811,6 +822,37 @@ class _Handler(BaseHTTPRequestHandler):
         raise HubError(404, f"Not found: {method} {self.path.split('?')[0]}")
 
     # ------------------------------------------------------------------ endpoints
+
+    def _validate_yaml(self):
+        """The card check the client makes before a commit with a README.md."""
+        import yaml
+
+        content = str((self._json_body() or {}).get("content") or "")
+        errors = []
+        if content.startswith("---"):
+            block = content[3:].split("\n---", 1)[0]
+            try:
+                meta = yaml.safe_load(block)
+            except yaml.YAMLError as exc:
+                meta = None
+                errors.append(f"Invalid YAML in README.md metadata: {' '.join(str(exc).split())}")
+            if meta is not None and not isinstance(meta, dict):
+                errors.append("README.md metadata must be a YAML mapping")
+            elif isinstance(meta, dict):
+                lic = meta.get("license")
+                for value in (lic if isinstance(lic, list) else [lic] if lic is not None else []):
+                    if value not in CARD_LICENSES:
+                        errors.append(f'"license" must be one of the Hub\'s license identifiers, got {value!r}')
+                sizes = meta.get("size_categories")
+                if sizes is not None and (not isinstance(sizes, list) or not set(sizes) <= CARD_SIZES):
+                    errors.append(f'"size_categories" must be a list of {sorted(CARD_SIZES)}, got {sizes!r}')
+                configs = meta.get("configs")
+                if configs is not None and not (isinstance(configs, list) and all(
+                        isinstance(c, dict) and "config_name" in c for c in configs)):
+                    errors.append('"configs" must be a list of mappings with a "config_name"')
+        if errors:
+            return self._send(400, {"errors": [{"message": e} for e in errors], "warnings": []})
+        return self._send(200, {"errors": [], "warnings": []})
 
     def _whoami(self, ident):
         if ident is None:

@@ -1,4 +1,4 @@
-"""`python -m worker [run|backup|status|restore|publish]`: the backup worker and its ops commands."""
+"""`python -m worker [run|backup|status|backups|restore|publish]`: the backup worker and its ops commands."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared.config import Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
 from worker.loop import BackupLoop, StopSignal, describe_error
-from worker.restore import RestoreRefused, restore
+from worker.restore import NoBackup, RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
 from worker.targets import LocalFolderTarget, Target
@@ -117,7 +117,47 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
     return 1 if state.conflict else 0
 
 
-def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool) -> int:
+def parse_utc(text: str) -> str:
+    """`2026-11-20T10:00Z`, `2026-11-20T10:00:30Z` or `2026-11-20` (UTC) -> `YYYY-MM-DDTHH:MM:SSZ`."""
+    from datetime import datetime, timezone
+
+    raw = text.strip().upper().removesuffix("Z").replace(" ", "T")
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            continue
+    raise ValueError(f"--at {text!r} is not a UTC time: use e.g. 2026-11-20T10:00Z")
+
+
+def cmd_backups(target: Target, *, as_json: bool) -> int:
+    entries = target.history()
+    if as_json:
+        print(json.dumps([{"revision": e.revision, "at": e.at, "rows": e.rows} for e in entries], indent=1))
+        return 0
+    if not entries:
+        print(f"no backups at {target.name}")
+        return 0
+    print(f"{'revision':<40}  {'time (UTC)':<20}  {'reviews':>10}")
+    for e in entries:
+        print(f"{e.revision:<40}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+    return 0
+
+
+def backup_at(target: Target, at: str):
+    """The newest backup made at or before `at` (like Litestream's -timestamp)."""
+    entries = [e for e in target.history() if e.at <= at]
+    if not entries:
+        raise NoBackup(f"no backup at or before {at} at {target.name}")
+    return max(entries, key=lambda e: e.at)
+
+
+def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool, at: str | None = None) -> int:
+    if at is not None:
+        chosen = backup_at(target, at)
+        print(f"restoring the backup of {chosen.at} ({'-' if chosen.rows is None else chosen.rows} reviews), "
+              f"revision {chosen.revision}")
+        revision = chosen.revision
     info = restore(config, target, revision=revision, force=force)
     print(f"restored rows={info.rows} from {info.location}{' at ' + info.revision if info.revision else ''}")
     return 0
@@ -135,9 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true")
     rest = sub.add_parser("restore", help="bring a backup back into the local database")
     rest.add_argument("--revision", help="an earlier backup (commit id, or local backup name)")
+    rest.add_argument("--at", metavar="UTC_TIME",
+                      help="the newest backup at or before this UTC time, e.g. 2026-11-20T10:00Z")
     rest.add_argument("--force", action="store_true", help="replace a non-empty local database (a copy is kept)")
+    backups = sub.add_parser("backups", help="list the backups: revision, time, reviews; newest first")
+    backups.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     command = args.command or "run"
+    at = None
+    if command == "restore" and args.at is not None:
+        if args.revision:
+            parser.error("--at and --revision choose a backup each: give one of them")
+        try:
+            at = parse_utc(args.at)
+        except ValueError as exc:
+            parser.error(str(exc))
 
     try:
         config = load_config()
@@ -149,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         from huggingface_hub import get_token  # also a token from a saved login
 
         secrets.append(get_token() or "")
-    setup_logging("worker", "INFO" if command == "status" else config.log_level, secrets=secrets)
+    setup_logging("worker", "INFO" if command in ("status", "backups") else config.log_level, secrets=secrets)
     try:
         target = make_target(config)
         if command == "run":
@@ -161,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "status":
             return cmd_status(config, target, as_json=args.json)
         if command == "restore":
-            return cmd_restore(config, target, revision=args.revision, force=args.force)
+            return cmd_restore(config, target, revision=args.revision, force=args.force, at=at)
+        if command == "backups":
+            return cmd_backups(target, as_json=args.json)
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3

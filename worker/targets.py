@@ -51,7 +51,7 @@ def utc_now_iso() -> str:
 def commit_title(at: str, rows: int, previous_rows: int | None) -> str:
     """`Backup 2026-11-25T10:00Z: 1,234 reviews (+5)`: the time, the total and the change."""
     change = "first backup" if previous_rows is None else f"{rows - previous_rows:+,}"
-    return f"Backup {at[:16]}Z: {rows:,} reviews ({change})"
+    return f"Backup {at[:16]}Z: {rows:,} review{'' if rows == 1 else 's'} ({change})"
 
 
 @dataclass(frozen=True)
