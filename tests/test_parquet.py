@@ -100,3 +100,14 @@ def test_switching_to_blanked_names_rewrites_everything(tmp_path, small_shards):
     parquet.update_shards(db, folder, summary)
     again = parquet.update_shards(db, folder, summary, names="blank")
     assert again.written == again.files
+
+
+def test_a_shard_filled_exactly_is_not_rewritten_when_the_next_begins(tmp_path, small_shards):
+    db, folder = tmp_path / "r.db", tmp_path / "pq"
+    conn = open_store_db(db)
+    for i in range(20):
+        insert_review(conn, Review(f"n{i}", 3, ""))
+    parquet.update_shards(db, folder, read_summary(conn))
+    insert_review(conn, Review("next", 3, ""))
+    update = parquet.update_shards(db, folder, read_summary(conn))
+    assert update.written == ("data/reviews-0000000021-0000000030.parquet",)

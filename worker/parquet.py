@@ -153,7 +153,8 @@ def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str =
         incremental = (before is not None and before.get("shard_rows") == SHARD_ROWS
                        and before.get("names") == names and set(before.get("files", [])) <= existing
                        and _only_inserts_since(conn, before, summary))
-        first_dirty = shard_index(int(before["max_id"])) if incremental and before else -1
+        # New ids are above the old highest: the first shard they can land in.
+        first_dirty = shard_index(int(before["max_id"]) + 1) if incremental and before else -1
         written = []
         for index in wanted:
             name = shard_name(index)
