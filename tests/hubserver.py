@@ -236,6 +236,7 @@ class HubServer:
         host: str = "127.0.0.1",
         port: int = 0,
         commits_page_size: int = 1000,
+        xet_cas: str | os.PathLike | None = None,
     ):
         self.tokens: dict[str, tuple[str, str]] = {}
         for tok, spec in (tokens or {}).items():
@@ -245,6 +246,11 @@ class HubServer:
         self.host = host
         self.port = int(port)
         self.commits_page_size = int(commits_page_size)
+        # A folder: the Xet token route hands the client this local CAS (`local://DIR`), so that
+        # the client's own upload path (hf_xet) runs. Files it stores there are kept in the CAS
+        # only: a commit names them by sha256, which the CAS cannot be asked about from Python,
+        # so this server cannot serve their bytes back (resolve answers 501 for them).
+        self.xet_cas = os.fspath(xet_cas) if xet_cas is not None else None
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status); status 0 = connection dropped
 
         self._lock = threading.RLock()
@@ -533,6 +539,7 @@ def _kind(method: str, segs: list[str]) -> str:
                 "paths-info": "paths_info",
                 "super-squash": "super_squash",
                 "settings": "settings",
+                "xet-write-token": "xet_write_token",
             }.get(action, "other")
         return "other"
     if segs[0] == "lfs-upload":
@@ -801,6 +808,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._commits(plural, repo_id, ident, rev)
                 if action == "tree" and len(rest) >= 1 and method == "GET":
                     return self._tree(plural, repo_id, ident, rev, "/".join(rest[2:]))
+                if action == "xet-write-token" and len(rest) == 2 and method == "GET" and hub.xet_cas:
+                    hub._get_repo_for_write(plural, repo_id, ident)
+                    return self._send(200, {"accessToken": "xet-local", "exp": int(time.time()) + 3600,
+                                            "casUrl": f"local://{hub.xet_cas}"})
                 if action == "paths-info" and len(rest) == 2 and method == "POST":
                     return self._paths_info(plural, repo_id, ident, rev)
                 if action == "super-squash" and len(rest) == 2 and method == "POST":
@@ -1071,7 +1082,9 @@ class _Handler(BaseHTTPRequestHandler):
                 elif kind == "lfsFile":
                     oid, size = content
                     stored = hub._lfs_objects.get(oid)
-                    if stored is None or not hub._blobs.has(oid):
+                    if stored is None and hub.xet_cas and size is not None:
+                        stored = hub._lfs_objects[oid] = int(size)  # uploaded through Xet, to the CAS
+                    if stored is None or not (hub._blobs.has(oid) or hub.xet_cas):
                         raise HubError(400, f"LFS object {oid} for {path} was never uploaded (missing LFS file)")
                     if size is not None and int(size) != stored:
                         raise HubError(400, f"LFS object {oid} has size {stored}, not {size}")
@@ -1374,6 +1387,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Content-Length"] = str(length)
         if self.command == "HEAD":
             return self._send(status, b"", headers, content_type="application/octet-stream")
+        if not hub._blobs.has(entry["blob"]):
+            raise HubError(501, f"{path} was uploaded through Xet: its bytes are in the local CAS only")
         data = hub._blobs.get(entry["blob"])
         self._send(status, data[start : end + 1] if status == 206 else data, headers, content_type="application/octet-stream")
 

@@ -298,3 +298,47 @@ def test_the_test_hub_checks_card_yaml_like_the_hub(hub_api):
     with pytest.raises(ValueError, match="license"):
         hub_api.create_commit(REPO, [CommitOperationAdd("README.md", b"---\nlicense: not-a-license\n---\n")],
                               commit_message="bad license", repo_type="dataset")
+
+
+def test_the_worker_commit_goes_through_xet_when_the_hub_offers_it(tmp_path, data_dir):
+    """With Xet on (as in production) and the test Hub handing out a local CAS through the Xet
+    token route, the worker's own commit uploads every large file with hf_xet: nothing in it
+    (an in-memory buffer, say) makes the client fall back to plain HTTP/LFS."""
+    import hashlib
+    import os
+
+    import hf_xet
+
+    from tests.hub_fixtures import HUB_LFS_THRESHOLD, HUB_TOKENS
+    from tests.hubserver import HubServer
+
+    cas = tmp_path / "cas"
+    srv = HubServer(tokens=HUB_TOKENS, lfs_threshold=HUB_LFS_THRESHOLD, xet_cas=cas).start()
+    try:
+        config = hub_config(data_dir)
+        insert_raw(config, [(f"n{i}", 1 + i % 5, os.urandom(400).hex()) for i in range(3000)])
+        env = hub_client_env(srv.endpoint, hf_home=str(tmp_path / "xet-home"))
+        del env["HF_HUB_DISABLE_XET"]
+        env.update(FEEDBACK_DATA_DIR=str(data_dir), HF_DATASET_REPO=REPO, WORKER_NICE="0")
+        r = subprocess.run([sys.executable, "-m", "worker", "backup"], capture_output=True, text=True,
+                           timeout=180, env=env, cwd=ROOT)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "Falling back to HTTP" not in r.stderr
+        stats = srv.stats()
+        assert stats.get("xet_write_token", 0) >= 1
+        assert stats.get("lfs_batch", 0) == 0 and stats.get("lfs_put", 0) == 0
+        files = srv.list_commits(REPO)[0]["files"]
+        assert "reviews.db" in files and "reviews.csv" in files
+        # The shard the worker keeps is byte for byte what the CAS holds for the committed file.
+        shard = next((data_dir / "backups" / "parquet" / "data").glob("*.parquet"))
+        assert shard.stat().st_size >= HUB_LFS_THRESHOLD  # so it took the LFS/Xet path
+        info = hf_xet.hash_files([str(shard)])[0]
+        back = tmp_path / "from-cas.parquet"
+        with hf_xet.XetSession().new_file_download_group(endpoint=f"local://{cas}") as group:
+            group.start_download_file(hf_xet.XetFileInfo(info.hash, info.file_size), str(back))
+        assert back.read_bytes() == shard.read_bytes()
+        with srv._lock:  # the commit names the shard by the sha256 that hf_xet computed
+            entry = srv._repos[f"datasets/{REPO}"]["commits"][-1]["files"][f"data/{shard.name}"]
+        assert entry["blob"] == hashlib.sha256(shard.read_bytes()).hexdigest() and entry["lfs"]
+    finally:
+        srv.stop()

@@ -87,6 +87,8 @@ def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False) -> 
     outcome = Backup(config, target).run(allow_fewer=allow_fewer)
     if outcome.published:
         print(f"published rows={outcome.published.rows} to {outcome.published.location}")
+    elif outcome.rows == 0:
+        print("no reviews yet: an empty database is not published")
     else:
         print(f"no change since the last backup (rows={outcome.rows}); nothing published")
     return 0

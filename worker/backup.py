@@ -75,7 +75,8 @@ class Backup:
             live.close()
         # No reviews, no backup: a revision with no rows cannot be loaded
         # ("corresponds to no data") and holds nothing worth restoring.
-        if current.total == 0 and not allow_fewer:
+        # Also with --allow-fewer: an empty revision would be the one that cannot be read.
+        if current.total == 0:
             log.debug("no reviews yet, nothing published target=%s", self.target.name)
             return Outcome(published=None, rows=0)
         # No change since our last backup: no snapshot, no request to the target.
