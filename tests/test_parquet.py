@@ -111,3 +111,20 @@ def test_a_shard_filled_exactly_is_not_rewritten_when_the_next_begins(tmp_path, 
     insert_review(conn, Review("next", 3, ""))
     update = parquet.update_shards(db, folder, read_summary(conn))
     assert update.written == ("data/reviews-0000000021-0000000030.parquet",)
+
+
+def test_shards_are_ours_only_whatever_the_umask(tmp_path):
+    import os
+    import stat
+
+    db, folder = tmp_path / "r.db", tmp_path / "pq"
+    conn = open_store_db(db)
+    insert_review(conn, Review("Ada", 5, ""))
+    old = os.umask(0o022)
+    try:
+        update = parquet.update_shards(db, folder, read_summary(conn))
+    finally:
+        os.umask(old)
+    for path in [folder / update.files[0], folder / parquet.MANIFEST]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((folder / "data").stat().st_mode) & 0o077 == 0

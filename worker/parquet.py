@@ -126,6 +126,9 @@ def _write_shard(conn, index: int, dest: Path) -> int:
         # and Xet deduplicates them.
         pq.write_table(table, tmp, compression=COMPRESSION, write_page_index=True,
                        use_content_defined_chunking=True, write_statistics=True)
+        # The reviews, names included: ours only, whatever the umask of the
+        # command that wrote it (a one-shot `python -m worker backup` from a shell).
+        os.chmod(tmp, 0o600)
         fsync_file(tmp)
         os.replace(tmp, dest)
     except BaseException:
@@ -141,8 +144,8 @@ def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str =
     ("keep" or "blank") records whether the snapshot's names were blanked, so
     that switching rewrites everything. Only shards that can differ are written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / DATA_DIR).mkdir(exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / DATA_DIR).mkdir(mode=0o700, exist_ok=True)
     before = _read_manifest(folder)
     conn = connect(db_path, readonly=True)
     try:
@@ -174,6 +177,7 @@ def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str =
                 "shard_rows": SHARD_ROWS, "names": names, "files": files}
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    os.chmod(tmp, 0o600)
     replace_durably(tmp, folder / MANIFEST)
     log.debug("parquet shards updated files=%d written=%d removed=%d", len(files), len(written), len(removed))
     return ShardUpdate(files=tuple(files), written=tuple(written), removed=tuple(removed))
