@@ -342,3 +342,21 @@ def test_the_worker_commit_goes_through_xet_when_the_hub_offers_it(tmp_path, dat
         assert entry["blob"] == hashlib.sha256(shard.read_bytes()).hexdigest() and entry["lfs"]
     finally:
         srv.stop()
+
+
+def test_shards_whose_ids_are_gone_are_deleted_from_the_dataset(hub_server, data_dir, monkeypatch):
+    from worker import parquet
+
+    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    config = hub_config(data_dir)
+    insert_raw(config, [("x", 3, "")] * 25)
+    Backup(config, target_for(hub_server, config)).run()
+    shards = sorted(f for f in hub_server.list_commits(REPO)[0]["files"] if f.startswith("data/"))
+    assert shards == ["data/reviews-0000000001-0000000010.parquet", "data/reviews-0000000011-0000000020.parquet",
+                      "data/reviews-0000000021-0000000030.parquet"]
+    conn = open_store_db(config.db_path)
+    conn.execute("DELETE FROM reviews WHERE id > 10")  # e.g. undoing bad data, then publish --allow-fewer
+    conn.close()
+    Backup(config, target_for(hub_server, config)).run(allow_fewer=True)
+    files = hub_server.list_commits(REPO)[0]["files"]
+    assert sorted(f for f in files if f.startswith("data/")) == ["data/reviews-0000000001-0000000010.parquet"]
