@@ -41,6 +41,7 @@ SHARD_ROWS = 100_000
 DATA_DIR = "data"
 MANIFEST = "shards.json"
 COMPRESSION = "zstd"
+BATCH_ROWS = 10_000
 
 # created_at is stored as text 'YYYY-MM-DDTHH:MM:SS.sssZ' (or the seed's
 # 'YYYY-MM-DD HH:MM:SS'): milliseconds since the epoch, exact, in SQL (no
@@ -109,15 +110,28 @@ def _only_inserts_since(conn, before: dict, summary: Summary) -> bool:
     return below == int(before["rows"])
 
 
-def _write_shard(conn, index: int, dest: Path) -> int:
+def _read_rows(conn, index: int):
+    """The shard's rows as an Arrow table, BATCH_ROWS rows at a time as Python
+    objects. (Tried: adbc straight into Arrow, as the CSV export does: slower
+    here (1.8 s vs 0.7 s per 100k rows, the NULL flags double the SQL) and no
+    smaller at peak, so the simple path stays.)"""
     import pyarrow as pa
+
+    cursor = conn.execute(SHARD_SQL, _id_range(index))
+    batches = []
+    while rows := cursor.fetchmany(BATCH_ROWS):
+        columns = list(zip(*rows))
+        batches.append(pa.record_batch([pa.array(col, type=field.type) for col, field in zip(columns, schema())],
+                                       schema=schema()))
+    return pa.Table.from_batches(batches, schema=schema()) if batches else None
+
+
+def _write_shard(conn, index: int, dest: Path) -> int:
     import pyarrow.parquet as pq
 
-    rows = conn.execute(SHARD_SQL, _id_range(index)).fetchall()
-    if not rows:
+    table = _read_rows(conn, index)
+    if table is None:
         return 0
-    columns = list(zip(*rows))
-    table = pa.table([pa.array(col, type=field.type) for col, field in zip(columns, schema())], schema=schema())
     tmp = dest.with_name(dest.name + ".tmp")
     try:
         # Page index: readers (the viewer, DuckDB, polars) can skip pages by id
@@ -134,7 +148,7 @@ def _write_shard(conn, index: int, dest: Path) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return len(rows)
+    return table.num_rows
 
 
 def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str = "keep") -> ShardUpdate:
