@@ -140,9 +140,10 @@ def cmd_backups(target: Target, *, as_json: bool) -> int:
     if not entries:
         print(f"no backups at {target.name}")
         return 0
-    print(f"{'revision':<40}  {'time (UTC)':<20}  {'reviews':>10}")
+    width = max(len("revision"), *(len(e.revision) for e in entries))
+    print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
     for e in entries:
-        print(f"{e.revision:<40}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+        print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
     return 0
 
 
