@@ -44,8 +44,8 @@ def _license_text(license_id: str) -> str:
 def _privacy_text(*, private: bool, names: str) -> str:
     holds = ("The files hold, for every review: the **name** the person typed (optional free text; it may be a "
              "real name), their **comments** (free text, which may contain anything they chose to write, "
-             "personal data included), the **rating** and the **time** it was submitted (UTC). The form stores "
-             "no IP address, e-mail, account, cookie or device data, and neither do these files.")
+             "personal data included), the **rating** and the **time** it was submitted (UTC). They hold no IP "
+             "address, e-mail, account, cookie or device data.")
     if names == BLANK:
         state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is NULL in every file of "
                  "this dataset (the database, the CSV and the Parquet files). A restore from this dataset brings "
@@ -103,9 +103,9 @@ and the Parquet files of a commit all come from the same snapshot and hold the s
 |---|---|---|---|
 | `id` | int64 | never | the review's number, in submission order |
 | `created_at` | timestamp[ms, tz=UTC] | never from the form | when it was submitted, UTC, millisecond precision (text `YYYY-MM-DDTHH:MM:SS.sssZ` in the db and CSV) |
-| `name` | string | yes | the name as typed{name_note}; NULL: none given |
+| `name` | string | yes | the name as typed, surrounding spaces removed{name_note}; `''` when none was given (the form never stores NULL; older or hand-edited databases may) |
 | `rating` | int8 | never from the form | 1 to 5 |
-| `comments` | string | yes | the comments as typed |
+| `comments` | string | yes | the comments exactly as typed; `''` when none |
 
 Values are raw in the Parquet files and the db: NULL, the empty string `''` and the text `NULL` (or `NA`)
 are three different values. The Parquet files are shards of {SHARD_ROWS:,} ids each
