@@ -37,6 +37,20 @@ DEFAULT_DATASET_LICENSE = "unknown"
 DATASET_LICENSES = ("unknown", "other", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
                     "cc-by-nc-sa-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-4.0", "odc-by", "odbl", "pddl",
                     "apache-2.0", "mit", "cdla-permissive-2.0", "cdla-sharing-1.0")
+# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s);
+# a container's stop grace period is shorter (see the Dockerfile).
+DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+
+# Shown in the worker's log at every start and on the owner's page.
+REVIEWS_AT_RISK_WARNING = (
+    "HF_DATASET_REPO is not set and the data folder is not persistent: every review will be LOST at the "
+    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or add persistent storage) to keep them.")
+# 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
+DEFAULT_TRUSTED_PROXY_HOPS = 0
+# The owner's login: after this many refused passwords from one client, refuse it for this long.
+DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
+# The worker checks that the newest backup would restore, this often (0 = never).
+DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
 
 T = TypeVar("T")
 
@@ -66,6 +80,13 @@ class Config:
     admin_password: str | None
     worker_nice: int
     log_level: str
+    final_backup_timeout_seconds: float
+    # False when the data folder is wiped at every restart (a Space without
+    # persistent storage); the container's entrypoint sets it.
+    data_persistent: bool
+    trusted_proxy_hops: int
+    login_cooldown_seconds: float
+    restore_drill_interval_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -92,6 +113,11 @@ class Config:
     @property
     def hub_enabled(self) -> bool:
         return bool(self.hf_dataset_repo)
+
+    @property
+    def reviews_at_risk(self) -> bool:
+        """Nothing survives a restart: no Hub backup and a disk that is wiped."""
+        return not self.hub_enabled and not self.data_persistent
 
 
 def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T],
@@ -160,4 +186,16 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                          lambda v: 0 <= v <= 19, "a niceness from 0 to 19"),
         log_level=_get(env, "LOG_LEVEL", "INFO", str.upper,
                        lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
+        final_backup_timeout_seconds=_get(env, "FINAL_BACKUP_TIMEOUT_SECONDS", DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS,
+                                          float, lambda v: 1 <= v <= 55, "seconds from 1 to 55 (supervisord "
+                                          "kills the worker after stopwaitsecs=60)"),
+        data_persistent=_get(env, "FEEDBACK_DATA_PERSISTENT", True, _parse_bool, expect="true or false"),
+        trusted_proxy_hops=_get(env, "FEEDBACK_TRUSTED_PROXY_HOPS", DEFAULT_TRUSTED_PROXY_HOPS, int,
+                                lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
+        login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
+                                    lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        restore_drill_interval_seconds=_get(env, "RESTORE_DRILL_INTERVAL_SECONDS",
+                                            DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS, float,
+                                            lambda v: v == 0 or 1 <= v <= 31 * 86400,
+                                            "0 (off) or seconds between 1 and 2678400"),
     )

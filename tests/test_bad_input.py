@@ -3,7 +3,7 @@
 Every case either gets a clear error and changes nothing, or is stored exactly
 as sent (the name trimmed, see shared/reviews.py), comes back as the literal
 string in the overview, and reaches the backup CSV guarded against formula
-injection (worker.export.guard_cell) and otherwise unchanged.
+injection (shared.csv_export.guard_cell) and otherwise unchanged.
 
 The bodies are built here with `json.dumps` (ASCII escapes, NaN allowed), not
 with httpx's `json=`: that is how a JSON body carries a lone surrogate
@@ -27,7 +27,7 @@ from shared.db import connect
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS
 from tests import gradio_api
 from tests.apprunner import App, wait_until
-from worker.export import guard_cell
+from shared.csv_export import guard_cell
 
 MAX_REQUEST_BYTES = DEFAULT_MAX_REQUEST_BYTES  # the app runs with the default cap
 TEN_MB = 10 * 1024 * 1024
@@ -90,7 +90,7 @@ CASES = [
     bad("rating-true", "r", True, "", RATING_ERROR),
     bad("rating-huge", "r", 10**30, "", RATING_ERROR),
     Case("rating-nan", body=b'{"data": ["r", NaN, ""]}', expect="error", match=RATING_ERROR),
-    Case("rating-missing", ["r", 3], "error", "enough input values"),
+    Case("rating-missing", ["r", 3], "error", "needs 3 inputs"),
     Case("data-not-a-list", body=b'{"data": {"name": "r", "rating": 3}}', expect="error", match="valid list"),
     Case("body-not-json", body=b'{"data": ["r", 3, "', expect="error", match="JSON decode error"),
     # Lengths: counted in characters, the name after trimming.

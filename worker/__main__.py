@@ -1,4 +1,4 @@
-"""`python -m worker [run|backup|status|backups|restore|publish]`: the backup worker and its ops commands."""
+"""`python -m worker [run|backup|status|backups|restore|verify|publish]`: the backup worker and its ops commands."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import signal
 import sys
 import threading
 
-from shared.config import Config, ConfigError, load_config
+from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, StopSignal, describe_error
+from worker.drill import RestoreDrill, verify
+from worker.errors import describe_error
+from worker.loop import BackupLoop, StopSignal
 from worker.restore import NoBackup, RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
@@ -22,8 +24,12 @@ from worker.targets import LocalFolderTarget, Target
 
 log = logging.getLogger("worker")
 
-# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s).
-FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+# Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
+# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; 8 s in the
+# container, see the Dockerfile), the watchdog exits this margin later, and supervisord
+# SIGKILLs only after 60 s, so a final backup is never cut short by a kill.
+# tests/test_config.py checks the pair from the real files.
+STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 
 def make_target(config: Config) -> Target:
@@ -52,7 +58,7 @@ def cmd_run(config: Config, target: Target) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
-        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
+        watchdog = threading.Timer(config.final_backup_timeout_seconds + STOP_WATCHDOG_MARGIN_SECONDS, _exit_now)
         watchdog.daemon = True
         watchdog.start()
         log.info("stop requested signal=%s; making a final backup (send again to exit at once)",
@@ -62,20 +68,24 @@ def cmd_run(config: Config, target: Target) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if config.worker_nice:
         os.nice(config.worker_nice)  # backups must not take CPU from the form
-    if not config.hub_enabled:
+    if config.reviews_at_risk:
+        # At every start, not once: a Space restarts often, and its owner reads the latest log.
+        log.warning("NO BACKUP: %s", REVIEWS_AT_RISK_WARNING)
+    elif not config.hub_enabled:
         log.info("Hub sync is off (HF_DATASET_REPO not set); backups go to %s", config.backups_dir)
     log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
     prepare(config, target)
     backup = Backup(config, target)
-    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds)
+    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds,
+                      drill=RestoreDrill(config, target))
     try:
         loop.run(stop)
     finally:
         final = threading.Thread(target=loop.tick, kwargs={"final": True}, name="final-backup", daemon=True)
         final.start()
-        final.join(FINAL_BACKUP_TIMEOUT_SECONDS)
+        final.join(config.final_backup_timeout_seconds)
         if final.is_alive():
-            log.error("final backup did not finish in %.0fs, exiting anyway", FINAL_BACKUP_TIMEOUT_SECONDS)
+            log.error("final backup did not finish in %.0fs, exiting anyway", config.final_backup_timeout_seconds)
         log.info("shutdown complete")
     return 0
 
@@ -109,6 +119,10 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         "last_error": state.last_error,
         "pending_merge": state.pending_merge,
         "conflict": state.conflict,
+        "last_drill_at": state.last_drill_at,  # the newest backup restored into a scratch folder and checked
+        "last_drill_ok": state.last_drill_ok,
+        "last_drill_revision": state.last_drill_revision,
+        "last_drill_detail": state.last_drill_detail,
     }
     if as_json:
         print(json.dumps(info, indent=1))
@@ -116,7 +130,14 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         width = max(len(k) for k in info)
         for key, value in info.items():
             print(f"{key:<{width}}  {'-' if value is None else value}")
-    return 1 if state.conflict else 0
+    # Non-zero whenever ops should look: backups failing, a conflict, or a backup that would not restore.
+    return 1 if state.conflict or state.consecutive_failures or state.last_drill_ok is False else 0
+
+
+def cmd_verify(config: Config, target: Target, *, revision: str | None) -> int:
+    verdict = verify(config, target, revision)
+    print(f"{'ok' if verdict.ok else 'FAILED'} revision={verdict.revision or 'newest'}: {verdict.detail}")
+    return 0 if verdict.ok else 1
 
 
 def parse_utc(text: str) -> str:
@@ -183,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     rest.add_argument("--force", action="store_true", help="replace a non-empty local database (a copy is kept)")
     backups = sub.add_parser("backups", help="list the backups: revision, time, reviews; newest first")
     backups.add_argument("--json", action="store_true")
+    check = sub.add_parser("verify", help="download a backup into a scratch folder and check it as a restore "
+                                          "would; the live database is not touched")
+    check.add_argument("--revision", help="an earlier backup (commit id, or local backup name); default the newest")
     args = parser.parse_args(argv)
     command = args.command or "run"
     at = None
@@ -204,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         from huggingface_hub import get_token  # also a token from a saved login
 
         secrets.append(get_token() or "")
-    setup_logging("worker", "INFO" if command in ("status", "backups") else config.log_level, secrets=secrets)
+    setup_logging("worker", "INFO" if command in ("status", "backups", "verify") else config.log_level, secrets=secrets)
     try:
         target = make_target(config)
         if command == "run":
@@ -219,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_restore(config, target, revision=args.revision, force=args.force, at=at)
         if command == "backups":
             return cmd_backups(target, as_json=args.json)
+        if command == "verify":
+            return cmd_verify(config, target, revision=args.revision)
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3

@@ -14,7 +14,7 @@ import json
 from shared.db import Summary
 from worker.parquet import DATA_DIR, SHARD_ROWS
 from worker.privacy import BLANK
-from worker.targets import Published
+from worker.manifest import BackupManifest
 
 DB_FILE = "reviews.db"
 CSV_FILE = "reviews.csv"
@@ -60,7 +60,7 @@ def _privacy_text(*, private: bool, names: str) -> str:
     return f"{holds}\n\n{state}"
 
 
-def render_card(repo_id: str, info: Published, summary: Summary, *, license_id: str = "unknown",
+def render_card(repo_id: str, info: BackupManifest, summary: Summary, *, license_id: str = "unknown",
                 private: bool = True, names: str = "keep") -> str:
     meta = json.dumps(info.to_json() | {"revision": None}, sort_keys=True)
     average = f"{summary.average:.2f}" if summary.average is not None else "-"

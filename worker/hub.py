@@ -20,12 +20,13 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Config
-from shared.db import Summary
 from worker.card import CARD_FILE, CSV_FILE, DB_FILE, render_card
-from worker.loop import retry_after_seconds
+from worker.errors import WorkerError, retry_after_seconds
+from worker.manifest import BackupManifest
 from worker.parquet import DATA_DIR
 from worker.privacy import names_rule
-from worker.targets import BackupEntry, Published, ShardFiles, commit_title, utc_now_iso
+from worker.snapshot import Snapshot
+from worker.targets import BackupEntry, ShardFiles, commit_title
 
 log = logging.getLogger("worker.hub")
 
@@ -38,28 +39,30 @@ HTTP_TIMEOUT = {"connect": 15.0, "read": 120.0, "write": 120.0, "pool": 15.0}
 
 
 def _install_http_timeouts() -> None:
+    """Give the client's shared HTTP session our timeouts, through the public API only.
+
+    `set_client_factory` and `get_session` are exported by huggingface_hub; the
+    library's own request hooks (user agent, auth handling) are read from the
+    default session instead of importing them from the private `utils._http`.
+    tests/test_hub_client.py fails loudly if an upgrade changes any of this."""
     import httpx2
-    from huggingface_hub.utils import _http
+    from huggingface_hub import get_session, set_client_factory
+
+    hooks = {name: list(fns) for name, fns in get_session().event_hooks.items()}
 
     def client_factory() -> "httpx2.Client":
-        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True,
-                             timeout=httpx2.Timeout(**HTTP_TIMEOUT))
+        return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=httpx2.Timeout(**HTTP_TIMEOUT))
 
-    _http.set_client_factory(client_factory)
+    set_client_factory(client_factory)
 
 
-class HubError(RuntimeError):
+class HubError(WorkerError):
     """A Hub failure with one line that names the cause and what to do."""
-
-    expected = True  # no traceback in the log: the line says it all
 
     def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
-
-    def explain(self) -> str:
-        return str(self)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -101,14 +104,14 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
     return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {detail}".rstrip(": "))
 
 
-def parse_card(text: str, revision: str, location: str) -> Published | None:
+def parse_card(text: str, revision: str, location: str) -> BackupManifest | None:
     match = _MARKER.search(text)
     if not match:
         return None
     data = json.loads(match.group(1))
     data["revision"] = revision
     data["location"] = location
-    return Published.from_json(data)
+    return BackupManifest.from_json(data)
 
 
 class HubTarget:
@@ -125,7 +128,7 @@ class HubTarget:
         self.has_token = has_token
         self.name = f"hub:{repo_id}"
         self._repo_ready = False
-        self._known: Published | None = None  # newest backup we read or wrote, and its commit
+        self._known: BackupManifest | None = None  # newest backup we read or wrote, and its commit
 
     @classmethod
     def from_env(cls, config: Config) -> "HubTarget":
@@ -172,7 +175,7 @@ class HubTarget:
         self._remote_files = {s.rfilename for s in (info.siblings or [])}
         return info.sha
 
-    def _card_at(self, revision: str) -> Published | None:
+    def _card_at(self, revision: str) -> BackupManifest | None:
         from huggingface_hub.errors import EntryNotFoundError
         with tempfile.TemporaryDirectory() as tmp:
             try:
@@ -183,7 +186,7 @@ class HubTarget:
             text = Path(path).read_text(encoding="utf-8")
         return parse_card(text, revision, f"{self.endpoint}/datasets/{self.repo_id}")
 
-    def newest(self) -> Published | None:
+    def newest(self) -> BackupManifest | None:
         """What the newest backup on the Hub holds: one repo_info call, and the
         card only when the head moved since we last looked."""
         head = self._call(self._head)
@@ -201,22 +204,23 @@ class HubTarget:
                else "the existing repo is public" if self._remote_private is False else "")
         return names_rule(public=bool(why), publish_names=self.publish_names, repo_id=self.repo_id, why_public=why)
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None, *,
-                shards: ShardFiles | None = None, names: str = "keep", previous_rows: int | None = None) -> Published:
+    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest, *,
+                db_file: Path | None = None, shards: ShardFiles | None = None, names: str = "keep",
+                previous_rows: int | None = None) -> BackupManifest:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         self._ensure_repo()
-        at = utc_now_iso()
-        info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id, at=at,
-                         location=f"{self.endpoint}/datasets/{self.repo_id}", tip=tip)
+        summary = snapshot.summary
+        info = manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}")
         public = not self.private or self._remote_private is False
         card = render_card(self.repo_id, info, summary, license_id=self.license_id, private=not public, names=names)
         # Files by path, never in-memory buffers for large files: a commit that
         # holds a buffer falls back from Xet to plain HTTP for every file.
         operations = [
-            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(db_file)),
+            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(db_file or snapshot.path)),
             CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
         ]
+        stale: list[str] = []
         if shards is not None:
             # Every shard, changed or not: the client skips a file whose content
             # the Hub already has (same oid), so unchanged shards cost a hash, not an upload.
@@ -232,10 +236,10 @@ class HubTarget:
         if previous_rows is None and self._known is not None:
             previous_rows = self._known.rows
         commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
-                            commit_message=commit_title(at, summary.total, previous_rows),
-                            commit_description=f"rows={summary.total} max_id={summary.max_id} at={at}",
+                            commit_message=commit_title(info.at, summary.total, previous_rows),
+                            commit_description=f"rows={summary.total} max_id={summary.max_id} at={info.at}",
                             parent_commit=parent, write=True)
-        info = Published(**{**info.to_json(), "revision": commit.oid})
+        info = info.placed(revision=commit.oid)
         self._known = info
         if shards is not None:
             self._remote_files = (self._remote_files or set()) - set(stale) | set(shards.files) | {
@@ -265,10 +269,10 @@ class HubTarget:
                    commit_message=f"Squashed {len(commits)} backups into the newest one", write=True)
         head = self._call(self._head)
         if self._known is not None and head:
-            self._known = Published(**{**self._known.to_json(), "revision": head})
+            self._known = self._known.placed(revision=head)
         log.info("squashed dataset history repo=%s commits_before=%d", self.repo_id, len(commits))
 
-    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
         head = revision or self._call(self._head)
@@ -281,7 +285,7 @@ class HubTarget:
             if isinstance(exc.__cause__, (EntryNotFoundError, RevisionNotFoundError)):
                 raise FileNotFoundError(f"no backup at {self.repo_id}@{head}") from exc
             raise
-        info = self._call(self._card_at, head) or Published(
+        info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
         return Path(path), info

@@ -7,6 +7,12 @@
   over a database that another process has open would not be safe.
 - A non-empty database is never overwritten without `force`; with it, a
   timestamped copy of the old one is kept first.
+- It carries only the schema we create (`worker.schema_guard`): a foreign
+  trigger or view in a backup is dropped, and logged, before it goes live.
+- When the newest backup is unusable (not SQLite, fails its checks, a table
+  of ours with other columns), restore walks back to the newest revision
+  that passes, logging each one it skipped and why. A backup that cannot be
+  reached (network) is not skipped: that is an outage, not a bad backup.
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ import logging
 import shutil
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from shared.config import Config
-from shared.db import connect, ensure_schema, read_summary
+from shared.db import SCHEMA_VERSION, StoreError, Summary, connect, ensure_schema, read_summary, schema_version
+from shared.logs import q
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
+from worker.schema_guard import SchemaRefused, remove_foreign_objects
 from worker.snapshot import SnapshotError, integrity_check
-from worker.targets import Published, Target
+from worker.manifest import BackupManifest
+from worker.targets import Target
 
 log = logging.getLogger("worker.restore")
 
@@ -33,6 +44,10 @@ class RestoreRefused(RuntimeError):
 
 class NoBackup(FileNotFoundError):
     """The target holds no backup to restore."""
+
+
+# What makes a downloaded backup unusable (as opposed to a target we cannot reach).
+BACKUP_DEFECTS = (SnapshotError, SchemaRefused, StoreError, sqlite3.DatabaseError)
 
 
 def local_review_count(db_path: Path) -> int:
@@ -57,42 +72,97 @@ def _copy_db(src: sqlite3.Connection, dest_path: Path) -> None:
         dest.close()
 
 
-def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> Published:
+@contextmanager
+def staging_dir(path: Path) -> Iterator[Path]:
+    """An empty folder for a download, removed afterwards whatever happens."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fetch_checked(target: Target, staging: Path, revision: str | None = None, *,
+                  dropped: list[str] | None = None) -> tuple[Path, BackupManifest, Summary]:
+    """Download a backup (the newest, or `revision`) into `staging`, check it, migrate it.
+
+    Nothing touches the live database before this returns: the copy passed
+    `integrity_check`, its schema is brought up to date and it is in WAL mode
+    like the live db (the backup API needs equal page sizes and journal kinds),
+    and any schema object we do not create is gone (appended to `dropped`).
+    Raises NoBackup when the target holds none, one of BACKUP_DEFECTS when it is unusable."""
+    try:
+        fetched, info = target.fetch(staging, revision)
+    except FileNotFoundError as exc:
+        raise NoBackup(str(exc)) from exc
+    integrity_check(fetched)
+    source = info.revision or revision or "newest"
+    staged = connect(fetched)
+    try:
+        # A backup at our version is cleaned before anything runs on it (a foreign trigger could
+        # fire on a migration's writes); an older one after its migration, against our schema.
+        removed = []
+        if schema_version(staged) == SCHEMA_VERSION:
+            removed += remove_foreign_objects(staged, source=source)
+        ensure_schema(staged)
+        removed += remove_foreign_objects(staged, source=source)
+        summary = read_summary(staged)
+    finally:
+        staged.close()
+    if dropped is not None:
+        dropped.extend(removed)
+    return fetched, info, summary
+
+
+def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupManifest, Summary]:
+    """fetch_checked on the newest backup, else on the next older one that passes, and so on."""
+    try:
+        return fetch_checked(target, staging / "newest")
+    except BACKUP_DEFECTS as exc:
+        first_cause = exc
+    older = backup_revisions(target)
+    newest = older[0] if older else "newest"
+    log.error("skipped backup revision=%s cause=%s; trying older revisions", q(newest), q(first_cause))
+    for i, revision in enumerate(older[1:], start=1):
+        try:
+            fetched, info, summary = fetch_checked(target, staging / f"older-{i}", revision)
+        except BACKUP_DEFECTS as exc:
+            log.error("skipped backup revision=%s cause=%s", q(revision), q(exc))
+            continue
+        log.warning("restoring an older backup: the %d newer one(s) failed their checks revision=%s rows=%d",
+                    i, q(revision), summary.total)
+        return fetched, info, summary
+    raise SnapshotError(f"no backup in {target.name} passes the checks (newest: {first_cause})")
+
+
+def backup_revisions(target: Target) -> list[str]:
+    """Every backup's revision, newest first."""
+    return [entry.revision for entry in target.history()]
+
+
+def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:
     with worker_lock(config.data_dir):
         return restore_locked(config, target, revision=revision, force=force)
 
 
 def restore_locked(config: Config, target: Target, *, revision: str | None = None,
-                   force: bool = False) -> Published:
+                   force: bool = False) -> BackupManifest:
     db_path = config.db_path
     existing = local_review_count(db_path)
     if existing and not force:
         raise RestoreRefused(
             f"{db_path} already holds {existing} reviews; restore would replace them. "
             "Run again with --force to replace it (a copy of the current database is kept).")
-    staging = config.data_dir / ".restore"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        try:
-            fetched, info = target.fetch(staging, revision)
-        except FileNotFoundError as exc:
-            raise NoBackup(str(exc)) from exc
-        integrity_check(fetched)
-        # Bring an older schema up to date and match the live db's WAL mode
-        # (the backup API needs equal page sizes and journal kinds).
-        staged = connect(fetched)
-        try:
-            ensure_schema(staged)
-            restored = read_summary(staged)
-        finally:
-            staged.close()
+    with staging_dir(config.data_dir / ".restore") as staging:
+        if revision:  # asked for by name: that one or nothing
+            fetched, info, restored = fetch_checked(target, staging, revision)
+        else:
+            fetched, info, restored = fetch_newest_usable(target, staging)
         if not db_path.exists():
             _move_into_place(fetched, db_path)
         else:
             _copy_into_live(fetched, db_path, existing)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     log.info("restored backup rows=%d max_id=%d from=%s revision=%s", restored.total, restored.max_id,
              target.name, info.revision or "newest")
     return info

@@ -1,0 +1,128 @@
+"""The CSV of every review: one query, one formula guard, one streaming writer.
+
+Used by the worker (the CSV in every backup, from the snapshot) and by the
+owner's page (a download, from the live database), so both files have the
+same format:
+
+- header `COLUMNS`, then one row per review in id order;
+- `id` bare, every other cell quoted (pyarrow's `quoting_style="needed"` quotes
+  every string, and the guarded columns are strings), LF line ends.
+  Why this one: it is what the fast path (Arrow) writes at about `sqlite3 -csv`
+  speed, and the stdlib fallback reproduces it byte for byte. Any CSV reader
+  (pandas, Excel, `csv.reader`) reads it back to the same values.
+- the guard against formula injection (OWASP: a text cell starting with
+  = + - @ tab or CR gets a leading '; also after leading spaces, NBSP or
+  zero-width characters, and for full-width forms: see FORMULA_STARTS) runs
+  inside SQLite, in the query itself,
+  on every column but `id`: a restored or hand-edited database may hold anything.
+
+Fast path: SQLite -> Arrow record batches (adbc-driver-sqlite) -> pyarrow's
+CSV writer, batch by batch: flat memory, where the stdlib csv module is
+~3-4x slower at 1M rows (see bench/export.py). Text columns are cast to TEXT
+with NULL as '' because the Arrow driver infers a column's type from its
+first rows and fails on a later row of another type. Should Arrow still
+refuse a database (odd types or bytes from a hand-edited file), the same
+query goes through `csv.writer` instead: slower, same bytes.
+
+A single SELECT is one read transaction in SQLite, so the file is one
+consistent state of the table even when it is read from the live database.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+from shared.db import COLUMNS, connect
+
+log = logging.getLogger("shared.csv_export")
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Not only the first character. Spreadsheet imports trim or normalise what comes before a
+# formula: LibreOffice's "trim spaces" and Google Sheets drop leading spaces, some imports
+# strip NBSP, zero-width characters and a BOM, and Excel with an East Asian IME setting turns
+# full-width =+-@ into ASCII. So a cell is guarded when its first character after any of
+# LEADING_IGNORED is a formula start, ASCII or full-width. The cost is a ' before a few more
+# harmless cells of the CSV (" - bullet"); the database, the Parquet shards and the page keep
+# the text exactly as sent. Tab and CR count only as the very first character (the OWASP rule).
+LEADING_IGNORED = " \u00a0\t\n\r\u200b\u200c\u200d\u2060\ufeff\u3000"
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _sql_chars(chars) -> str:
+    return " || ".join(f"char({ord(c)})" for c in chars)
+
+
+def _guarded(column: str) -> str:
+    text = f"COALESCE(CAST({column} AS TEXT), '')"
+    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
+    return (f"CASE WHEN substr({text}, 1, 1) IN (char(9), char(13)) "
+            f"OR substr(ltrim({text}, {_sql_chars(LEADING_IGNORED)}), 1, 1) IN ({starts}) "
+            f"THEN '''' || {text} ELSE {text} END AS {column}")
+
+
+# Every column but the id is guarded, also those the app fills itself.
+EXPORT_SQL = (f"SELECT {COLUMNS[0]}, {', '.join(_guarded(c) for c in COLUMNS[1:])} "
+              f"FROM reviews ORDER BY {COLUMNS[0]}")
+
+
+def guard_cell(value: object) -> object:
+    """The same rule in Python, for rows that do not come from EXPORT_SQL."""
+    if isinstance(value, str) and (value.startswith(("\t", "\r"))
+                                   or value.lstrip(LEADING_IGNORED).startswith(FORMULA_STARTS)):
+        return "'" + value
+    return value
+
+
+def _write_arrow(db_path: Path, csv_path: Path) -> None:
+    # The driver's low-level API, not its DB-API module: that one imports
+    # pandas, which would double the worker's memory (88 -> 155 MiB).
+    # Not through shared.db.connect: Arrow needs its own driver; read-only URI all the same.
+    import adbc_driver_manager
+    import adbc_driver_sqlite
+    import pyarrow
+    import pyarrow.csv as pa_csv
+
+    database = adbc_driver_sqlite.connect(f"file:{db_path}?mode=ro")
+    try:
+        conn = adbc_driver_manager.AdbcConnection(database)
+        try:
+            stmt = adbc_driver_manager.AdbcStatement(conn)
+            try:
+                stmt.set_sql_query(EXPORT_SQL)
+                stream, _ = stmt.execute_query()
+                batches = pyarrow.RecordBatchReader.from_stream(stream)
+                options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+                with pa_csv.CSVWriter(str(csv_path), batches.schema, write_options=options) as writer:
+                    for batch in batches:
+                        writer.write_batch(batch)
+            finally:
+                stmt.close()
+        finally:
+            conn.close()
+    finally:
+        database.close()
+
+
+def _write_stdlib(db_path: Path, csv_path: Path) -> None:
+    conn = connect(db_path, readonly=True)
+    try:
+        with open(csv_path, "w", newline="", encoding="utf-8") as out:
+            # The same bytes as the Arrow path: text quoted, LF line ends.
+            writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            cursor = conn.execute(EXPORT_SQL)
+            cursor.arraysize = 1000
+            writer.writerows(cursor)
+    finally:
+        conn.close()
+
+
+def write_reviews_csv(db_path: Path, csv_path: Path) -> None:
+    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept)."""
+    try:
+        _write_arrow(db_path, csv_path)
+    except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything
+        log.warning("fast CSV export failed, using the csv module path=%s error=%s", db_path, exc)
+        _write_stdlib(db_path, csv_path)
