@@ -8,9 +8,10 @@ floor cannot drift from the form): validation, the status line, the cleared inpu
 nothing and `latest`/`summary` return fixed rows and totals, so the difference to the real
 app is the database (the insert and the two queries) plus how `python -m web` serves the
 page. By default the floor is mounted the plainest way (`gr.mount_gradio_app` on a bare
-FastAPI app: no body-size or upload middleware, no blocked paths, no CSS); `--like-web`
-serves it exactly as `web/__main__.py` does (same mount arguments and middlewares), which
-separates the cost of the mount and middlewares from the cost of the database.
+FastAPI app: no middlewares, no blocked paths, no CSS, uvicorn's defaults); `--like-web`
+serves it through `web.__main__.build_web`, exactly as `python -m web` serves the form (mount
+arguments, middlewares, uvicorn settings), which separates the cost of the mount and
+middlewares from the cost of the database.
 The rate limiter is off (FEEDBACK_RATE_LIMIT_PER_MINUTE=0), as in the real app under load.
 """
 
@@ -63,40 +64,35 @@ class NoopStore:
 
 
 def build_floor(like_web: bool):
+    """(config, ASGI app, uvicorn keyword arguments) of the floor."""
     import gradio as gr
     from fastapi import FastAPI
 
     from shared.config import load_config
-    from web.app import CSS, build_app
+    from web.app import build_app
 
     config = load_config({**os.environ, "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0",
                           "FEEDBACK_DATA_DIR": os.environ.get("FEEDBACK_DATA_DIR", "/tmp/noop-floor")})
-    demo = build_app(config, NoopStore())
-    if not like_web:
-        return config, gr.mount_gradio_app(FastAPI(), demo, path="")
-    from web.admin import export_dir
-    from web.http_limits import BodySizeLimit, NoUploads
+    if like_web:
+        from web.__main__ import build_web
 
-    app = gr.mount_gradio_app(FastAPI(), demo, path="", footer_links=["api"], run_history=False,
-                              blocked_paths=[str(export_dir())], css=CSS)
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
-    app.add_middleware(NoUploads)
-    return config, app
+        app, server, _ = build_web(config, NoopStore())
+        return config, app, server
+    app = gr.mount_gradio_app(FastAPI(), build_app(config, NoopStore()), path="")
+    return config, app, dict(host=config.server_name, port=config.server_port, log_level="warning",
+                             timeout_graceful_shutdown=5)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--like-web", action="store_true", help="mount and middlewares as web/__main__.py")
+    parser.add_argument("--like-web", action="store_true", help="served as web/__main__.py serves the form")
     args = parser.parse_args()
     import uvicorn
 
-    config, app = build_floor(args.like_web)
-    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7861"))
-    print(f"no-op floor on http://{host}:{port} like_web={args.like_web}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    config, app, server = build_floor(args.like_web)
+    print(f"no-op floor on http://{server['host']}:{server['port']} like_web={args.like_web}", flush=True)
+    uvicorn.run(app, **server)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

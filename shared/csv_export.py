@@ -105,22 +105,32 @@ def _write_arrow(db_path: Path, csv_path: Path) -> None:
         database.close()
 
 
-def _write_stdlib(db_path: Path, csv_path: Path) -> None:
+def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: list | tuple = ()) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
             # The same bytes as the Arrow path: text quoted, LF line ends.
             writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(COLUMNS)
-            cursor = conn.execute(EXPORT_SQL)
+            cursor = conn.execute(sql, params)
             cursor.arraysize = 1000
             writer.writerows(cursor)
     finally:
         conn.close()
 
 
-def write_reviews_csv(db_path: Path, csv_path: Path) -> None:
-    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept)."""
+def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None) -> None:
+    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept).
+
+    `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
+    dates and ratings); that goes through the csv module, which binds parameters (same bytes)."""
+    if only_ids is not None:
+        ids, params = only_ids
+        sql = EXPORT_SQL.replace(" FROM reviews ORDER BY", f" FROM reviews WHERE {COLUMNS[0]} IN ({ids}) ORDER BY")
+        if sql == EXPORT_SQL:
+            raise RuntimeError("EXPORT_SQL changed shape: the filtered export cannot narrow it")
+        _write_stdlib(db_path, csv_path, sql, params)
+        return
     try:
         _write_arrow(db_path, csv_path)
     except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything

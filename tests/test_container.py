@@ -173,6 +173,11 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
     with c1:
         wait_form(c1, url)
         assert c1.exec("id", "-u").stdout.strip() == "1000"
+        # No compiler and no pip cache in the final image (the venv was built in its own stage).
+        leftovers = podman("exec", "--user", "0", c1.name, "sh", "-c",
+                           "command -v gcc cc c++ make; ls -d /root/.cache/pip /home/user/.cache/pip /tmp/*.txt",
+                           check=False).stdout
+        assert leftovers.strip() == "", leftovers
         submit(url, 3, "first")
         env = web_environ(c1)
         assert "HF_TOKEN" not in env and "HUGGING_FACE_HUB_TOKEN" not in env

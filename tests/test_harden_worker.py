@@ -254,8 +254,10 @@ def test_a_fresh_disk_under_a_poisoned_newest_backup_opens_with_the_good_reviews
     with App(tmp_path / "fresh" / "data", env=env) as app:
         overview = gradio_api.overview(app.url)
         assert overview.ok and overview.data[1] == len(rows(origin.db_path)), overview  # total reviews shown
-        log = app.log("worker")
-        assert f"skipped backup revision={bad}" in log and good in log, log[-3000:]
+        # supervisord copies the worker's output to its log on its own schedule: wait for the line.
+        log = wait_until(lambda: (lambda t: t if f"skipped backup revision={bad}" in t else "")(app.log("worker")),
+                         20, 0.2, "the walk-back line in the worker's log")
+        assert good in log, log[-3000:]
         assert gradio_api.add_review(app.url, "after", 2, "after the walk-back").ok
         # The loop's drill: the worker's own push replaces the poisoned newest, and the drill passes.
         wait_until(lambda: load_state(app.data_dir / "worker-state.json").last_drill_ok, 60, 0.5, "a drill")

@@ -138,6 +138,7 @@ def test_integrity_check_rejects_garbage(tmp_path):
         integrity_check(bad)
 
 
+@pytest.mark.slow  # imports gradio (the owner's page)
 def test_owner_export_and_backup_csv_are_one_format(tmp_path):
     """One writer for both: the owner's download and the backup's CSV are the same bytes."""
     from web.admin import write_export

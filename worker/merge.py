@@ -20,7 +20,7 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.db import connect, transaction
-from worker.restore import fetch_checked, staging_dir
+from worker.restore import fetch_newest_usable, staging_dir
 from worker.targets import Target
 
 log = logging.getLogger("worker.merge")
@@ -68,8 +68,10 @@ def merge_newest_backup(config: Config, target: Target) -> MergeResult | None:
     if newest is None:
         return None
     with staging_dir(config.data_dir / ".merge") as staging:
-        fetched, _, _ = fetch_checked(target, staging, newest.revision)
+        # The newest backup that passes the checks, as a restore would take (a broken newest is skipped).
+        fetched, info, _ = fetch_newest_usable(target, staging)
         result = merge_backup_into(config.db_path, fetched)
     log.warning("merged the newest backup with reviews written while it was unreachable "
-                "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local, newest.revision)
+                "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local,
+                info.revision or newest.revision)
     return result
