@@ -42,8 +42,9 @@ def blank_names(snapshot: Path, dest: Path) -> None:
     """Write to `dest` a copy of `snapshot` (the worker's own copy) with every name NULL.
 
     The write counter is put back to its value before the blanking, so the
-    copy's fingerprint is the snapshot's. VACUUM INTO writes a fresh file:
-    the old names do not survive in free pages or a -wal file of the copy.
+    copy's fingerprint is the snapshot's. The search index is rebuilt, and
+    VACUUM INTO writes a fresh file: the old names survive neither in index
+    segments nor in free pages or a -wal file of the copy.
     """
     dest.unlink(missing_ok=True)
     conn = connect(snapshot)
@@ -52,6 +53,10 @@ def blank_names(snapshot: Path, dest: Path) -> None:
             changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
             conn.execute("UPDATE reviews SET name = NULL WHERE name IS NOT NULL")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'changes'", (changes,))
+            # The search index keeps a deleted term in its older segments until they
+            # merge: rebuild it from the blanked rows, so no name survives there either.
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reviews_fts'").fetchone():
+                conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('rebuild')")
         conn.execute("VACUUM INTO ?", (str(dest),))
     finally:
         conn.close()
