@@ -35,7 +35,7 @@ from bench._common import OUT  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from shared.db import insert_review, open_store_db  # noqa: E402
 from shared.reviews import Review  # noqa: E402
-from worker.export import export_csv  # noqa: E402
+from shared.csv_export import write_reviews_csv  # noqa: E402
 from worker.parquet import update_shards  # noqa: E402
 from worker.snapshot import take_snapshot  # noqa: E402
 
@@ -48,7 +48,7 @@ def cycle(live: Path, stage: Path, shard_dir: Path) -> tuple[dict[str, list[Path
     started = time.monotonic()
     stage.mkdir(parents=True, exist_ok=True)
     snap = take_snapshot(live, stage / "reviews.db")
-    export_csv(snap.path, stage / "reviews.csv")
+    write_reviews_csv(snap.path, stage / "reviews.csv")
     update = update_shards(snap.path, shard_dir, snap.summary)
     files = {"reviews.db": [snap.path], "reviews.csv": [stage / "reviews.csv"],
              "data/*.parquet": [shard_dir / name for name in update.files]}
