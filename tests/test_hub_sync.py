@@ -64,7 +64,7 @@ def check_pushed(srv, config, revision, tmp_path):
     assert parsed[0] == ["id", "created_at", "name", "rating", "comments"]
     assert [int(r[0]) for r in parsed[1:]] == [r[0] for r in expected]
     card = download(srv, "README.md", revision, tmp_path).read_text(encoding="utf-8")
-    assert f"Reviews: {len(expected)}" in card and "python -m worker restore" in card
+    assert f"Reviews: {len(expected):,}" in card and "python -m worker restore" in card
     return expected
 
 
@@ -92,9 +92,10 @@ def test_large_database_goes_through_lfs(hub_server, data_dir, tmp_path):
 
 
 def test_public_only_when_asked(hub_server, data_dir):
-    config = hub_config(data_dir, HF_DATASET_PRIVATE="false")
+    config = hub_config(data_dir, HF_DATASET_PRIVATE="false", HF_DATASET_PUBLISH_NAMES="true")
     add(config, 1)
-    Backup(config, target_for(hub_server, private=config.hf_dataset_private)).run()
+    Backup(config, target_for(hub_server, private=config.hf_dataset_private,
+                              publish_names=config.hf_dataset_publish_names)).run()
     assert not hub_server.is_private(REPO)
 
 

@@ -25,9 +25,11 @@ from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso
 from worker.merge import merge_newest_backup
-from worker.snapshot import Snapshot, take_snapshot
+from worker.parquet import update_shards
+from worker.privacy import BLANK, blank_names
+from worker.snapshot import Snapshot, integrity_check, take_snapshot
 from worker.state import WorkerState, load_state, update_state
-from worker.targets import Target
+from worker.targets import ShardFiles, Target
 
 log = logging.getLogger("worker.backup")
 
@@ -65,6 +67,12 @@ class Backup:
             current = read_summary(live)
         finally:
             live.close()
+        # No reviews, no backup: a revision with no rows cannot be loaded
+        # ("corresponds to no data") and holds nothing worth restoring.
+        # Also with --allow-fewer: an empty revision would be the one that cannot be read.
+        if current.total == 0:
+            log.debug("no reviews yet, nothing published target=%s", self.target.name)
+            return Outcome(published=None, rows=0)
         # No change since our last backup: no snapshot, no request to the target.
         if ours is not None and ours.fingerprint == current.fingerprint and not force:
             log.debug("no change since last backup, nothing published rows=%d target=%s",
@@ -82,9 +90,20 @@ class Backup:
             return Outcome(published=None, rows=snap.summary.total)
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
+        names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
+        db_path = snap.path
+        if names == BLANK:
+            db_path = self.work_dir / "reviews-names-withheld.db"
+            blank_names(snap.path, db_path)
+            integrity_check(db_path)
+        # The CSV and the Parquet shards come from the very file that is pushed.
         csv_path = self.work_dir / "reviews.csv"
-        write_reviews_csv(snap.path, csv_path)
-        info = self.target.publish(snap, csv_path, BackupManifest.for_snapshot(snap))
+        write_reviews_csv(db_path, csv_path)
+        shard_dir = self.config.backups_dir / "parquet"
+        update = update_shards(db_path, shard_dir, snap.summary, names=names)
+        info = self.target.publish(snap, csv_path, BackupManifest.for_snapshot(snap), db_file=db_path,
+                                   shards=ShardFiles(folder=shard_dir, files=update.files), names=names,
+                                   previous_rows=newest.rows if newest is not None else None)
         self._remember(state, info)
         self._clear_work()
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s snapshot_s=%.2f",

@@ -137,15 +137,8 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
 
 
 def backup_revisions(target: Target) -> list[str]:
-    """Every backup's revision, newest first."""
-    history = getattr(target, "history", None)  # the targets' listing from issue 11, once it is in
-    if history is not None:
-        return [entry.revision for entry in history()]
-    # Until then: the same listing, read here.
-    if hasattr(target, "_manifests"):
-        return [m.name[: -len(".json")] for m in reversed(target._manifests())]
-    commits = target._call(target.api.list_repo_commits, target.repo_id, repo_type="dataset")
-    return [c.commit_id for c in commits]
+    """Every revision that may hold a backup, newest first (the head first, whoever made it)."""
+    return [entry.revision for entry in target.history(every_commit=True)]
 
 
 def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:
