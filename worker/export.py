@@ -45,7 +45,7 @@ def guard_cell(value: object) -> object:
     return value
 
 
-def _export_arrow(db_path: Path, csv_path: Path) -> None:
+def _export_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
     # The driver's low-level API, not its DB-API module: that one imports
     # pandas, which would double the worker's memory (88 -> 155 MiB).
     import adbc_driver_manager
@@ -59,7 +59,7 @@ def _export_arrow(db_path: Path, csv_path: Path) -> None:
         try:
             stmt = adbc_driver_manager.AdbcStatement(conn)
             try:
-                stmt.set_sql_query(EXPORT_SQL)
+                stmt.set_sql_query(sql)
                 stream, _ = stmt.execute_query()
                 batches = pyarrow.RecordBatchReader.from_stream(stream)
                 options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
@@ -74,24 +74,32 @@ def _export_arrow(db_path: Path, csv_path: Path) -> None:
         database.close()
 
 
-def _export_stdlib(db_path: Path, csv_path: Path) -> None:
+def _export_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
             # The same bytes as the Arrow path: text quoted, LF line ends.
             writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(COLUMNS)
-            cursor = conn.execute(EXPORT_SQL)
+            cursor = conn.execute(sql)
             cursor.arraysize = 1000
             writer.writerows(cursor)
     finally:
         conn.close()
 
 
-def export_csv(db_path: Path, csv_path: Path) -> None:
-    """Write every review of `db_path` (a snapshot, never the live db) to `csv_path`."""
+def range_sql(lo: int, hi: int) -> str:
+    """EXPORT_SQL for the ids lo..hi only (one CSV shard)."""
+    tail = " FROM reviews ORDER BY id"
+    assert EXPORT_SQL.endswith(tail)
+    return f"{EXPORT_SQL[: -len(tail)]} FROM reviews WHERE id BETWEEN {int(lo)} AND {int(hi)} ORDER BY id"
+
+
+def export_csv(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+    """Write every review of `db_path` (a snapshot, never the live db) to `csv_path`
+    (or those `sql` selects: `range_sql` for a shard)."""
     try:
-        _export_arrow(db_path, csv_path)
+        _export_arrow(db_path, csv_path, sql)
     except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything
         log.warning("fast CSV export failed, using the csv module path=%s error=%s", db_path, exc)
-        _export_stdlib(db_path, csv_path)
+        _export_stdlib(db_path, csv_path, sql)

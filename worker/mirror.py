@@ -28,17 +28,19 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import BUSY_TIMEOUT_MS, COLUMNS, Summary, read_summary
-from worker.fsutil import replace_durably
+from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import SnapshotError, integrity_check, take_snapshot
 
 log = logging.getLogger("worker.mirror")
 
 MIRROR_DIR = ".mirror"
 MIRROR_FILE = "reviews.db"
+LINEAGE_FILE = "lineage"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Refresh:
     path: Path
     summary: Summary        # the mirror now: equal to the live database at one point in time
     kind: str               # "full" (snapshot of every page), "append" (new rows only) or "same" (nothing new)
+    lineage: str            # changes with every full snapshot: equal lineage = only rows appended since
     new_rows: int           # rows copied by an append; the whole table for "full"
     reason: str             # why a full snapshot was needed ("" for append/same)
     seconds: float
@@ -82,9 +85,16 @@ class Mirror:
     def __init__(self, folder: Path):
         self.folder = folder
         self.path = folder / MIRROR_FILE
+        self.lineage_path = folder / LINEAGE_FILE
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def lineage(self) -> str:
+        try:
+            return self.lineage_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return ""
 
     def summary(self) -> Summary:
         conn = _open_mirror(self.path)
@@ -98,25 +108,30 @@ class Mirror:
         that is provably enough, else by a full snapshot."""
         started = time.monotonic()
         reason = "asked for a full snapshot" if full else ""
-        if not reason and not self.path.exists():
+        if not reason and not (self.path.exists() and self.lineage()):
             reason = "no mirror yet"
         if not reason:
             try:
                 summary, new_rows = self._append(live_db)
                 kind = "append" if new_rows else "same"
-                return Refresh(self.path, summary, kind, new_rows, "", time.monotonic() - started)
+                return Refresh(self.path, summary, kind, self.lineage(), new_rows, "", time.monotonic() - started)
             except NotAppendOnly as exc:
                 reason = str(exc)
             except (sqlite3.DatabaseError, SnapshotError) as exc:
                 reason = f"mirror unusable: {exc}"
         summary = self._rebuild(live_db)
         log.info("mirror rebuilt from a full snapshot rows=%d reason=%s", summary.total, reason)
-        return Refresh(self.path, summary, "full", summary.total, reason, time.monotonic() - started)
+        return Refresh(self.path, summary, "full", self.lineage(), summary.total, reason, time.monotonic() - started)
 
     def _rebuild(self, live_db: Path) -> Summary:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / (MIRROR_FILE + ".tmp")
         snap = take_snapshot(live_db, tmp)  # backup API + integrity_check
+        # The new lineage is written BEFORE the new mirror replaces the old one: a
+        # crash in between leaves an old mirror under a new name (costs a full
+        # export next time), never a new mirror under the old name (which would
+        # let stale CSV/Parquet shards pass for an append-only history).
+        write_text_atomic(self.lineage_path, f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n")
         Path(str(self.path) + "-journal").unlink(missing_ok=True)
         replace_durably(tmp, self.path)
         return snap.summary

@@ -1,0 +1,297 @@
+"""The files of a backup, kept on disk between runs and updated in place of being redone.
+
+Layout (the same on the Hub and in each local backup folder):
+
+    reviews.db                     the base: the mirror as it was at the last rebase, checked
+    reviews-delta.db               every review above the base's highest id (a `reviews` table only)
+    csv/reviews-<lo>-<hi>.csv      the CSV, one shard per SHARD_ROWS ids (formula-guarded)
+
+A backup is base + delta: restore copies the base and applies the delta
+(`apply_delta`), checking that it starts right above the base and that the
+result holds what the manifest says. The base is re-made ("rebase") when the
+delta grows past REBASE_FRACTION of it, once a day, and on every full cycle,
+so the delta stays small and restore applies one small file.
+
+A shard holds the ids [k*SHARD_ROWS + 1, (k+1)*SHARD_ROWS]; once the ids are
+past its end it never changes again while the history is append-only, so a
+run rewrites only the shards that hold new ids (normally the last one).
+
+Every file is written as `name.tmp` and renamed into place: a new inode each
+time, so the local target can hard-link the files of a backup and an older
+backup keeps its own version of the last shard.
+
+The tree is valid for one mirror lineage (see worker.mirror): when the mirror
+was re-made from a full snapshot, or the tree's own state is missing, the tree
+is rebuilt from scratch (every shard: the full cost, only on non-append
+changes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from shared.db import BUSY_TIMEOUT_MS, COLUMNS
+from worker.export import export_csv, range_sql
+from worker.fsutil import replace_durably, write_text_atomic
+from worker.mirror import Mirror, Refresh
+from worker.snapshot import SnapshotError, integrity_check
+
+log = logging.getLogger("worker.tree")
+
+BASE_FILE = "reviews.db"
+DELTA_FILE = "reviews-delta.db"
+CSV_DIR = "csv"
+TREE_DIR = "tree"
+STATE_FILE = "tree.json"
+SHARD_ROWS = 100_000
+# Rebase when the delta holds more than 1/REBASE_FRACTION of the base's rows
+# (at 10M: 100k rows, ~15 MB) but never for fewer than REBASE_MIN_ROWS: the
+# delta is uploaded every run, the base only at a rebase.
+REBASE_FRACTION = 100
+REBASE_MIN_ROWS = 10_000
+# The fuller check (integrity_check of every page of the mirror) runs at every
+# rebase; a rebase happens at least this often even when few reviews come in.
+FULL_CHECK_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True)
+class TreeState:
+    lineage: str          # the mirror's lineage the tree was built from
+    base_id: str          # changes at every rebase
+    base_max_id: int
+    base_rows: int
+    max_id: int           # the tree holds every row up to here (mirror's max_id when it was updated)
+    rows: int
+    fingerprint: str      # of the mirror the tree was updated from
+    checked_at: float     # time of the last full integrity_check of the mirror (epoch seconds)
+    shard_rows: int = SHARD_ROWS
+
+    @property
+    def delta_rows(self) -> int:
+        return self.rows - self.base_rows
+
+
+@dataclass(frozen=True)
+class Update:
+    state: TreeState
+    kind: str                               # "full" | "rebase" | "append" | "same"
+    changed: frozenset[str] = field(default_factory=frozenset)  # tree paths rewritten by this update
+    seconds: float = 0.0
+
+
+def shard_index(row_id: int, shard_rows: int = SHARD_ROWS) -> int:
+    return (row_id - 1) // shard_rows
+
+
+def shard_bounds(index: int, shard_rows: int = SHARD_ROWS) -> tuple[int, int]:
+    return index * shard_rows + 1, (index + 1) * shard_rows
+
+
+def csv_shard_name(index: int, shard_rows: int = SHARD_ROWS) -> str:
+    lo, hi = shard_bounds(index, shard_rows)
+    return f"{CSV_DIR}/reviews-{lo:010d}-{hi:010d}.csv"
+
+
+def shards_between(after_id: int, max_id: int, shard_rows: int = SHARD_ROWS) -> list[int]:
+    """Indexes of the shards that hold ids in (after_id, max_id]."""
+    if max_id <= after_id:
+        return []
+    return list(range(shard_index(after_id + 1, shard_rows), shard_index(max_id, shard_rows) + 1))
+
+
+def _connect_file(path: Path) -> sqlite3.Connection:
+    # A plain single-file database (rollback journal), like a snapshot: not
+    # shared.db.connect, which switches every read-write connection to WAL.
+    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
+                previous_max_id: int | None = None) -> int:
+    """Write to `dest` every row of `mirror_db` with id > above_id. With `previous`
+    (the last delta, holding ids up to previous_max_id) only the rows after it are
+    copied. Returns the delta's row count. Checked before it is renamed into place."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    cols = ", ".join(COLUMNS)
+    try:
+        if previous is not None and previous.exists() and previous_max_id is not None:
+            shutil.copyfile(previous, tmp)
+            start = previous_max_id
+        else:
+            start = above_id
+            src = _connect_file(mirror_db)
+            try:
+                table_sql = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'"
+                                        ).fetchone()[0]
+            finally:
+                src.close()
+            fresh = _connect_file(tmp)
+            try:
+                fresh.execute(table_sql)
+            finally:
+                fresh.close()
+        conn = _connect_file(tmp)
+        try:
+            conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM mirror.reviews "
+                         "WHERE id > ? ORDER BY id", (start,))
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE mirror")
+            rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
+        finally:
+            conn.close()
+        if rows and low <= above_id:
+            raise SnapshotError(f"delta starts at id {low}, not above the base's {above_id}")
+        integrity_check(tmp)  # small: the delta is bounded by REBASE_FRACTION
+        replace_durably(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return int(rows)
+
+
+def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
+    """Restore side: insert the delta's rows into `base_db` (a staged copy, not the
+    live db) in one transaction; the triggers bring totals and counters along.
+    Refuses a delta that does not start right above the base. Returns rows added."""
+    cols = ", ".join(COLUMNS)
+    conn = _connect_file(base_db)
+    try:
+        conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
+        have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
+        low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
+        if have != base_max_id:
+            raise SnapshotError(f"the base ends at id {have}, the manifest says {base_max_id}")
+        if count and low <= base_max_id:
+            raise SnapshotError(f"the delta starts at id {low}, not above the base's highest id {base_max_id}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM delta.reviews ORDER BY id")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE delta")
+    finally:
+        conn.close()
+    return int(count)
+
+
+class Tree:
+    """The current backup files, next to the mirror: `backups/.mirror/tree/`."""
+
+    def __init__(self, mirror: Mirror):
+        self.mirror = mirror
+        self.folder = mirror.folder / TREE_DIR
+        self.state_path = mirror.folder / STATE_FILE
+
+    def state(self) -> TreeState | None:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return TreeState(**data)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("tree state unreadable, rebuilding the tree path=%s error=%s", self.state_path, exc)
+            return None
+
+    def files(self) -> list[str]:
+        """Every file of the current backup, as paths relative to the tree."""
+        out = []
+        for path in sorted(self.folder.rglob("*")):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                out.append(path.relative_to(self.folder).as_posix())
+        return out
+
+    def update(self, refresh: Refresh, *, now: float | None = None) -> Update:
+        """Bring the tree to the mirror's state after `refresh`."""
+        started = time.monotonic()
+        now = time.time() if now is None else now
+        old = self.state()
+        m = refresh.summary
+        if (old is None or old.lineage != refresh.lineage or old.shard_rows != SHARD_ROWS
+                or old.max_id > m.max_id or not (self.folder / BASE_FILE).exists()):
+            return self._rebuild(refresh, now, started)
+        if old.fingerprint == m.fingerprint:
+            return Update(old, "same", frozenset(), time.monotonic() - started)
+        changed: set[str] = set()
+        delta_rows = m.total - old.base_rows
+        rebase = (delta_rows > max(REBASE_MIN_ROWS, old.base_rows // REBASE_FRACTION)
+                  or now - old.checked_at > FULL_CHECK_SECONDS)
+        if rebase:
+            self.mirror.check()  # the fuller check, before the mirror becomes the base
+            self._write_base()
+            base_id, base_max_id, base_rows, checked_at = uuid.uuid4().hex[:12], m.max_id, m.total, now
+            write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id)
+            changed |= {BASE_FILE, DELTA_FILE}
+        else:
+            base_id, base_max_id, base_rows, checked_at = old.base_id, old.base_max_id, old.base_rows, old.checked_at
+            got = write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id,
+                              previous=self.folder / DELTA_FILE, previous_max_id=old.max_id)
+            if got != delta_rows:
+                raise SnapshotError(f"delta holds {got} rows, expected {delta_rows}")
+            changed.add(DELTA_FILE)
+        for index in shards_between(old.max_id, m.max_id):
+            changed.add(self._write_shard(index))
+        state = TreeState(lineage=refresh.lineage, base_id=base_id, base_max_id=base_max_id, base_rows=base_rows,
+                          max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at)
+        self._save(state)
+        return Update(state, "rebase" if rebase else "append", frozenset(changed), time.monotonic() - started)
+
+    def _rebuild(self, refresh: Refresh, now: float, started: float) -> Update:
+        """Every file from the mirror: after a full snapshot (already checked by it),
+        or when the tree is missing."""
+        m = refresh.summary
+        if refresh.kind != "full":
+            self.mirror.check()
+        self.state_path.unlink(missing_ok=True)  # first: a crash midway leaves no state that vouches for the files
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self._write_base()
+        write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id)
+        for index in shards_between(0, m.max_id) if m.total else []:
+            self._write_shard(index)
+        state = TreeState(lineage=refresh.lineage, base_id=uuid.uuid4().hex[:12], base_max_id=m.max_id,
+                          base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
+                          checked_at=now)
+        self._save(state)
+        return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
+
+    def _write_base(self) -> None:
+        """The base is a copy of the mirror (nobody else writes it: the worker lock is held)."""
+        tmp = self.folder / (BASE_FILE + ".tmp")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(self.mirror.path, tmp)
+            replace_durably(tmp, self.folder / BASE_FILE)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _write_shard(self, index: int) -> str:
+        name = csv_shard_name(index)
+        dest = self.folder / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        lo, hi = shard_bounds(index)
+        try:
+            export_csv(self.mirror.path, tmp, range_sql(lo, hi))
+            replace_durably(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return name
+
+    def _save(self, state: TreeState) -> None:
+        write_text_atomic(self.state_path, json.dumps(asdict(state), indent=1, sort_keys=True))
