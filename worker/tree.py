@@ -72,7 +72,7 @@ class TreeState:
     rows: int
     fingerprint: str      # of the mirror the tree was updated from
     checked_at: float     # time of the last full integrity_check of the mirror (epoch seconds)
-    shard_rows: int = SHARD_ROWS
+    shard_rows: int       # ids per shard when the tree was built
 
     @property
     def delta_rows(self) -> int:
@@ -87,20 +87,21 @@ class Update:
     seconds: float = 0.0
 
 
-def shard_index(row_id: int, shard_rows: int = SHARD_ROWS) -> int:
-    return (row_id - 1) // shard_rows
+def shard_index(row_id: int, shard_rows: int | None = None) -> int:
+    return (row_id - 1) // (shard_rows or SHARD_ROWS)
 
 
-def shard_bounds(index: int, shard_rows: int = SHARD_ROWS) -> tuple[int, int]:
-    return index * shard_rows + 1, (index + 1) * shard_rows
+def shard_bounds(index: int, shard_rows: int | None = None) -> tuple[int, int]:
+    size = shard_rows or SHARD_ROWS
+    return index * size + 1, (index + 1) * size
 
 
-def csv_shard_name(index: int, shard_rows: int = SHARD_ROWS) -> str:
+def csv_shard_name(index: int, shard_rows: int | None = None) -> str:
     lo, hi = shard_bounds(index, shard_rows)
     return f"{CSV_DIR}/reviews-{lo:010d}-{hi:010d}.csv"
 
 
-def shards_between(after_id: int, max_id: int, shard_rows: int = SHARD_ROWS) -> list[int]:
+def shards_between(after_id: int, max_id: int, shard_rows: int | None = None) -> list[int]:
     """Indexes of the shards that hold ids in (after_id, max_id]."""
     if max_id <= after_id:
         return []
@@ -245,7 +246,8 @@ class Tree:
         for index in shards_between(old.max_id, m.max_id):
             changed.add(self._write_shard(index))
         state = TreeState(lineage=refresh.lineage, base_id=base_id, base_max_id=base_max_id, base_rows=base_rows,
-                          max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at)
+                          max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at,
+                          shard_rows=SHARD_ROWS)
         self._save(state)
         return Update(state, "rebase" if rebase else "append", frozenset(changed), time.monotonic() - started)
 
@@ -264,7 +266,7 @@ class Tree:
             self._write_shard(index)
         state = TreeState(lineage=refresh.lineage, base_id=uuid.uuid4().hex[:12], base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
-                          checked_at=now)
+                          checked_at=now, shard_rows=SHARD_ROWS)
         self._save(state)
         return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
 
