@@ -47,7 +47,7 @@ db, work, which = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 if which == "sql_chunks":
     from bench.export_variants import sql_chunks as export_csv
 else:
-    from worker.export import export_csv
+    from shared.csv_export import write_reviews_csv as export_csv
 
 def mark(name, t0):
     print(json.dumps([name, t0, time.time()]), flush=True)

@@ -39,7 +39,7 @@ from bench.make_db import cached_db  # noqa: E402
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 # name -> (label, is a guarded candidate whose bytes must equal the reference)
 PY_VARIANTS = {
-    "project": ("(a) project worker.export.export_csv", True),
+    "project": ("(a) project shared.csv_export.write_reviews_csv", True),
     "project_stdlib": ("(a') project's csv-module fallback", True),
     "pandas_seed": ("(c) seed: pandas DataFrame.to_csv", False),
     "sql_substr_bigbuf": ("variant: project SQL w/o typeof, 1 MiB buffer", True),
@@ -50,7 +50,7 @@ PY_VARIANTS = {
     "sql_chunks_2threads": ("variant: sql_chunks on 2 threads", True),
 }
 WORKER_PATCH = ("import sys, runpy; sys.argv = ['worker', 'backup']; "
-                "import bench.export_variants as ev, worker.backup as wb; wb.export_csv = ev.sql_chunks; "
+                "import bench.export_variants as ev, worker.backup as wb; wb.write_reviews_csv = ev.sql_chunks; "
                 "runpy.run_module('worker', run_name='__main__')")
 
 

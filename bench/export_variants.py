@@ -48,18 +48,18 @@ def reference(db: Path, out_path: Path) -> None:
 
 # ---------------------------------------------------------------- the project as it is
 def project(db: Path, out_path: Path) -> None:
-    from worker.export import export_csv
+    from shared.csv_export import write_reviews_csv as export_csv
 
     export_csv(db, out_path)
 
 
 def project_stdlib(db: Path, out_path: Path) -> None:
-    """The project's csv-module fallback path (worker.export._export_stdlib), when it has one."""
-    from worker import export
+    """The project's csv-module fallback path (shared.csv_export._write_stdlib), when it has one."""
+    from shared import csv_export
 
-    fallback = getattr(export, "_export_stdlib", None)
+    fallback = getattr(csv_export, "_write_stdlib", None)
     if fallback is None:
-        raise NotImplementedError("worker.export has no _export_stdlib")
+        raise NotImplementedError("shared.csv_export has no _write_stdlib")
     fallback(db, out_path)
 
 
@@ -67,7 +67,7 @@ def project_stdlib(db: Path, out_path: Path) -> None:
 _STARTS = "'=', '+', '-', '@', char(9), char(13)"
 
 
-def _guard_substr(c: str) -> str:  # worker/export.py without typeof(): substr(NULL) is NULL
+def _guard_substr(c: str) -> str:  # shared/csv_export.py without typeof(): substr(NULL) is NULL
     return f"CASE WHEN substr({c}, 1, 1) IN ({_STARTS}) THEN '''' || {c} ELSE {c} END"
 
 

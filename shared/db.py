@@ -90,14 +90,38 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A short write transaction: BEGIN IMMEDIATE takes the write lock up front
-    (no deadlock-prone lock upgrade), rollback on any exception."""
+    (no deadlock-prone lock upgrade), rollback on any exception.
+
+    As sqlite-utils' `atomic()`: roll back only while a transaction is open
+    (SQLite may already have rolled it back, e.g. on SQLITE_FULL, and a second
+    ROLLBACK would hide the real error), and roll back when COMMIT itself fails
+    (a deferred constraint, a full disk), so the connection is never left inside
+    a half-done transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Several reads that see one state of the database (WAL: one snapshot from the first read).
+
+    Joins a transaction that is already open, so helpers can use it inside a
+    caller's transaction."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # read-only: ending it is all that is needed, whatever happened
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -152,16 +176,10 @@ def read_summary(conn: sqlite3.Connection) -> Summary:
     """Totals from the trigger-kept tables: constant cost whatever the table size.
 
     One read transaction, so the parts agree with each other."""
-    own_txn = not conn.in_transaction
-    if own_txn:
-        conn.execute("BEGIN")
-    try:
+    with read_transaction(conn):
         counts = dict(conn.execute("SELECT rating, n FROM review_stats").fetchall())
         max_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM reviews").fetchone()[0]
         changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
-    finally:
-        if own_txn:
-            conn.execute("COMMIT")
     per_rating = tuple(int(counts.get(r, 0)) for r in range(1, 6))
     return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes)  # type: ignore[arg-type]
 

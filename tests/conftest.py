@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
-from tests.hub_fixtures import hub_api, hub_server, hub_server_process  # noqa: E402,F401
+from tests.hub_fixtures import hub_api, hub_server  # noqa: E402,F401
 
 
 @pytest.fixture

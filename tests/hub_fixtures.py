@@ -2,7 +2,7 @@
 
 Import them from tests/conftest.py::
 
-    from tests.hub_fixtures import hub_server, hub_server_process, hub_api  # noqa: F401
+    from tests.hub_fixtures import hub_server, hub_api  # noqa: F401
 
 Constants (tokens and users known to the servers started here) are importable too.
 """
@@ -15,9 +15,9 @@ import sys
 import pytest
 
 try:  # tests/ is a package (tests/__init__.py)
-    from tests.hubserver import HubServer, HubServerProcess
+    from tests.hubserver import HubServer
 except ImportError:  # flat layout: tests/ itself on sys.path
-    from hubserver import HubServer, HubServerProcess
+    from hubserver import HubServer
 
 __all__ = [
     "HUB_USER",
@@ -29,7 +29,6 @@ __all__ = [
     "HUB_LFS_THRESHOLD",
     "hub_client_env",
     "hub_server",
-    "hub_server_process",
     "hub_api",
 ]
 
@@ -78,19 +77,6 @@ def hub_server():
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture
-def hub_server_process(tmp_path):
-    """A HubServer child process (state persisted in tmp_path/"hub-state"), controlled over HTTP; terminated afterwards."""
-    _force_client_test_settings()
-    proc = HubServerProcess.spawn(
-        state_dir=tmp_path / "hub-state", tokens=HUB_TOKENS, lfs_threshold=HUB_LFS_THRESHOLD
-    )
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -1,39 +1,25 @@
-"""A small Hugging Face Hub-compatible HTTP server for tests (standard library only).
+"""A small Hugging Face Hub-compatible HTTP server for the tests (standard library only).
 
-The real ``huggingface_hub`` client (2.4.0) talks to it through ``endpoint=`` / ``HF_ENDPOINT``.
-See /work/shared/HUB_PROTOCOL.md for the requests it emulates.
+The real ``huggingface_hub`` client (2.4.0) talks to it through ``endpoint=`` / ``HF_ENDPOINT``,
+over real HTTP on 127.0.0.1. It serves dataset repos only, in memory: what the worker and the
+tests use (create_repo, repo_info, preupload, commit, LFS upload, list_repo_commits,
+super_squash_history, hf_hub_download), plus the generic read routes a reader of the dataset
+uses (tree, paths-info, resolve). The requests and answers it emulates, and the client's
+habits it relies on, are in tests/HUB_PROTOCOL.md.
 
-In-process use::
+Use::
 
-    srv = HubServer(tokens={"tok-write": "alice"}, lfs_threshold=1_000_000)
-    srv.start()
-    srv.endpoint          # "http://127.0.0.1:PORT"
-    srv.fail_next(1, mode="503")
-    srv.stop()
-
-    with HubServer(tokens={"tok-write": "alice"}) as srv:
-        ...
-
-As a subprocess::
-
-    python tests/hubserver.py --port 0 --token tok-write:alice --state-dir DIR
-    # prints "READY http://127.0.0.1:PORT" on stdout, serves until SIGTERM.
-
-Fault injection over HTTP (never affected by faults/delays themselves)::
-
-    POST /_test/fail         {"count": N, "mode": "503"|"429"|"drop"|"401"|"drop_after", "retry_after": 2,
-                              "only": "commit"}
-    POST /_test/delay        {"seconds": S}
-    GET  /_test/stats        {"commit": 3, "preupload": 5, "lfs_put": 1, "total": 20, ...}
-    POST /_test/reset_stats
-    GET  /_test/requests     [[method, path, status], ...]
+    with HubServer(tokens={"tok-write": "alice"}, lfs_threshold=1_000_000) as srv:
+        srv.endpoint          # "http://127.0.0.1:PORT"
+        srv.fail_next(1, mode="503")   # fault injection: 503 | 429 | drop | 401 | drop_after
+        srv.set_delay(2.0)             # slow commits and LFS PUTs
+        srv.stats()                    # {"commit": 3, "preupload": 5, "lfs_put": 1, "total": 20, ...}
 
 Tokens: ``{"tok": "alice"}`` (write) or ``{"tok": ("alice", "read")}`` (read-only).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import copy
 import datetime as _dt
@@ -42,24 +28,17 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["HubServer", "HubServerProcess", "HubError", "git_blob_sha1", "lfs_pointer"]
+__all__ = ["HubServer", "HubError", "git_blob_sha1", "lfs_pointer"]
 
-# plural type in API paths -> (singular type, url prefix)
+# plural type in API paths -> (singular type, url prefix). Datasets only: the app backs up to one.
 REPO_TYPES = {
-    "models": ("model", ""),
     "datasets": ("dataset", "datasets/"),
-    "spaces": ("space", "spaces/"),
-    "kernels": ("kernel", "kernels/"),
 }
 SINGULAR_TO_PLURAL = {v[0]: k for k, v in REPO_TYPES.items()}
 URL_PREFIX_TO_PLURAL = {v[1].rstrip("/"): k for k, v in REPO_TYPES.items() if v[1]}
@@ -123,39 +102,20 @@ def _repo_not_found(repo_id: str) -> HubError:
 
 
 class _BlobStore:
-    """Content-addressed blobs (key = sha256 hex), in memory or under ``<state_dir>/blobs``."""
+    """Content-addressed blobs (key = sha256 hex), in memory."""
 
-    def __init__(self, directory: str | None):
-        self.directory = directory
+    def __init__(self) -> None:
         self._mem: dict[str, bytes] = {}
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-
-    def _path(self, key: str) -> str:
-        return os.path.join(self.directory, key)  # type: ignore[arg-type]
 
     def put(self, data: bytes) -> str:
         key = hashlib.sha256(data).hexdigest()
-        if self.directory:
-            path = self._path(key)
-            if not os.path.exists(path):
-                tmp = f"{path}.{secrets.token_hex(4)}.tmp"
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-        else:
-            self._mem[key] = data
+        self._mem[key] = data
         return key
 
     def has(self, key: str) -> bool:
-        if self.directory:
-            return os.path.exists(self._path(key))
         return key in self._mem
 
     def get(self, key: str) -> bytes:
-        if self.directory:
-            with open(self._path(key), "rb") as f:
-                return f.read()
         return self._mem[key]
 
 
@@ -223,7 +183,6 @@ class HubServer:
         self,
         tokens: dict | None = None,
         lfs_threshold: int = 10_000_000,
-        state_dir: str | os.PathLike | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         commits_page_size: int = 1000,
@@ -232,7 +191,6 @@ class HubServer:
         for tok, spec in (tokens or {}).items():
             self.add_token(tok, *(spec if isinstance(spec, (tuple, list)) else (spec,)))
         self.lfs_threshold = int(lfs_threshold)
-        self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.host = host
         self.port = int(port)
         self.commits_page_size = int(commits_page_size)
@@ -251,9 +209,7 @@ class HubServer:
         self._stats: dict[str, int] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._blobs = _BlobStore(os.path.join(self.state_dir, "blobs") if self.state_dir else None)
-        if self.state_dir:
-            self._load_state()
+        self._blobs = _BlobStore()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,7 +282,7 @@ class HubServer:
     def stats(self) -> dict:
         """Counts of non-/_test/ requests by kind, plus "total" and "injected_failures".
 
-        Kinds: create_repo, delete_repo, settings, validate_yaml, whoami, agent_harnesses, repo_info,
+        Kinds: create_repo, validate_yaml, repo_info,
         preupload, commit, commits, tree, paths_info, super_squash, lfs_batch, lfs_put, lfs_verify,
         resolve_head, resolve_get, other. A kind appears only once it has been requested.
         """
@@ -374,34 +330,11 @@ class HubServer:
         with self._lock:
             return bool(self._repos[self._key(repo_type, repo_id)]["private"])
 
-    # ------------------------------------------------------------------ persistence
-
-    def _state_file(self) -> str:
-        return os.path.join(self.state_dir, "state.json")  # type: ignore[arg-type]
-
-    def _load_state(self) -> None:
-        os.makedirs(self.state_dir, exist_ok=True)  # type: ignore[arg-type]
-        path = self._state_file()
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            self._repos = data.get("repos", {})
-            self._lfs_objects = data.get("lfs_objects", {})
-
-    def _save_state(self) -> None:
-        if not self.state_dir:
-            return
-        path = self._state_file()
-        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"repos": self._repos, "lfs_objects": self._lfs_objects}, f)
-        os.replace(tmp, path)
-
     # ------------------------------------------------------------------ model helpers
 
     @staticmethod
     def _key(repo_type: str, repo_id: str) -> str:
-        plural = repo_type if repo_type in REPO_TYPES else SINGULAR_TO_PLURAL.get(repo_type or "model")
+        plural = repo_type if repo_type in REPO_TYPES else SINGULAR_TO_PLURAL.get(repo_type or "dataset")
         if plural is None:
             raise HubError(400, f"Invalid repo type: {repo_type}")
         return f"{plural}/{repo_id}"
@@ -503,14 +436,8 @@ def _kind(method: str, segs: list[str]) -> str:
     if segs[0] == "api":
         if segs[1:3] == ["repos", "create"]:
             return "create_repo"
-        if segs[1:3] == ["repos", "delete"]:
-            return "delete_repo"
-        if segs[1:2] == ["whoami-v2"]:
-            return "whoami"
         if segs[1:2] == ["validate-yaml"]:
             return "validate_yaml"
-        if segs[1:2] == ["agent-harnesses"]:
-            return "agent_harnesses"
         if len(segs) >= 4 and segs[1] in REPO_TYPES:
             if len(segs) == 4:
                 return "repo_info"
@@ -523,7 +450,6 @@ def _kind(method: str, segs: list[str]) -> str:
                 "tree": "tree",
                 "paths-info": "paths_info",
                 "super-squash": "super_squash",
-                "settings": "settings",
             }.get(action, "other")
         return "other"
     if segs[0] == "lfs-upload":
@@ -604,7 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _log(self, status: int) -> None:
         """Record (method, path, status) once, *before* the answer reaches the client (no race in tests)."""
-        if self._logged or self._is_test:
+        if self._logged:
             return
         self._logged = True
         hub = self.hub
@@ -670,11 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
         segs = [unquote(s) for s in raw_segs]
         self.query = {k: v for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         hub = self.hub
-        self._is_test = bool(segs) and segs[0] == "_test"
         try:
-            if self._is_test:
-                self._handle_test(method, segs)
-                return
             kind = _kind(method, segs)
             with hub._ctl_lock:
                 hub._stats[kind] = hub._stats.get(kind, 0) + 1
@@ -716,40 +638,6 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(401, INVALID_CREDENTIALS)
         raise HubError(503, "Service Unavailable (injected)")
 
-    # ------------------------------------------------------------------ /_test/
-
-    def _handle_test(self, method: str, segs: list[str]):
-        hub = self.hub
-        action = segs[1] if len(segs) > 1 else ""
-        if action == "fail" and method == "POST":
-            data = self._json_body()
-            try:
-                hub.fail_next(
-                    int(data.get("count", 1)),
-                    mode=str(data.get("mode", "503")),
-                    retry_after=data.get("retry_after"),
-                    only=data.get("only"),
-                )
-            except (ValueError, TypeError) as e:
-                raise HubError(400, str(e))
-            return self._send(200, {"ok": True})
-        if action == "delay" and method == "POST":
-            data = self._json_body()
-            hub.set_delay(float(data.get("seconds", 0)))
-            return self._send(200, {"ok": True})
-        if action == "stats" and method == "GET":
-            return self._send(200, hub.stats())
-        if action == "reset_stats" and method == "POST":
-            self._read_body()
-            hub.reset_stats()
-            return self._send(200, {"ok": True})
-        if action == "requests" and method == "GET":
-            with hub._ctl_lock:
-                return self._send(200, [list(r) for r in hub.requests])
-        if action == "ping":
-            return self._send(200, {"ok": True})
-        raise HubError(404, f"Unknown test control: {method} /_test/{action}")
-
     # ------------------------------------------------------------------ routing
 
     def _route(self, method: str, segs: list[str], raw_segs: list[str]):
@@ -760,17 +648,11 @@ class _Handler(BaseHTTPRequestHandler):
         ident = hub._auth(self.headers)
         n = len(segs)
         if n >= 1 and segs[0] == "api":
-            if n == 2 and segs[1] == "whoami-v2" and method == "GET":
-                return self._whoami(ident)
-            if n == 2 and segs[1] == "agent-harnesses" and method == "GET":
-                return self._send(200, {"standardEnvVars": [], "harnesses": {}})
             if n == 2 and segs[1] == "validate-yaml" and method == "POST":
                 self._read_body()
                 return self._send(200, {"errors": [], "warnings": []})
             if n == 3 and segs[1] == "repos" and segs[2] == "create" and method == "POST":
                 return self._create_repo(ident)
-            if n == 3 and segs[1] == "repos" and segs[2] == "delete" and method == "DELETE":
-                return self._delete_repo(ident)
             if n >= 4 and segs[1] in REPO_TYPES:
                 plural, repo_id = segs[1], f"{segs[2]}/{segs[3]}"
                 rest = segs[4:]
@@ -780,8 +662,6 @@ class _Handler(BaseHTTPRequestHandler):
                 rev = rest[1] if len(rest) > 1 else "main"
                 if action == "revision" and len(rest) == 2 and method == "GET":
                     return self._repo_info(plural, repo_id, ident, rev)
-                if action == "settings" and len(rest) == 1 and method == "PUT":
-                    return self._settings(plural, repo_id, ident)
                 if action == "preupload" and len(rest) == 2 and method == "POST":
                     return self._preupload(plural, repo_id, ident, rev)
                 if action == "commit" and len(rest) == 2 and method == "POST":
@@ -796,9 +676,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._super_squash(plural, repo_id, ident, rev)
             raise HubError(404, f"Not found: {method} {self.path.split('?')[0]}")
         # /{P}{ns}/{name}.git/info/lfs/objects/{batch|verify}
-        plural, s = "models", segs
-        if s and s[0] in URL_PREFIX_TO_PLURAL:
-            plural, s = URL_PREFIX_TO_PLURAL[s[0]], s[1:]
+        if not segs or segs[0] not in URL_PREFIX_TO_PLURAL:
+            raise HubError(404, f"Not found: {method} {self.path.split('?')[0]} (this server serves datasets only)")
+        plural, s = URL_PREFIX_TO_PLURAL[segs[0]], segs[1:]
         if len(s) == 6 and s[1].endswith(".git") and s[2:5] == ["info", "lfs", "objects"] and method == "POST":
             repo_id = f"{s[0]}/{s[1][:-4]}"
             if s[5] == "batch":
@@ -812,26 +692,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ endpoints
 
-    def _whoami(self, ident):
-        if ident is None:
-            raise HubError(401, "Unauthorized: a token is required")
-        user, access = ident
-        self._send(
-            200,
-            {
-                "type": "user",
-                "id": hashlib.sha1(user.encode()).hexdigest()[:24],
-                "name": user,
-                "fullname": user,
-                "email": f"{user}@example.invalid",
-                "emailVerified": True,
-                "isPro": False,
-                "canPay": False,
-                "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "test-token", "role": access}},
-            },
-        )
-
     def _create_repo(self, ident):
         hub = self.hub
         data = self._json_body()
@@ -841,7 +701,7 @@ class _Handler(BaseHTTPRequestHandler):
         if ident is None:
             raise HubError(401, "You must be authenticated to create a repo")
         ns = data.get("organization") or ident[0]
-        repo_type = data.get("type") or "model"
+        repo_type = data.get("type") or "model"  # the client's default; refused below: datasets only
         plural = SINGULAR_TO_PLURAL.get(repo_type)
         if plural is None:
             raise HubError(400, f"Invalid repo type: {repo_type}")
@@ -862,38 +722,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             repo = hub._new_repo(plural, repo_id, ns, private)
             hub._repos[key] = repo
-            hub._save_state()
             url = hub._repo_url(repo)
         self._send(200, {"url": url, "name": repo_id, "id": repo["_uid"]})
-
-    def _delete_repo(self, ident):
-        hub = self.hub
-        data = self._json_body()
-        name = data.get("name") or ""
-        ns = data.get("organization") or (ident[0] if ident else "")
-        plural = SINGULAR_TO_PLURAL.get(data.get("type") or "model")
-        if plural is None:
-            raise HubError(400, "Invalid repo type")
-        repo_id = f"{ns}/{name}"
-        with hub._lock:
-            hub._get_repo_for_write(plural, repo_id, ident)
-            del hub._repos[f"{plural}/{repo_id}"]
-            hub._save_state()
-        self._send(200, {})
-
-    def _settings(self, plural, repo_id, ident):
-        hub = self.hub
-        data = self._json_body()
-        with hub._lock:
-            repo = hub._get_repo_for_write(plural, repo_id, ident)
-            if "visibility" in data:
-                repo["private"] = data["visibility"] == "private"
-            if "private" in data:
-                repo["private"] = bool(data["private"])
-            if "gated" in data:
-                repo["gated"] = data["gated"]
-            hub._save_state()
-        self._send(200, {})
 
     def _repo_info(self, plural, repo_id, ident, rev):
         hub = self.hub
@@ -926,8 +756,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "tags": [],
                 "siblings": siblings,
             }
-            if plural == "spaces":
-                info["sdk"] = "gradio"
         self._send(200, info)
 
     def _preupload(self, plural, repo_id, ident, rev):
@@ -1060,7 +888,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "files": files,
             }
             repo["commits"].append(commit)
-            hub._save_state()
             url = f"{hub._repo_url(repo)}/commit/{commit['oid']}"
         self._send(200, {"success": True, "commitOid": commit["oid"], "commitUrl": url, "pullRequestUrl": None})
 
@@ -1214,7 +1041,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "files": copy.deepcopy(head["files"]),
             }
             repo["commits"] = [commit]
-            hub._save_state()
         self._send(200, {"commitOid": commit["oid"]})
 
     # ------------------------------------------------------------------ LFS
@@ -1276,7 +1102,6 @@ class _Handler(BaseHTTPRequestHandler):
         with hub._lock:
             hub._lfs_objects[info["oid"]] = info["size"]
             hub._tickets.pop(ticket, None)
-            hub._save_state()
         self._send(200, b"")
 
     def _lfs_verify(self, plural, repo_id, ident):
@@ -1334,146 +1159,3 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(status, b"", headers, content_type="application/octet-stream")
         data = hub._blobs.get(entry["blob"])
         self._send(status, data[start : end + 1] if status == 206 else data, headers, content_type="application/octet-stream")
-
-
-# --------------------------------------------------------------------------------------------------- subprocess
-
-
-class HubServerProcess:
-    """A HubServer running as a child process (``python tests/hubserver.py``), controlled over HTTP.
-
-    Same control API as HubServer: ``endpoint``, ``fail_next``, ``set_delay``, ``stats``, ``reset_stats``,
-    ``stop``; also a context manager. Start with :meth:`spawn`.
-    """
-
-    def __init__(self, proc: subprocess.Popen, endpoint: str, state_dir: str | None):
-        self.proc = proc
-        self.endpoint = endpoint
-        self.state_dir = state_dir
-
-    @classmethod
-    def spawn(
-        cls,
-        state_dir: str | os.PathLike | None = None,
-        tokens: dict | None = None,
-        lfs_threshold: int | None = None,
-        port: int = 0,
-        python: str | None = None,
-        timeout: float = 15.0,
-        env: dict | None = None,
-    ) -> "HubServerProcess":
-        cmd = [python or sys.executable, os.path.abspath(__file__), "--port", str(port)]
-        for tok, spec in (tokens or {}).items():
-            user, access = (spec if isinstance(spec, (tuple, list)) else (spec, "write"))
-            cmd += ["--token", f"{tok}:{user}:{access}"]
-        if state_dir is not None:
-            cmd += ["--state-dir", os.fspath(state_dir)]
-        if lfs_threshold is not None:
-            cmd += ["--lfs-threshold", str(lfs_threshold)]
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True, bufsize=1
-        )
-        try:
-            endpoint = cls._read_ready(proc, timeout)
-        except BaseException:
-            proc.kill()
-            proc.wait(timeout=5)
-            raise
-        return cls(proc, endpoint, os.fspath(state_dir) if state_dir is not None else None)
-
-    @staticmethod
-    def _read_ready(proc: subprocess.Popen, timeout: float) -> str:
-        result: list[str] = []
-        t = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        t.start()
-        t.join(timeout)
-        if not result:
-            raise RuntimeError(f"hubserver did not print READY within {timeout}s")
-        line = result[0].strip()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"hubserver failed to start (exit={proc.poll()}): {line!r}")
-        return line.split(" ", 1)[1]
-
-    def _call(self, method: str, path: str, payload=None):
-        data = json.dumps(payload).encode() if payload is not None else (b"" if method == "POST" else None)
-        req = urllib.request.Request(f"{self.endpoint}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def fail_next(self, n: int, mode: str = "503", retry_after: int | None = None, only=None) -> None:
-        self._call("POST", "/_test/fail", {"count": n, "mode": mode, "retry_after": retry_after, "only": only})
-
-    def set_delay(self, seconds: float) -> None:
-        self._call("POST", "/_test/delay", {"seconds": seconds})
-
-    def stats(self) -> dict:
-        return self._call("GET", "/_test/stats")
-
-    def reset_stats(self) -> None:
-        self._call("POST", "/_test/reset_stats")
-
-    @property
-    def requests(self) -> list:
-        return [tuple(r) for r in self._call("GET", "/_test/requests")]
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=timeout)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def __enter__(self) -> "HubServerProcess":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def _parse_token(spec: str) -> tuple[str, str, str]:
-    parts = spec.split(":")
-    if len(parts) == 2:
-        return parts[0], parts[1], "write"
-    if len(parts) == 3 and parts[2] in ("read", "write"):
-        return parts[0], parts[1], parts[2]
-    raise argparse.ArgumentTypeError(f"invalid --token {spec!r}: expected TOKEN:USER[:read|write]")
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Hugging Face Hub-compatible test server")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--token", action="append", default=[], type=_parse_token, help="TOKEN:USER[:read|write]")
-    ap.add_argument("--state-dir", default=None)
-    ap.add_argument("--lfs-threshold", type=int, default=10_000_000)
-    args = ap.parse_args(argv)
-
-    srv = HubServer(
-        tokens={t: (u, a) for t, u, a in args.token},
-        lfs_threshold=args.lfs_threshold,
-        state_dir=args.state_dir,
-        host=args.host,
-        port=args.port,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    srv.start()
-    sys.stdout.write(f"READY {srv.endpoint}\n")
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.2):
-            pass
-    finally:
-        srv.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

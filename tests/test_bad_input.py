@@ -3,7 +3,7 @@
 Every case either gets a clear error and changes nothing, or is stored exactly
 as sent (the name trimmed, see shared/reviews.py), comes back as the literal
 string in the overview, and reaches the backup CSV guarded against formula
-injection (worker.export.guard_cell) and otherwise unchanged.
+injection (shared.csv_export.guard_cell) and otherwise unchanged.
 
 The bodies are built here with `json.dumps` (ASCII escapes, NaN allowed), not
 with httpx's `json=`: that is how a JSON body carries a lone surrogate
@@ -27,7 +27,7 @@ from shared.db import connect
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS
 from tests import gradio_api
 from tests.apprunner import App, wait_until
-from worker.export import guard_cell
+from shared.csv_export import guard_cell
 
 MAX_REQUEST_BYTES = DEFAULT_MAX_REQUEST_BYTES  # the app runs with the default cap
 TEN_MB = 10 * 1024 * 1024

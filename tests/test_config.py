@@ -39,3 +39,32 @@ def test_worker_and_web_refuse_to_start_on_a_bad_value(tmp_path):
                                 "BACKUP_INTERVAL_SECONDS": "often"})
         assert r.returncode == 2
         assert "BACKUP_INTERVAL_SECONDS='often'" in r.stderr
+
+
+def test_supervisord_waits_longer_than_the_workers_final_backup():
+    """The timeout pair, read from the real files: supervisord must not SIGKILL a final backup."""
+    import configparser
+    from pathlib import Path
+
+    from worker.__main__ import FINAL_BACKUP_TIMEOUT_SECONDS, STOP_WATCHDOG_SECONDS
+
+    conf = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+    conf.read(Path(__file__).resolve().parent.parent / "supervisord.conf")
+    stopwaitsecs = conf.getint("program:worker", "stopwaitsecs")
+    assert FINAL_BACKUP_TIMEOUT_SECONDS < STOP_WATCHDOG_SECONDS < stopwaitsecs, (
+        f"final backup {FINAL_BACKUP_TIMEOUT_SECONDS}s, watchdog {STOP_WATCHDOG_SECONDS}s, "
+        f"supervisord stopwaitsecs {stopwaitsecs}s")
+
+
+def test_waiting_for_the_worker_says_what_it_waits_for(tmp_path, caplog):
+    import logging
+    import os
+
+    from web.gate import wait_for_worker
+
+    config = load_config({"FEEDBACK_DATA_DIR": str(tmp_path)})
+    with caplog.at_level(logging.INFO, logger="web.gate"):
+        assert wait_for_worker(config, max_wait=0) is False  # nothing writes the file here
+    first = caplog.records[0].getMessage()
+    assert str(config.ready_path) in first and f"expected_pid={os.getppid()}" in first
+    assert "FEEDBACK_WAIT_FOR_WORKER" in first

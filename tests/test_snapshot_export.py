@@ -11,7 +11,7 @@ import pandas as pd
 
 from shared.db import connect, insert_review, open_store_db, read_summary
 from shared.reviews import Review
-from worker.export import export_csv, guard_cell
+from shared.csv_export import guard_cell, write_reviews_csv as export_csv
 from worker.snapshot import integrity_check, take_snapshot
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -92,7 +92,7 @@ def _parsed(path):
 
 
 def test_both_export_paths_match_a_reference_writer(tmp_path):
-    from worker.export import _export_arrow, _export_stdlib
+    from shared.csv_export import _write_arrow as _export_arrow, _write_stdlib as _export_stdlib
 
     db = tmp_path / "reviews.db"
     conn = open_store_db(db)
@@ -134,3 +134,27 @@ def test_integrity_check_rejects_garbage(tmp_path):
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
     with pytest.raises(SnapshotError):
         integrity_check(bad)
+
+
+def test_owner_export_and_backup_csv_are_one_format(tmp_path):
+    """One writer for both: the owner's download and the backup's CSV are the same bytes."""
+    from web.admin import write_export
+
+    db = tmp_path / "reviews.db"
+    conn = open_store_db(db)
+    for i in range(50):
+        insert_review(conn, Review(["=x", "Ann", "", "+1"][i % 4], 1 + i % 5, f"a, \"b\"\nline {i}"))
+    conn.close()
+    snap = take_snapshot(db, tmp_path / "snap.db")
+    export_csv(snap.path, tmp_path / "backup.csv")
+    owner = write_export(db, tmp_path / "exports")
+    assert owner.read_bytes() == (tmp_path / "backup.csv").read_bytes()
+    assert owner.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_web_never_imports_the_worker():
+    """The web must not reach the backup side (nor its token handling)."""
+    code = "import sys, web.app, web.admin, web.__main__; print(sorted(m for m in sys.modules if m.split('.')[0] == 'worker'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

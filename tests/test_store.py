@@ -111,3 +111,57 @@ def test_two_processes_writing_at_once_both_succeed(tmp_path):
     assert counts == {"a": n, "b": n}
     assert read_summary(conn).total == 2 * n
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _scratch(tmp_path):
+    """A connection with a deferred foreign key: its violation is reported by COMMIT, not the INSERT."""
+    conn = connect(tmp_path / "t.db")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                 "parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    return conn
+
+
+def test_a_failing_commit_is_rolled_back(tmp_path):
+    from shared.db import transaction
+
+    conn = _scratch(tmp_path)
+    with pytest.raises(sqlite3.IntegrityError):
+        with transaction(conn):
+            conn.execute("INSERT INTO child (parent_id) VALUES (42)")  # no parent 42: COMMIT fails
+    assert not conn.in_transaction, "a failed COMMIT must not leave the transaction open"
+    assert conn.execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+    with transaction(conn):  # the connection is usable again
+        conn.execute("INSERT INTO parent (id) VALUES (1)")
+    assert conn.execute("SELECT COUNT(*) FROM parent").fetchone()[0] == 1
+
+
+def test_the_real_error_is_raised_when_sqlite_already_rolled_back(tmp_path):
+    from shared.db import transaction
+
+    conn = _scratch(tmp_path)
+    with pytest.raises(ValueError, match="the real cause"):
+        with transaction(conn):
+            conn.execute("INSERT INTO parent (id) VALUES (1)")
+            conn.execute("ROLLBACK")  # as SQLite does by itself on some errors (SQLITE_FULL, ...)
+            raise ValueError("the real cause")
+    assert not conn.in_transaction
+
+
+def test_read_transaction_sees_one_state_and_joins_an_open_one(tmp_path):
+    from shared.db import read_transaction
+
+    path = tmp_path / "r.db"
+    reader, writer = open_store_db(path), open_store_db(path)
+    insert_review(writer, Review("a", 5, ""))
+    with read_transaction(reader):
+        before = reader.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+        insert_review(writer, Review("b", 4, ""))  # WAL: the writer is not blocked by the reader
+        assert read_summary(reader).total == before == 1  # joins the open read: the same snapshot
+    assert not reader.in_transaction
+    assert read_summary(reader).total == 2
+    with pytest.raises(RuntimeError):
+        with read_transaction(reader):
+            raise RuntimeError("ends the read anyway")
+    assert not reader.in_transaction

@@ -9,7 +9,7 @@ import pytest
 
 from shared.db import COLUMNS, connect, open_store_db, read_summary, transaction
 from worker import tree as tree_mod
-from worker.export import export_csv
+from shared.csv_export import write_reviews_csv as export_csv
 from worker.mirror import Mirror
 from worker.snapshot import SnapshotError
 from worker.tree import BASE_FILE, DELTA_FILE, Tree, apply_delta, shards_between

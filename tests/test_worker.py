@@ -92,12 +92,15 @@ def test_a_failing_job_does_not_stop_the_loop_and_recovery_is_logged(config, cap
     with caplog.at_level(logging.DEBUG, logger="worker"):
         runner.start()
         try:
-            wait_until(lambda: loop.failures >= 3, 10, what="three failed runs")
+            # Wait on what is asserted (the state file), not on the in-memory counter: the
+            # counter and the file change at different instants (this test once failed between them).
+            wait_until(lambda: load_state(config.state_path).consecutive_failures >= 3, 10,
+                       what="three failed runs recorded")
             assert runner.is_alive()
-            assert load_state(config.state_path).consecutive_failures >= 3
             config.backups_dir.unlink()
             wait_until(lambda: manifests(config.backups_dir), 10, what="a backup after recovery")
-            wait_until(lambda: loop.failures == 0, 5, what="failures reset")
+            wait_until(lambda: load_state(config.state_path).consecutive_failures == 0, 5,
+                       what="failures reset in the state file")
         finally:
             stop.set()
             runner.join(10)
@@ -164,3 +167,58 @@ def test_status_and_backup_commands(config):
     status = json.loads(r.stdout)
     assert status["last_backup_rows"] == 2 and status["consecutive_failures"] == 0
     assert status["hub_sync"] == "off" and status["last_backup_location"].startswith(str(config.backups_dir))
+
+
+LOCK_HOLDER = """
+import sys
+sys.path.insert(0, {root!r})
+from shared.config import load_config
+from worker.lock import worker_lock
+from worker.state import update_state
+config = load_config({{"FEEDBACK_DATA_DIR": {data!r}}})
+with worker_lock(config.data_dir):
+    print("locked", flush=True)
+    sys.stdin.readline()
+    update_state(config, last_error="written by a manual backup")
+"""
+
+
+def test_the_state_file_is_updated_under_the_worker_lock(config):
+    """A manual `python -m worker backup` and the loop cannot overwrite each other's state."""
+    from worker.state import update_state
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER.format(root=str(ROOT), data=str(config.data_dir))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        writer = threading.Thread(target=update_state, args=(config,), kwargs={"consecutive_failures": 7})
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive(), "update_state wrote while another process held the worker lock"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.wait(30) == 0
+        writer.join(30)
+    finally:
+        holder.kill()
+    state = load_state(config.state_path)
+    assert state.consecutive_failures == 7 and state.last_error == "written by a manual backup"
+
+
+def test_the_worker_lock_is_reentrant_in_one_thread_only(config):
+    from worker.lock import worker_lock
+
+    got = threading.Event()
+
+    def take() -> None:
+        with worker_lock(config.data_dir):
+            got.set()
+
+    other = threading.Thread(target=take, daemon=True)
+    with worker_lock(config.data_dir):
+        with worker_lock(config.data_dir):  # a backup run updating the state: no self-deadlock
+            pass
+        other.start()
+        assert not got.wait(0.3), "another thread took the lock we hold"
+    other.join(10)
+    assert got.is_set()

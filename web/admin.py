@@ -7,7 +7,8 @@ the login cookie, /admin/config and every /admin/gradio_api/... route answer
 called. Names are always shown here, whatever FEEDBACK_HIDE_NAMES says.
 
 The CSV is written from one read transaction on a read-only connection, with
-the same formula-injection guard as the backup CSV (`worker.export.EXPORT_SQL`).
+the same query, formula-injection guard and format as the backup CSV
+(`shared.csv_export`).
 It goes to a private folder inside Gradio's upload folder, so that only this
 (logged-in) app serves it; the public app lists that folder in its
 `blocked_paths` (see `export_dir`), because Gradio's file route serves any
@@ -16,7 +17,6 @@ file in the upload folder to whoever knows its path.
 
 from __future__ import annotations
 
-import csv
 import hmac
 import logging
 import os
@@ -24,17 +24,16 @@ import secrets
 import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
 from shared.config import Config
-from shared.db import COLUMNS, Store, connect, read_summary, search_reviews
-from worker.export import EXPORT_SQL
+from shared.csv_export import write_reviews_csv
+from shared.db import Store, read_summary, read_transaction, search_reviews
 
 log = logging.getLogger("web.admin")
 
@@ -94,8 +93,8 @@ def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
 def write_export(db_path: Path, folder: Path | None = None) -> Path:
     """Write every review to a new CSV file and return its path.
 
-    Streamed from the cursor (memory does not grow with the table), from one
-    read transaction so the file is one consistent state; written under a
+    Streamed (memory does not grow with the table), from one read
+    transaction so the file is one consistent state; written under a
     temporary name and renamed, so a half-written file is never offered.
     Each export gets its own unguessable sub-folder, so the download keeps a
     readable name (`reviews-<UTC time>.csv`) without two exports colliding.
@@ -108,35 +107,14 @@ def write_export(db_path: Path, folder: Path | None = None) -> Path:
     target = target_dir / time.strftime("reviews-%Y%m%d-%H%M%S.csv", time.gmtime())
     partial = target.with_name(target.name + ".tmp")
     try:
-        conn = connect(db_path, readonly=True)
-        try:
-            conn.execute("BEGIN")
-            # 0600: the export holds every name, like the database itself.
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with open(fd, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(COLUMNS)
-                cursor = conn.execute(EXPORT_SQL)
-                cursor.arraysize = 1000
-                writer.writerows(cursor)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        # 0600 before any byte is written: the export holds every name, like the database itself.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        write_reviews_csv(db_path, partial)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)
         raise
     return target
-
-
-@contextmanager
-def _read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """The page rows and the counts come from the same state of the table."""
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("COMMIT")  # read-only: nothing to roll back
 
 
 def _page_count(matching: int) -> int:
@@ -160,7 +138,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         page = max(0, int(page or 0))
         conn = store.conn()
         try:
-            with _read_transaction(conn):
+            with read_transaction(conn):  # the page rows and the counts agree
                 rows, matching = search_reviews(conn, query=query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
                 if not rows and page > 0:  # past the end (reviews were deleted, or a stale page)
                     page = _page_count(matching) - 1

@@ -30,6 +30,10 @@ def worker_ready(config: Config) -> bool:
 
 def wait_for_worker(config: Config, *, max_wait: float) -> bool:
     started = last_note = time.monotonic()
+    # Outside supervisord nothing writes that file with our parent's pid: say so, not a silent wait.
+    log.info("waiting for the worker's ready file path=%s expected_pid=%d max_wait_s=%.0f "
+             "(FEEDBACK_WAIT_FOR_WORKER is on: under supervisord the worker writes it after any restore; "
+             "without supervisord unset FEEDBACK_WAIT_FOR_WORKER)", config.ready_path, os.getppid(), max_wait)
     while not worker_ready(config):
         now = time.monotonic()
         if now - started > max_wait:

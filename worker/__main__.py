@@ -14,7 +14,8 @@ import threading
 from shared.config import Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
-from worker.loop import BackupLoop, StopSignal, describe_error
+from worker.errors import describe_error
+from worker.loop import BackupLoop, StopSignal
 from worker.restore import RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
@@ -22,8 +23,11 @@ from worker.targets import LocalFolderTarget, Target
 
 log = logging.getLogger("worker")
 
-# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s).
+# Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
+# backup gets 45 s, the watchdog exits at 50 s, and supervisord SIGKILLs only after 60 s,
+# so a final backup is never cut short by a kill. tests/test_config.py checks the pair.
 FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+STOP_WATCHDOG_SECONDS = FINAL_BACKUP_TIMEOUT_SECONDS + 5
 
 
 def make_target(config: Config) -> Target:
@@ -52,7 +56,7 @@ def cmd_run(config: Config, target: Target) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         # Whatever the loop is stuck in, exit before supervisord's stopwaitsecs.
-        watchdog = threading.Timer(FINAL_BACKUP_TIMEOUT_SECONDS + 5, _exit_now)
+        watchdog = threading.Timer(STOP_WATCHDOG_SECONDS, _exit_now)
         watchdog.daemon = True
         watchdog.start()
         log.info("stop requested signal=%s; making a final backup (send again to exit at once)",

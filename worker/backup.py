@@ -5,7 +5,7 @@ Before publishing, the run learns what the target's newest backup holds
 refuses to publish a database that lacks any of it: a fresh, emptier
 database must never become the newest backup. Two ways past that guard:
 - a worker that started on a fresh disk while the target was unreachable
-  merges the newest backup in first (`pending_merge`);
+  merges the newest backup in first (`pending_merge`, see `worker.merge`);
 - ops say so explicitly: `python -m worker publish --allow-fewer`.
 
 The files of a run are staged in `backups/.work/`; when publishing fails
@@ -19,36 +19,29 @@ import shutil
 from dataclasses import dataclass
 
 from shared.config import Config
-from shared.db import connect, ensure_schema, read_summary
-from worker.export import export_csv
+from shared.csv_export import write_reviews_csv
+from shared.db import connect, read_summary
+from worker.errors import WorkerError
 from worker.lock import worker_lock
-from worker.merge import merge_backup_into
-from worker.snapshot import Snapshot, integrity_check, take_snapshot
-from worker.state import WorkerState, load_state, save_state
-from worker.targets import Published, Target, utc_now_iso
+from worker.manifest import BackupManifest, utc_now_iso
+from worker.merge import merge_newest_backup
+from worker.snapshot import Snapshot, take_snapshot
+from worker.state import WorkerState, load_state, update_state
+from worker.targets import Target
 
 log = logging.getLogger("worker.backup")
 
 
-class BackupConflict(RuntimeError):
+class BackupConflict(WorkerError):
     """Publishing would drop reviews that the newest backup holds."""
 
-    expected = True
+    permanent = True  # retrying soon cannot help: ops must choose restore --force or publish --allow-fewer
 
 
 @dataclass(frozen=True)
 class Outcome:
-    published: Published | None  # None: nothing changed, nothing published
+    published: BackupManifest | None  # None: nothing changed, nothing published
     rows: int
-
-
-def created_at_of(db_path, row_id: int) -> str | None:
-    conn = connect(db_path, readonly=True)
-    try:
-        row = conn.execute("SELECT created_at FROM reviews WHERE id = ?", (row_id,)).fetchone()
-    finally:
-        conn.close()
-    return str(row[0]) if row else None
 
 
 class Backup:
@@ -64,7 +57,8 @@ class Backup:
     def _run_locked(self, *, force: bool, allow_fewer: bool) -> Outcome:
         state = load_state(self.config.state_path)
         if state.pending_merge:
-            state = self._merge_pending(state)
+            merge_newest_backup(self.config, self.target)  # raises while the target is unreachable
+            state = update_state(self.config, pending_merge=False)
         ours = state.last_published if state.target == self.target.name else None
         live = connect(self.config.db_path, readonly=True)
         try:
@@ -86,24 +80,23 @@ class Backup:
             self._clear_work()
             self._remember(state, newest)
             return Outcome(published=None, rows=snap.summary.total)
-        tip = created_at_of(snap.path, snap.summary.max_id)
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
         csv_path = self.work_dir / "reviews.csv"
-        export_csv(snap.path, csv_path)
-        info = self.target.publish(snap.path, csv_path, snap.summary, tip)
+        write_reviews_csv(snap.path, csv_path)
+        info = self.target.publish(snap, csv_path, BackupManifest.for_snapshot(snap))
         self._remember(state, info)
         self._clear_work()
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s snapshot_s=%.2f",
                  info.rows, info.max_id, self.target.name, info.location, info.revision, snap.seconds)
         return Outcome(published=info, rows=info.rows)
 
-    def _guard(self, snap: Snapshot, newest: Published) -> None:
+    def _guard(self, snap: Snapshot, newest: BackupManifest) -> None:
         """Raise BackupConflict unless the snapshot holds everything the newest backup holds."""
         lacking = snap.summary.total < newest.rows or snap.summary.max_id < newest.max_id
         if not lacking and newest.tip is not None and newest.max_id > 0:
             # Same history: the backup's last row is ours too, with the same time.
-            lacking = created_at_of(snap.path, newest.max_id) != newest.tip
+            lacking = snap.created_at(newest.max_id) != newest.tip
         if lacking:
             self._clear_work()
             raise BackupConflict(
@@ -113,35 +106,9 @@ class Backup:
                 "`python -m worker restore --force`; to publish the local database anyway: "
                 "`python -m worker publish --allow-fewer`")
 
-    def _merge_pending(self, state: WorkerState) -> WorkerState:
-        """Fresh disk, target unreachable at start: merge its newest backup before the first push."""
-        newest = self.target.newest()  # raises while the target is still unreachable
-        if newest is not None:
-            staging = self.config.data_dir / ".merge"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            try:
-                fetched, _ = self.target.fetch(staging, newest.revision)
-                integrity_check(fetched)
-                conn = connect(fetched)
-                try:
-                    ensure_schema(conn)
-                finally:
-                    conn.close()
-                result = merge_backup_into(self.config.db_path, fetched)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            log.warning("merged the newest backup with reviews written while it was unreachable "
-                        "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local,
-                        newest.revision)
-        state = state.with_(pending_merge=False)
-        save_state(self.config.state_path, state)
-        return state
-
-    def _remember(self, state: WorkerState, info: Published) -> None:
+    def _remember(self, state: WorkerState, info: BackupManifest) -> None:
         if state.target != self.target.name or state.last_published != info:
-            save_state(self.config.state_path,
-                       state.with_(target=self.target.name, last_published=info, last_attempt_at=utc_now_iso()))
+            update_state(self.config, target=self.target.name, last_published=info, last_attempt_at=utc_now_iso())
 
     def _clear_work(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)

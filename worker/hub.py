@@ -21,8 +21,9 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.db import COLUMNS, Summary
-from worker.loop import retry_after_seconds
-from worker.targets import Published, utc_now_iso
+from worker.errors import WorkerError, retry_after_seconds
+from worker.manifest import BackupManifest
+from worker.snapshot import Snapshot
 
 log = logging.getLogger("worker.hub")
 
@@ -38,28 +39,30 @@ HTTP_TIMEOUT = {"connect": 15.0, "read": 120.0, "write": 120.0, "pool": 15.0}
 
 
 def _install_http_timeouts() -> None:
+    """Give the client's shared HTTP session our timeouts, through the public API only.
+
+    `set_client_factory` and `get_session` are exported by huggingface_hub; the
+    library's own request hooks (user agent, auth handling) are read from the
+    default session instead of importing them from the private `utils._http`.
+    tests/test_hub_client.py fails loudly if an upgrade changes any of this."""
     import httpx2
-    from huggingface_hub.utils import _http
+    from huggingface_hub import get_session, set_client_factory
+
+    hooks = {name: list(fns) for name, fns in get_session().event_hooks.items()}
 
     def client_factory() -> "httpx2.Client":
-        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True,
-                             timeout=httpx2.Timeout(**HTTP_TIMEOUT))
+        return httpx2.Client(event_hooks=hooks, follow_redirects=True, timeout=httpx2.Timeout(**HTTP_TIMEOUT))
 
-    _http.set_client_factory(client_factory)
+    set_client_factory(client_factory)
 
 
-class HubError(RuntimeError):
+class HubError(WorkerError):
     """A Hub failure with one line that names the cause and what to do."""
-
-    expected = True  # no traceback in the log: the line says it all
 
     def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
-
-    def explain(self) -> str:
-        return str(self)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -95,7 +98,7 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
     return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {detail}".rstrip(": "))
 
 
-def render_card(repo_id: str, info: Published, summary: Summary) -> str:
+def render_card(repo_id: str, info: BackupManifest, summary: Summary) -> str:
     meta = json.dumps(info.to_json() | {"revision": None}, sort_keys=True)
     average = f"{summary.average:.2f}" if summary.average is not None else "-"
     counts = " | ".join(str(n) for n in summary.counts)
@@ -132,14 +135,14 @@ A fresh machine with an empty data folder restores the newest backup by itself a
 """
 
 
-def parse_card(text: str, revision: str, location: str) -> Published | None:
+def parse_card(text: str, revision: str, location: str) -> BackupManifest | None:
     match = _MARKER.search(text)
     if not match:
         return None
     data = json.loads(match.group(1))
     data["revision"] = revision
     data["location"] = location
-    return Published.from_json(data)
+    return BackupManifest.from_json(data)
 
 
 class HubTarget:
@@ -152,7 +155,7 @@ class HubTarget:
         self.has_token = has_token
         self.name = f"hub:{repo_id}"
         self._repo_ready = False
-        self._known: Published | None = None  # newest backup we read or wrote, and its commit
+        self._known: BackupManifest | None = None  # newest backup we read or wrote, and its commit
 
     @classmethod
     def from_env(cls, config: Config) -> "HubTarget":
@@ -195,7 +198,7 @@ class HubTarget:
         except RepositoryNotFoundError:
             return None
 
-    def _card_at(self, revision: str) -> Published | None:
+    def _card_at(self, revision: str) -> BackupManifest | None:
         from huggingface_hub.errors import EntryNotFoundError
         with tempfile.TemporaryDirectory() as tmp:
             try:
@@ -206,7 +209,7 @@ class HubTarget:
             text = Path(path).read_text(encoding="utf-8")
         return parse_card(text, revision, f"{self.endpoint}/datasets/{self.repo_id}")
 
-    def newest(self) -> Published | None:
+    def newest(self) -> BackupManifest | None:
         """What the newest backup on the Hub holds: one repo_info call, and the
         card only when the head moved since we last looked."""
         head = self._call(self._head)
@@ -217,16 +220,15 @@ class HubTarget:
         self._known = self._call(self._card_at, head)
         return self._known
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
+    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest) -> BackupManifest:
         from huggingface_hub import CommitOperationAdd
 
         self._ensure_repo()
-        at = utc_now_iso()
-        info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id, at=at,
-                         location=f"{self.endpoint}/datasets/{self.repo_id}", tip=tip)
+        summary = snapshot.summary
+        info = manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}")
         card = render_card(self.repo_id, info, summary)
         operations = [
-            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(db_file)),
+            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(snapshot.path)),
             CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
             CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")),
         ]
@@ -234,10 +236,10 @@ class HubTarget:
         # refuses this commit instead of silently stacking ours on top.
         parent = self._known.revision if self._known is not None else None
         commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
-                            commit_message=f"Backup {at}: {summary.total} reviews",
+                            commit_message=f"Backup {info.at}: {summary.total} reviews",
                             commit_description=f"rows={summary.total} max_id={summary.max_id}",
                             parent_commit=parent, write=True)
-        info = Published(**{**info.to_json(), "revision": commit.oid})
+        info = info.placed(revision=commit.oid)
         self._known = info
         if self.squash_after:
             self._maybe_squash()
@@ -251,10 +253,10 @@ class HubTarget:
                    commit_message=f"Squashed {len(commits)} backups into the newest one", write=True)
         head = self._call(self._head)
         if self._known is not None and head:
-            self._known = Published(**{**self._known.to_json(), "revision": head})
+            self._known = self._known.placed(revision=head)
         log.info("squashed dataset history repo=%s commits_before=%d", self.repo_id, len(commits))
 
-    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
         head = revision or self._call(self._head)
@@ -267,7 +269,7 @@ class HubTarget:
             if isinstance(exc.__cause__, (EntryNotFoundError, RevisionNotFoundError)):
                 raise FileNotFoundError(f"no backup at {self.repo_id}@{head}") from exc
             raise
-        info = self._call(self._card_at, head) or Published(
+        info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
         return Path(path), info

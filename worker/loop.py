@@ -19,8 +19,9 @@ from typing import Callable, Protocol
 import schedule
 
 from worker.backup import Backup, BackupConflict
-from worker.state import load_state, save_state
-from worker.targets import utc_now_iso
+from worker.errors import describe_error, is_expected, is_permanent, retry_after_seconds
+from worker.manifest import utc_now_iso
+from worker.state import load_state, update_state
 
 log = logging.getLogger("worker.loop")
 
@@ -63,31 +64,6 @@ class StopSignal:
         return self._flag
 
 
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """The server's Retry-After, when the error carries one (or an HTTP response with one)."""
-    own = getattr(exc, "retry_after", None)
-    if own is not None:
-        return float(own)
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    value = headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line naming the cause, for logs and `status`."""
-    explain = getattr(exc, "explain", None)
-    if callable(explain):
-        return explain()
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class BackupLoop:
     def __init__(self, backup: Backup, *, interval: float, backoff_cap: float,
                  clock: Callable[[], float] = time.monotonic):
@@ -113,9 +89,13 @@ class BackupLoop:
             self._succeeded()
 
     def _failed(self, exc: Exception) -> None:
-        self.failures += 1
+        failures = self.failures + 1
         cause = describe_error(exc)
-        if isinstance(exc, BackupConflict) or getattr(exc, "permanent", False):
+        # The state file first, the counter after: whoever sees the counter change
+        # (a test, `status`) finds the file already written.
+        self._save(failures=failures, error=cause, conflict=cause if isinstance(exc, BackupConflict) else None)
+        self.failures = failures
+        if is_permanent(exc):
             delay = self.backoff_cap  # retrying soon cannot help: ops must act
         else:
             delay = min(self.backoff_cap, self.interval * 2 ** (self.failures - 1))
@@ -126,7 +106,7 @@ class BackupLoop:
         now = self.clock()
         if self.failures == 1:
             log.error("backup failed failures=%d next_try_in_s=%.0f cause=%s", self.failures, delay, cause,
-                      exc_info=not _is_expected(exc))
+                      exc_info=not is_expected(exc))
             self._last_reported = now
         elif cause != self._last_cause:
             log.warning("backup still failing, cause changed failures=%d next_try_in_s=%.0f cause=%s",
@@ -138,23 +118,19 @@ class BackupLoop:
         else:
             log.debug("backup failed again failures=%d cause=%s", self.failures, cause)
         self._last_cause = cause
-        self._save(failures=self.failures, error=cause, conflict=cause if isinstance(exc, BackupConflict) else None)
 
     def _succeeded(self) -> None:
+        self._save(failures=0, error=None, conflict=None)  # before the counter: see _failed
         if self.failures:
             log.info("backup recovered after %d failures", self.failures)
         self.failures = 0
         self.not_before = 0.0
         self._last_cause = None
-        self._save(failures=0, error=None, conflict=None)
 
     def _save(self, *, failures: int, error: str | None, conflict: str | None) -> None:
-        path = self.backup.config.state_path
-        state = load_state(path)
-        changed = state.with_(consecutive_failures=failures, last_error=error,
-                              conflict=conflict, last_attempt_at=utc_now_iso())
         try:
-            save_state(path, changed)
+            update_state(self.backup.config, consecutive_failures=failures, last_error=error,
+                         conflict=conflict, last_attempt_at=utc_now_iso())
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save state error=%s", exc)
 
@@ -167,9 +143,3 @@ class BackupLoop:
             idle = scheduler.idle_seconds
             stop.wait(timeout=max(0.0, idle if idle is not None else self.interval))
 
-
-def _is_expected(exc: BaseException) -> bool:
-    """Errors whose one-line cause says it all: no traceback in the log."""
-    if isinstance(exc, (BackupConflict, OSError, TimeoutError)):
-        return True
-    return getattr(exc, "expected", False) or type(exc).__module__.startswith(("huggingface_hub", "httpx"))

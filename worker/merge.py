@@ -18,7 +18,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.config import Config
 from shared.db import connect, transaction
+from worker.restore import fetch_checked, staging_dir
+from worker.targets import Target
 
 log = logging.getLogger("worker.merge")
 
@@ -54,3 +57,19 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
     finally:
         conn.close()
     return MergeResult(from_backup=from_backup, from_local=len(local))
+
+
+def merge_newest_backup(config: Config, target: Target) -> MergeResult | None:
+    """Merge the target's newest backup into the live database (the `pending_merge` case).
+
+    Raises while the target is still unreachable (the caller retries later);
+    None when the target holds no backup: nothing to merge."""
+    newest = target.newest()
+    if newest is None:
+        return None
+    with staging_dir(config.data_dir / ".merge") as staging:
+        fetched, _, _ = fetch_checked(target, staging, newest.revision)
+        result = merge_backup_into(config.db_path, fetched)
+    log.warning("merged the newest backup with reviews written while it was unreachable "
+                "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local, newest.revision)
+    return result

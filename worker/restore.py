@@ -15,14 +15,17 @@ import logging
 import shutil
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from shared.config import Config
-from shared.db import connect, ensure_schema, read_summary
+from shared.db import Summary, connect, ensure_schema, read_summary
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
 from worker.snapshot import SnapshotError, integrity_check
-from worker.targets import Published, Target
+from worker.manifest import BackupManifest
+from worker.targets import Target
 
 log = logging.getLogger("worker.restore")
 
@@ -57,42 +60,58 @@ def _copy_db(src: sqlite3.Connection, dest_path: Path) -> None:
         dest.close()
 
 
-def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> Published:
+@contextmanager
+def staging_dir(path: Path) -> Iterator[Path]:
+    """An empty folder for a download, removed afterwards whatever happens."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fetch_checked(target: Target, staging: Path,
+                  revision: str | None = None) -> tuple[Path, BackupManifest, Summary]:
+    """Download a backup (the newest, or `revision`) into `staging`, check it, migrate it.
+
+    Nothing touches the live database before this returns: the copy passed
+    `integrity_check`, its schema is brought up to date and it is in WAL mode
+    like the live db (the backup API needs equal page sizes and journal kinds).
+    Raises NoBackup when the target holds none."""
+    try:
+        fetched, info = target.fetch(staging, revision)
+    except FileNotFoundError as exc:
+        raise NoBackup(str(exc)) from exc
+    integrity_check(fetched)
+    staged = connect(fetched)
+    try:
+        ensure_schema(staged)
+        summary = read_summary(staged)
+    finally:
+        staged.close()
+    return fetched, info, summary
+
+
+def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:
     with worker_lock(config.data_dir):
         return restore_locked(config, target, revision=revision, force=force)
 
 
 def restore_locked(config: Config, target: Target, *, revision: str | None = None,
-                   force: bool = False) -> Published:
+                   force: bool = False) -> BackupManifest:
     db_path = config.db_path
     existing = local_review_count(db_path)
     if existing and not force:
         raise RestoreRefused(
             f"{db_path} already holds {existing} reviews; restore would replace them. "
             "Run again with --force to replace it (a copy of the current database is kept).")
-    staging = config.data_dir / ".restore"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        try:
-            fetched, info = target.fetch(staging, revision)
-        except FileNotFoundError as exc:
-            raise NoBackup(str(exc)) from exc
-        integrity_check(fetched)
-        # Bring an older schema up to date and match the live db's WAL mode
-        # (the backup API needs equal page sizes and journal kinds).
-        staged = connect(fetched)
-        try:
-            ensure_schema(staged)
-            restored = read_summary(staged)
-        finally:
-            staged.close()
+    with staging_dir(config.data_dir / ".restore") as staging:
+        fetched, info, restored = fetch_checked(target, staging, revision)
         if not db_path.exists():
             _move_into_place(fetched, db_path)
         else:
             _copy_into_live(fetched, db_path, existing)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     log.info("restored backup rows=%d max_id=%d from=%s revision=%s", restored.total, restored.max_id,
              target.name, info.revision or "newest")
     return info

@@ -16,36 +16,62 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import Summary, connect, read_summary
+from worker.errors import WorkerError
 
 log = logging.getLogger("worker.snapshot")
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(WorkerError):
     """The snapshot is unusable (failed integrity check, unreadable, not writable)."""
-
-    expected = True  # the message says it all: no traceback in the log
 
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A checked copy and what it holds, read while it was checked: nobody re-opens it to ask."""
+
     path: Path
     summary: Summary
     seconds: float
+    tip: str | None = None  # created_at of the row with the highest id (see BackupManifest.tip)
+
+    def created_at(self, row_id: int) -> str | None:
+        """created_at of one row; the tip is known, any other row costs one read."""
+        if row_id == self.summary.max_id:
+            return self.tip
+        return _created_at(self.path, row_id)
+
+
+def _created_at(path: Path, row_id: int, conn: sqlite3.Connection | None = None) -> str | None:
+    own = conn is None
+    conn = conn or connect(path, readonly=True)
+    try:
+        row = conn.execute("SELECT created_at FROM reviews WHERE id = ?", (row_id,)).fetchone()
+    finally:
+        if own:
+            conn.close()
+    return str(row[0]) if row else None
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise SnapshotError(f"{path.name}: not a readable database ({exc})") from exc
+    if rows != [("ok",)]:
+        detail = "; ".join(str(r[0]) for r in rows[:5])
+        raise SnapshotError(f"{path.name}: integrity_check failed: {detail}")
 
 
 def integrity_check(path: Path) -> None:
     """Raise SnapshotError unless `PRAGMA integrity_check` says ok."""
     try:
         conn = connect(path, readonly=True)
-        try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-        finally:
-            conn.close()
     except sqlite3.DatabaseError as exc:
         raise SnapshotError(f"{path.name}: not a readable database ({exc})") from exc
-    if rows != [("ok",)]:
-        detail = "; ".join(str(r[0]) for r in rows[:5])
-        raise SnapshotError(f"{path.name}: integrity_check failed: {detail}")
+    try:
+        _check(conn, path)
+    finally:
+        conn.close()
 
 
 def take_snapshot(db_path: Path, dest: Path) -> Snapshot:
@@ -76,13 +102,15 @@ def take_snapshot(db_path: Path, dest: Path) -> Snapshot:
     finally:
         src.close()
     try:
-        integrity_check(dest)
+        # One connection for the check and for what the snapshot holds.
         conn = connect(dest, readonly=True)
         try:
+            _check(conn, dest)
             summary = read_summary(conn)
+            tip = _created_at(dest, summary.max_id, conn)
         finally:
             conn.close()
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    return Snapshot(path=dest, summary=summary, seconds=time.monotonic() - started)
+    return Snapshot(path=dest, summary=summary, seconds=time.monotonic() - started, tip=tip)

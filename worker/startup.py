@@ -20,9 +20,9 @@ from shared.config import Config
 from shared.db import open_store_db
 from worker.fsutil import write_text_atomic
 from worker.lock import worker_lock
-from worker.loop import describe_error
+from worker.errors import describe_error
 from worker.restore import NoBackup, move_aside_if_corrupt, restore_locked
-from worker.state import load_state, save_state
+from worker.state import update_state
 from worker.targets import Target
 
 log = logging.getLogger("worker.startup")
@@ -59,8 +59,7 @@ def _restore_on_fresh_disk(config: Config, target: Target) -> None:
             if time.monotonic() + RESTORE_RETRY_SECONDS > deadline:
                 log.error("could not restore on a fresh disk, starting empty; the worker will merge with the "
                           "newest backup before its first push attempts=%d cause=%s", attempts, cause)
-                state = load_state(config.state_path)
-                save_state(config.state_path, state.with_(pending_merge=True))
+                update_state(config, pending_merge=True)
                 return
             time.sleep(RESTORE_RETRY_SECONDS)
 

@@ -3,6 +3,10 @@
 It lets a restarted worker know what it last published (so it makes no
 empty backup), how many runs have failed in a row, and any open conflict.
 `python -m worker status` reads the same file.
+
+This module is the file's one owner: `update_state` is the only writer, and
+it reads, changes and writes the file under `worker_lock`, so the loop and a
+manual `python -m worker backup` cannot overwrite each other's changes.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from shared.config import Config
 from worker.fsutil import write_text_atomic
-from worker.targets import Published
+from worker.lock import worker_lock
+from worker.manifest import BackupManifest
 
 log = logging.getLogger("worker.state")
 
@@ -21,11 +27,13 @@ log = logging.getLogger("worker.state")
 @dataclass(frozen=True)
 class WorkerState:
     target: str = ""
-    last_published: Published | None = None
+    last_published: BackupManifest | None = None
     last_attempt_at: str | None = None
     consecutive_failures: int = 0
     last_error: str | None = None
-    pending_merge: bool = False  # started on a fresh disk while the Hub was unreachable
+    # Started on a fresh disk while the target was unreachable: the newest backup
+    # must be merged into the local database before the first push.
+    pending_merge: bool = False
     conflict: str | None = None  # the local db lacks reviews the newest backup has
 
     def to_json(self) -> dict:
@@ -47,9 +55,13 @@ def load_state(path: Path) -> WorkerState:
         return WorkerState()
     published = data.get("last_published")
     known = {k: v for k, v in data.items() if k in WorkerState.__dataclass_fields__}
-    known["last_published"] = Published.from_json(published) if published else None
+    known["last_published"] = BackupManifest.from_json(published) if published else None
     return WorkerState(**known)
 
 
-def save_state(path: Path, state: WorkerState) -> None:
-    write_text_atomic(path, json.dumps(state.to_json(), indent=1, sort_keys=True))
+def update_state(config: Config, **changes) -> WorkerState:
+    """Read the state, apply `changes`, write it back (atomically), under the worker lock."""
+    with worker_lock(config.data_dir):
+        state = load_state(config.state_path).with_(**changes)
+        write_text_atomic(config.state_path, json.dumps(state.to_json(), indent=1, sort_keys=True))
+    return state

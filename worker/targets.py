@@ -9,55 +9,29 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.db import Summary
 from worker.fsutil import fsync_dir, fsync_file, replace_durably
+from worker.manifest import BackupManifest
+from worker.snapshot import Snapshot
 
 log = logging.getLogger("worker.targets")
 
 _MANIFEST_NAME = re.compile(r"reviews-\d{12}-\d{8}T\d{12}Z\.json")
 
 
-@dataclass(frozen=True)
-class Published:
-    """What one backup holds and where it went. Recorded with every backup,
-    so that reading the newest one is cheap."""
-
-    fingerprint: str
-    rows: int
-    max_id: int
-    at: str  # UTC, ISO 8601
-    location: str
-    revision: str | None = None
-    tip: str | None = None  # created_at of the row with max_id: tells a descendant from a stranger
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Published":
-        return cls(fingerprint=str(data["fingerprint"]), rows=int(data["rows"]), max_id=int(data["max_id"]),
-                   at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"),
-                   tip=data.get("tip"))
-
-
-def utc_now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 class Target(Protocol):
     name: str  # for logs and status: "local:/path" or "hub:owner/name"
 
-    def newest(self) -> Published | None:
+    def newest(self) -> BackupManifest | None:
         """What the newest backup holds, or None when there is none."""
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
-        """Store the pair as the newest backup, atomically: both or neither."""
+    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest) -> BackupManifest:
+        """Store the snapshot and its CSV as the newest backup, atomically: both or neither.
+        Returns `manifest` placed: with the backup's location and revision."""
 
-    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         """Download the db of the newest (or the given) backup into dest_dir."""
 
 
@@ -89,22 +63,21 @@ class LocalFolderTarget:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t % 1 * 1_000_000):06d}"
         return f"reviews-{last + 1:012d}-{stamp}Z"
 
-    def newest(self) -> Published | None:
+    def newest(self) -> BackupManifest | None:
         for manifest in reversed(self._manifests()):
             try:
-                return Published.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+                return BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("skipping unreadable manifest path=%s error=%s", manifest, exc)
         return None
 
-    def publish(self, db_file: Path, csv_file: Path, summary: Summary, tip: str | None) -> Published:
+    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest) -> BackupManifest:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = self._next_stem()
-        info = Published(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
-                         at=utc_now_iso(), location=str(self.folder / f"{stem}.db"), revision=stem, tip=tip)
+        info = manifest.placed(location=str(self.folder / f"{stem}.db"), revision=stem)
         placed: list[Path] = []
         try:
-            for src, suffix in ((db_file, ".db"), (csv_file, ".csv")):
+            for src, suffix in ((snapshot.path, ".db"), (csv_file, ".csv")):
                 tmp = self.folder / f"{stem}{suffix}.tmp"
                 shutil.copyfile(src, tmp)
                 placed.append(tmp)
@@ -137,14 +110,14 @@ class LocalFolderTarget:
             if stem not in kept and (path.suffix == ".tmp" or path.suffix in (".db", ".csv")):
                 path.unlink(missing_ok=True)
 
-    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, Published]:
+    def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         manifests = self._manifests()
         if revision:
             manifests = [m for m in manifests if m.name.startswith(revision)]
         if not manifests:
             raise FileNotFoundError(f"no backup{' ' + revision if revision else ''} in {self.folder}")
         manifest = manifests[-1]
-        info = Published.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+        info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
         dest = dest_dir / "restore.db"
         shutil.copyfile(self.folder / (manifest.name[: -len(".json")] + ".db"), dest)
         return dest, info

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shared.db import BUSY_TIMEOUT_MS, COLUMNS
-from worker.export import export_csv, range_sql
+from shared.csv_export import range_sql, write_reviews_csv
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.mirror import Mirror, Refresh
 from worker.snapshot import SnapshotError, integrity_check
@@ -288,7 +288,7 @@ class Tree:
         tmp = dest.with_name(dest.name + ".tmp")
         lo, hi = shard_bounds(index)
         try:
-            export_csv(self.mirror.path, tmp, range_sql(lo, hi))
+            write_reviews_csv(self.mirror.path, tmp, range_sql(lo, hi))
             replace_durably(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -1,16 +1,29 @@
-"""CSV export of a snapshot, streamed, safe to open in a spreadsheet.
+"""The CSV of every review: one query, one formula guard, one streaming writer.
 
-The guard against formula injection (OWASP: a text cell starting with = + -
-@ tab or CR gets a leading ') runs inside SQLite, in the query itself.
+Used by the worker (the CSV in every backup, from the snapshot) and by the
+owner's page (a download, from the live database), so both files have the
+same format:
+
+- header `COLUMNS`, then one row per review in id order;
+- `id` bare, every other cell quoted (pyarrow's `quoting_style="needed"` quotes
+  every string, and the guarded columns are strings), LF line ends.
+  Why this one: it is what the fast path (Arrow) writes at about `sqlite3 -csv`
+  speed, and the stdlib fallback reproduces it byte for byte. Any CSV reader
+  (pandas, Excel, `csv.reader`) reads it back to the same values.
+- the guard against formula injection (OWASP: a text cell starting with
+  = + - @ tab or CR gets a leading ') runs inside SQLite, in the query itself,
+  on every column but `id`: a restored or hand-edited database may hold anything.
 
 Fast path: SQLite -> Arrow record batches (adbc-driver-sqlite) -> pyarrow's
-CSV writer, batch by batch: about the speed of `sqlite3 -csv` and flat
-memory, where the stdlib csv module is ~3-4x slower at 1M rows (see
-bench/export.py). Text columns are cast to TEXT with NULL as '' because the
-Arrow driver infers a column's type from its first rows and fails on a later
-row of another type. Should Arrow still refuse a database (odd types or bytes
-from a hand-edited file), the same query goes through `csv.writer` instead:
-slower, same content.
+CSV writer, batch by batch: flat memory, where the stdlib csv module is
+~3-4x slower at 1M rows (see bench/export.py). Text columns are cast to TEXT
+with NULL as '' because the Arrow driver infers a column's type from its
+first rows and fails on a later row of another type. Should Arrow still
+refuse a database (odd types or bytes from a hand-edited file), the same
+query goes through `csv.writer` instead: slower, same bytes.
+
+A single SELECT is one read transaction in SQLite, so the file is one
+consistent state of the table even when it is read from the live database.
 """
 
 from __future__ import annotations
@@ -21,7 +34,7 @@ from pathlib import Path
 
 from shared.db import COLUMNS, connect
 
-log = logging.getLogger("worker.export")
+log = logging.getLogger("shared.csv_export")
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -32,10 +45,9 @@ def _guarded(column: str) -> str:
     return f"CASE WHEN substr({text}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END AS {column}"
 
 
-# Every text column is guarded, also those the app fills itself: a restored or
-# hand-edited database may hold anything.
-EXPORT_SQL = (f"SELECT id, {_guarded('created_at')}, {_guarded('name')}, {_guarded('review')}, "
-              f"{_guarded('comments')} FROM reviews ORDER BY id")
+# Every column but the id is guarded, also those the app fills itself.
+EXPORT_SQL = (f"SELECT {COLUMNS[0]}, {', '.join(_guarded(c) for c in COLUMNS[1:])} "
+              f"FROM reviews ORDER BY {COLUMNS[0]}")
 
 
 def guard_cell(value: object) -> object:
@@ -45,9 +57,10 @@ def guard_cell(value: object) -> object:
     return value
 
 
-def _export_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+def _write_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
     # The driver's low-level API, not its DB-API module: that one imports
     # pandas, which would double the worker's memory (88 -> 155 MiB).
+    # Not through shared.db.connect: Arrow needs its own driver; read-only URI all the same.
     import adbc_driver_manager
     import adbc_driver_sqlite
     import pyarrow
@@ -74,7 +87,7 @@ def _export_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
         database.close()
 
 
-def _export_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
@@ -89,17 +102,17 @@ def _export_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None
 
 
 def range_sql(lo: int, hi: int) -> str:
-    """EXPORT_SQL for the ids lo..hi only (one CSV shard)."""
-    tail = " FROM reviews ORDER BY id"
+    """EXPORT_SQL for the ids lo..hi only (one CSV shard of a backup)."""
+    tail = f" FROM reviews ORDER BY {COLUMNS[0]}"
     assert EXPORT_SQL.endswith(tail)
-    return f"{EXPORT_SQL[: -len(tail)]} FROM reviews WHERE id BETWEEN {int(lo)} AND {int(hi)} ORDER BY id"
+    return f"{EXPORT_SQL[: -len(tail)]} FROM reviews WHERE {COLUMNS[0]} BETWEEN {int(lo)} AND {int(hi)}{tail[len(' FROM reviews'):]}"
 
 
-def export_csv(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
-    """Write every review of `db_path` (a snapshot, never the live db) to `csv_path`
-    (or those `sql` selects: `range_sql` for a shard)."""
+def write_reviews_csv(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept),
+    or the reviews `sql` selects (`range_sql`: one shard)."""
     try:
-        _export_arrow(db_path, csv_path, sql)
+        _write_arrow(db_path, csv_path, sql)
     except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything
         log.warning("fast CSV export failed, using the csv module path=%s error=%s", db_path, exc)
-        _export_stdlib(db_path, csv_path, sql)
+        _write_stdlib(db_path, csv_path, sql)
