@@ -23,12 +23,11 @@ from shared.config import Config
 from shared.db import COLUMNS, Summary
 from worker.errors import WorkerError, retry_after_seconds
 from worker.manifest import BackupManifest
-from worker.snapshot import Snapshot
+from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree, assemble
 
 log = logging.getLogger("worker.hub")
 
-DB_FILE = "reviews.db"
-CSV_FILE = "reviews.csv"
+DB_FILE = BASE_FILE
 CARD_FILE = "README.md"
 REPO_TYPE = "dataset"
 _MARKER = re.compile(r"<!--\s*feedback-backup\s+(\{.*?\})\s*-->")
@@ -106,7 +105,7 @@ def render_card(repo_id: str, info: BackupManifest, summary: Summary) -> str:
 pretty_name: Feedback form reviews (backup)
 configs:
 - config_name: default
-  data_files: {CSV_FILE}
+  data_files: "{CSV_DIR}/*.csv"
 ---
 # Feedback form reviews: backup
 
@@ -117,8 +116,11 @@ Written by the feedback app's backup worker. Each commit is one consistent backu
 - Reviews per rating 1 | 2 | 3 | 4 | 5: {counts}
 
 ## Files
-- `{DB_FILE}`: SQLite snapshot, taken with the SQLite backup API and checked with `PRAGMA integrity_check`.
-- `{CSV_FILE}`: every review from that same snapshot. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
+- `{DB_FILE}` + `{DELTA_FILE}`: the SQLite database, as a base checked with `PRAGMA integrity_check`
+  (every review up to id {info.base_max_id if info.base_max_id is not None else info.max_id}) and the reviews added since
+  (`python -m worker restore` puts them together). The base is re-uploaded when the delta grows.
+- `{CSV_DIR}/reviews-<first id>-<last id>.csv`: every review from that same point in time, in shards of
+  ids. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
   (`created_at` is UTC; `review` is the rating from 1 to 5). Text cells that begin with
   `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
 
@@ -220,24 +222,30 @@ class HubTarget:
         self._known = self._call(self._card_at, head)
         return self._known
 
-    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest) -> BackupManifest:
-        from huggingface_hub import CommitOperationAdd
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary) -> BackupManifest:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         self._ensure_repo()
-        summary = snapshot.summary
         info = manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}")
         card = render_card(self.repo_id, info, summary)
-        operations = [
-            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(snapshot.path)),
-            CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
-            CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")),
-        ]
+        # Only what the Hub's newest backup lacks (normally the delta and the last
+        # CSV shard); the files not in this commit stay as they are in the repo.
+        send, complete = tree.to_send(self._known)
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(tree.folder / rel)) for rel in send]
+        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")))
+        if complete and self._known is not None and self._known.revision:
+            # A whole new backup: files of the one before that it does not have (a stale
+            # shard after fewer reviews, the single reviews.csv of the older layout) go.
+            keep = set(send) | {CARD_FILE, ".gitattributes"}
+            remote = self._call(self.api.list_repo_files, self.repo_id, repo_type=REPO_TYPE,
+                                revision=self._known.revision)
+            operations += [CommitOperationDelete(path_in_repo=f) for f in remote if f not in keep]
         # parent_commit: if another machine pushed since we looked, the Hub
         # refuses this commit instead of silently stacking ours on top.
         parent = self._known.revision if self._known is not None else None
         commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
                             commit_message=f"Backup {info.at}: {summary.total} reviews",
-                            commit_description=f"rows={summary.total} max_id={summary.max_id}",
+                            commit_description=f"rows={summary.total} max_id={summary.max_id} files={len(send)}",
                             parent_commit=parent, write=True)
         info = info.placed(revision=commit.oid)
         self._known = info
@@ -272,4 +280,9 @@ class HubTarget:
         info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
+        delta = None
+        if info.base_max_id is not None and info.max_id > info.base_max_id:
+            delta = Path(self._call(self.api.hf_hub_download, self.repo_id, DELTA_FILE, repo_type=REPO_TYPE,
+                                    revision=head, local_dir=dest_dir))
+        assemble(Path(path), delta, info)
         return Path(path), info

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from shared.db import BUSY_TIMEOUT_MS, COLUMNS, Summary, read_summary
 from worker.fsutil import replace_durably, write_text_atomic
-from worker.snapshot import SnapshotError, integrity_check, take_snapshot
+from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
 
 log = logging.getLogger("worker.mirror")
 
@@ -54,6 +54,11 @@ class Refresh:
     new_rows: int           # rows copied by an append; the whole table for "full"
     reason: str             # why a full snapshot was needed ("" for append/same)
     seconds: float
+
+    def snapshot(self) -> Snapshot:
+        """The mirror as a Snapshot (what the "never publish fewer" guard reads)."""
+        tip = _created_at(self.path, self.summary.max_id) if self.summary.max_id else None
+        return Snapshot(path=self.path, summary=self.summary, seconds=self.seconds, tip=tip)
 
 
 class NotAppendOnly(Exception):

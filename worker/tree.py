@@ -38,9 +38,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from shared.db import BUSY_TIMEOUT_MS, COLUMNS
+from shared.db import BUSY_TIMEOUT_MS, COLUMNS, read_summary
 from shared.csv_export import range_sql, write_reviews_csv
 from worker.fsutil import replace_durably, write_text_atomic
+from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.snapshot import SnapshotError, integrity_check
 
@@ -189,6 +190,26 @@ def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
     return int(count)
 
 
+def assemble(base_db: Path, delta_db: Path | None, manifest: BackupManifest) -> None:
+    """Restore side: make `base_db` (a staged download) the whole backup the manifest
+    describes: apply the delta, then check the result holds what the manifest says."""
+    if manifest.base_max_id is None:
+        return  # a backup made before the incremental layout: the db holds everything
+    if manifest.max_id > manifest.base_max_id:
+        if delta_db is None or not delta_db.exists():
+            raise SnapshotError(f"backup {manifest.revision}: the db holds ids up to {manifest.base_max_id}, "
+                                f"its {DELTA_FILE} (up to {manifest.max_id}) is missing")
+        apply_delta(base_db, delta_db, base_max_id=manifest.base_max_id)
+    conn = _connect_file(base_db)
+    try:
+        got = read_summary(conn)
+    finally:
+        conn.close()
+    if manifest.fingerprint and got.fingerprint != manifest.fingerprint:
+        raise SnapshotError(f"backup {manifest.revision}: db + delta hold {got.fingerprint}, "
+                            f"its manifest says {manifest.fingerprint}")
+
+
 class Tree:
     """The current backup files, next to the mirror: `backups/.mirror/tree/`."""
 
@@ -214,6 +235,29 @@ class Tree:
             if path.is_file() and not path.name.endswith(".tmp"):
                 out.append(path.relative_to(self.folder).as_posix())
         return out
+
+    def to_send(self, newest: BackupManifest | None) -> tuple[list[str], bool]:
+        """The files a target holding `newest` lacks, and whether they are the whole
+        backup (then the target must also drop any file not among them)."""
+        st = self.state()
+        assert st is not None, "update() first"
+        files = self.files()
+        if (newest is None or newest.base_max_id is None or newest.lineage != st.lineage
+                or newest.max_id > st.max_id):
+            return files, True
+        wanted = {DELTA_FILE} | {csv_shard_name(i, st.shard_rows) for i in shards_between(newest.max_id, st.max_id,
+                                                                                         st.shard_rows)}
+        if newest.base_id != st.base_id:
+            wanted.add(BASE_FILE)
+        return [f for f in files if f in wanted], False
+
+    def manifest(self, snapshot, *, at: str | None = None) -> BackupManifest:
+        """The manifest of the backup the tree holds now."""
+        st = self.state()
+        assert st is not None, "update() first"
+        base = BackupManifest.for_snapshot(snapshot, at=at)
+        return BackupManifest(**{**base.to_json(), "base_max_id": st.base_max_id, "base_id": st.base_id,
+                                 "lineage": st.lineage})
 
     def update(self, refresh: Refresh, *, now: float | None = None) -> Update:
         """Bring the tree to the mirror's state after `refresh`."""
