@@ -113,11 +113,11 @@ def test_a_big_delta_becomes_the_new_base(tmp_path, small_shards):
     mirror = Mirror(tmp_path / ".mirror")
     tree = Tree(mirror)
     tree.update(mirror.refresh(live))
-    base_id = tree.state().base_id
+    base_sha256 = tree.state().base_sha256
     add(live, 16)  # > REBASE_MIN_ROWS (15)
     update = tree.update(mirror.refresh(live))
     assert update.kind == "rebase" and BASE_FILE in update.changed
-    assert tree.state().base_id != base_id and tree.state().delta_rows == 0
+    assert tree.state().base_sha256 != base_sha256 and tree.state().delta_rows == 0
     check_consistent(tree, live, tmp_path)
 
 

@@ -36,7 +36,7 @@ class BackupManifest:
     # Incremental layout (worker.tree): the db file holds the rows up to base_max_id
     # and reviews-delta.db the rest. None: a backup made before it, whose db holds all.
     base_max_id: int | None = None
-    base_id: str | None = None  # changes at every rebase: a new db file
+    base_sha256: str | None = None  # of the db file, checked (integrity_check) when it was made
     lineage: str | None = None  # changes at every full cycle: equal lineage = only rows appended since
 
     @classmethod
@@ -59,4 +59,4 @@ class BackupManifest:
                    at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"),
                    tip=data.get("tip"),
                    base_max_id=None if data.get("base_max_id") is None else int(data["base_max_id"]),
-                   base_id=data.get("base_id"), lineage=data.get("lineage"))
+                   base_sha256=data.get("base_sha256"), lineage=data.get("lineage"))

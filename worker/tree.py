@@ -28,13 +28,13 @@ changes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,12 +61,13 @@ REBASE_MIN_ROWS = 10_000
 # The fuller check (integrity_check of every page of the mirror) runs at every
 # rebase; a rebase happens at least this often even when few reviews come in.
 FULL_CHECK_SECONDS = 86_400.0
+COPY_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class TreeState:
     lineage: str          # the mirror's lineage the tree was built from
-    base_id: str          # changes at every rebase
+    base_sha256: str      # of the db file: what it is published as, and what restore checks the download against
     base_max_id: int
     base_rows: int
     max_id: int           # the tree holds every row up to here (mirror's max_id when it was updated)
@@ -167,6 +168,7 @@ def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
     """Restore side: insert the delta's rows into `base_db` (a staged copy, not the
     live db) in one transaction; the triggers bring totals and counters along.
     Refuses a delta that does not start right above the base. Returns rows added."""
+    integrity_check(delta_db)  # small: every page of it
     cols = ", ".join(COLUMNS)
     conn = _connect_file(base_db)
     try:
@@ -190,11 +192,24 @@ def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
     return int(count)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def assemble(base_db: Path, delta_db: Path | None, manifest: BackupManifest) -> None:
     """Restore side: make `base_db` (a staged download) the whole backup the manifest
-    describes: apply the delta, then check the result holds what the manifest says."""
+    describes: check the base is byte for byte the one that passed integrity_check when it
+    was made (sha256), apply the delta (checked itself), then check the result holds what
+    the manifest says. That stands in for a full integrity_check of the download."""
     if manifest.base_max_id is None:
         return  # a backup made before the incremental layout: the db holds everything
+    if manifest.base_sha256 and file_sha256(base_db) != manifest.base_sha256:
+        raise SnapshotError(f"backup {manifest.revision}: {BASE_FILE} is not the file that was checked and "
+                            "published (sha256 differs): torn or damaged download")
     if manifest.max_id > manifest.base_max_id:
         if delta_db is None or not delta_db.exists():
             raise SnapshotError(f"backup {manifest.revision}: the db holds ids up to {manifest.base_max_id}, "
@@ -247,7 +262,7 @@ class Tree:
             return files, True
         wanted = {DELTA_FILE} | {csv_shard_name(i, st.shard_rows) for i in shards_between(newest.max_id, st.max_id,
                                                                                          st.shard_rows)}
-        if newest.base_id != st.base_id:
+        if newest.base_sha256 != st.base_sha256:
             wanted.add(BASE_FILE)
         return [f for f in files if f in wanted], False
 
@@ -256,7 +271,7 @@ class Tree:
         st = self.state()
         assert st is not None, "update() first"
         base = BackupManifest.for_snapshot(snapshot, at=at)
-        return BackupManifest(**{**base.to_json(), "base_max_id": st.base_max_id, "base_id": st.base_id,
+        return BackupManifest(**{**base.to_json(), "base_max_id": st.base_max_id, "base_sha256": st.base_sha256,
                                  "lineage": st.lineage})
 
     def update(self, refresh: Refresh, *, now: float | None = None) -> Update:
@@ -276,12 +291,12 @@ class Tree:
                   or now - old.checked_at > FULL_CHECK_SECONDS)
         if rebase:
             self.mirror.check()  # the fuller check, before the mirror becomes the base
-            self._write_base()
-            base_id, base_max_id, base_rows, checked_at = uuid.uuid4().hex[:12], m.max_id, m.total, now
+            base_sha256 = self._write_base()
+            base_max_id, base_rows, checked_at = m.max_id, m.total, now
             write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id)
             changed |= {BASE_FILE, DELTA_FILE}
         else:
-            base_id, base_max_id, base_rows, checked_at = old.base_id, old.base_max_id, old.base_rows, old.checked_at
+            base_sha256, base_max_id, base_rows, checked_at = old.base_sha256, old.base_max_id, old.base_rows, old.checked_at
             got = write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id,
                               previous=self.folder / DELTA_FILE, previous_max_id=old.max_id)
             if got != delta_rows:
@@ -289,7 +304,7 @@ class Tree:
             changed.add(DELTA_FILE)
         for index in shards_between(old.max_id, m.max_id):
             changed.add(self._write_shard(index))
-        state = TreeState(lineage=refresh.lineage, base_id=base_id, base_max_id=base_max_id, base_rows=base_rows,
+        state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=base_max_id, base_rows=base_rows,
                           max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at,
                           shard_rows=SHARD_ROWS)
         self._save(state)
@@ -304,26 +319,32 @@ class Tree:
         self.state_path.unlink(missing_ok=True)  # first: a crash midway leaves no state that vouches for the files
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
-        self._write_base()
+        base_sha256 = self._write_base()
         write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id)
         for index in shards_between(0, m.max_id) if m.total else []:
             self._write_shard(index)
-        state = TreeState(lineage=refresh.lineage, base_id=uuid.uuid4().hex[:12], base_max_id=m.max_id,
+        state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
                           checked_at=now, shard_rows=SHARD_ROWS)
         self._save(state)
         return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
 
-    def _write_base(self) -> None:
-        """The base is a copy of the mirror (nobody else writes it: the worker lock is held)."""
+    def _write_base(self) -> str:
+        """The base is a copy of the mirror (nobody else writes it: the worker lock is
+        held), hashed on the way. Returns its sha256."""
         tmp = self.folder / (BASE_FILE + ".tmp")
         self.folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
         try:
-            shutil.copyfile(self.mirror.path, tmp)
+            with open(self.mirror.path, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(COPY_CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
             replace_durably(tmp, self.folder / BASE_FILE)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        return digest.hexdigest()
 
     def _write_shard(self, index: int) -> str:
         name = csv_shard_name(index)
