@@ -18,7 +18,7 @@ from worker import tree as tree_mod
 from worker.backup import Backup
 from worker.hub import HubTarget
 from worker.restore import restore
-from worker.snapshot import take_snapshot
+from worker.snapshot import SnapshotError, take_snapshot
 from worker.targets import LocalFolderTarget
 
 
@@ -208,3 +208,18 @@ def test_full_flag_and_a_non_append_change_rewrite_every_file(hub_server, data_d
     assert outcome.cycle == "full"
     rows = check_pushed(hub_server, config, outcome.published.revision, tmp_path)
     assert rows[1][4] == "edited"
+
+
+def test_a_damaged_base_is_refused_by_its_checksum_and_changes_nothing(config, tmp_path):
+    add(config, 30)
+    target = LocalFolderTarget(config.backups_dir, keep=3)
+    published = Backup(config, target).run().published
+    base = config.backups_dir / published.revision / "reviews.db"
+    damaged = bytearray(base.read_bytes())
+    damaged[-100] ^= 0xFF  # one flipped bit pattern inside a row: integrity_check would not see it
+    base.unlink()  # a hard link to the worker's own file: replace this backup's copy only
+    base.write_bytes(bytes(damaged))
+    fresh = hub_config(tmp_path / "fresh")
+    with pytest.raises(SnapshotError, match="sha256"):
+        restore(fresh, target)
+    assert not fresh.db_path.exists()
