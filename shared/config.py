@@ -27,6 +27,18 @@ DEFAULT_RESTORE_TIMEOUT_SECONDS = 30.0
 DEFAULT_WORKER_NICE = 10
 DEFAULT_SQUASH_AFTER_COMMITS = 0  # 0 = never squash
 DEFAULT_BACKOFF_CAP_SECONDS = 600.0
+# The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s);
+# a container's stop grace period is shorter (see the Dockerfile).
+DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
+
+# Shown in the worker's log at every start and on the owner's page.
+REVIEWS_AT_RISK_WARNING = (
+    "HF_DATASET_REPO is not set and the data folder is not persistent: every review will be LOST at the "
+    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or add persistent storage) to keep them.")
+# 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
+DEFAULT_TRUSTED_PROXY_HOPS = 0
+# The owner's login: after this many refused passwords from one client, refuse it for this long.
+DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
 
 T = TypeVar("T")
 
@@ -54,6 +66,12 @@ class Config:
     admin_password: str | None
     worker_nice: int
     log_level: str
+    final_backup_timeout_seconds: float
+    # False when the data folder is wiped at every restart (a Space without
+    # persistent storage); the container's entrypoint sets it.
+    data_persistent: bool
+    trusted_proxy_hops: int
+    login_cooldown_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -80,6 +98,11 @@ class Config:
     @property
     def hub_enabled(self) -> bool:
         return bool(self.hf_dataset_repo)
+
+    @property
+    def reviews_at_risk(self) -> bool:
+        """Nothing survives a restart: no Hub backup and a disk that is wiped."""
+        return not self.hub_enabled and not self.data_persistent
 
 
 def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T],
@@ -145,4 +168,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                          lambda v: 0 <= v <= 19, "a niceness from 0 to 19"),
         log_level=_get(env, "LOG_LEVEL", "INFO", str.upper,
                        lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"),
+        final_backup_timeout_seconds=_get(env, "FINAL_BACKUP_TIMEOUT_SECONDS", DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS,
+                                          float, lambda v: 1 <= v <= 55, "seconds from 1 to 55 (supervisord "
+                                          "kills the worker after stopwaitsecs=60)"),
+        data_persistent=_get(env, "FEEDBACK_DATA_PERSISTENT", True, _parse_bool, expect="true or false"),
+        trusted_proxy_hops=_get(env, "FEEDBACK_TRUSTED_PROXY_HOPS", DEFAULT_TRUSTED_PROXY_HOPS, int,
+                                lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
+        login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
+                                    lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
     )

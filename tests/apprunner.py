@@ -18,9 +18,46 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
+    """A port that was free a moment ago. Another process may take it before the web binds it
+    (several suites share this machine): `App.start` checks who answers and retries."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """Someone else got the port between free_port() and the web's bind."""
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket of `port` (Linux /proc)."""
+    inodes = _listening_inodes(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[len("socket:["):-1] in inodes:
+            return True
+    return False
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
@@ -56,16 +93,31 @@ class App:
         })
         self.env.update(env or {})
         self.proc: subprocess.Popen | None = None
+        self._web_log_start: dict[str, int] = {}
 
     def start(self, timeout: float = 60.0) -> "App":
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "supervisord"), "-c", str(ROOT / "supervisord.conf")],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, umask=0o077)  # as scripts/start does
-        self.wait_web(timeout)
+        for attempt in range(3):
+            self._web_log_start = {n: len(self.log(n)) for n in ("web", "web.err")}  # this attempt's lines only
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "supervisord"), "-c", str(ROOT / "supervisord.conf")],
+                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, umask=0o077)  # as scripts/start does
+            try:
+                self.wait_web(timeout)
+                break
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                self.stop()
+                self._use_port(free_port())
         wait_until(lambda: self.ctl("status").stdout.count("RUNNING") == 2, 20, 0.3, "both programs RUNNING")
         return self
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env["GRADIO_SERVER_PORT"] = str(port)
 
     def web_up(self) -> bool:
         try:
@@ -74,10 +126,20 @@ class App:
             return False
 
     def wait_web(self, timeout: float = 60.0) -> None:
+        """Until OUR web answers: a form on the port that another process holds does not count."""
         def ready():
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"supervisord exited rc={self.proc.returncode}; logs: {self.logs()}")
-            return self.web_up()
+            if any("address already in use" in self.log(n)[start:] for n, start in self._web_log_start.items()):
+                raise PortTaken(self.port)
+            if not self.web_up():
+                return False
+            pid = self.pid("web")
+            if pid and listens_on(pid, self.port):
+                return True
+            if _listening_inodes(self.port) and pid and not listens_on(pid, self.port):
+                raise PortTaken(self.port)
+            return False
         wait_until(ready, timeout, 0.2, "the web form")
 
     def ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:

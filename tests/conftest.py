@@ -15,6 +15,50 @@ from shared.config import load_config  # noqa: E402
 from tests.hub_fixtures import hub_api, hub_server  # noqa: E402,F401
 
 
+# Markers by file, so a new file gets its kind from its name (register new kinds in pytest.ini).
+# A file not listed here is `unit` unless its module or a test sets one of KINDS itself
+# (`pytestmark = pytest.mark.e2e`); a test marked `slow` is never `unit`.
+#   pytest -m unit                 fast tests on real files, seconds
+#   pytest -m "hub and not slow"   against the in-process test Hub server
+#   pytest -m e2e / browser / faults / container / slow
+KINDS = ("unit", "hub", "e2e", "browser", "faults", "container")
+FILE_MARKERS: dict[str, tuple[str, ...]] = {
+    "test_hub_sync.py": ("hub",),
+    "test_hubserver.py": ("hub",),
+    "test_never_fewer.py": ("hub",),
+    "test_e2e.py": ("e2e", "slow"),
+    "test_web_api.py": ("e2e", "slow"),
+    "test_bad_input.py": ("e2e", "slow"),
+    "test_security.py": ("e2e", "hub", "slow"),
+    "test_browser.py": ("browser", "e2e", "slow"),
+    "test_container.py": ("container", "slow"),
+}
+FOLDER_MARKERS: dict[str, tuple[str, ...]] = {
+    "faults": ("faults", "e2e", "hub", "slow"),
+}
+
+
+def _kinds_for(path) -> tuple[str, ...]:
+    from pathlib import Path
+
+    path = Path(str(path))
+    if path.name in FILE_MARKERS:
+        return FILE_MARKERS[path.name]
+    for folder, kinds in FOLDER_MARKERS.items():
+        if folder in path.parts:
+            return kinds
+    return ()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for kind in _kinds_for(item.path):
+            item.add_marker(kind)
+        own = {m.name for m in item.iter_markers()}
+        if not own.intersection(KINDS) and "slow" not in own:
+            item.add_marker("unit")
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     d = tmp_path / "data"

@@ -46,14 +46,22 @@ def test_supervisord_waits_longer_than_the_workers_final_backup():
     import configparser
     from pathlib import Path
 
-    from worker.__main__ import FINAL_BACKUP_TIMEOUT_SECONDS, STOP_WATCHDOG_SECONDS
+    from worker.__main__ import STOP_WATCHDOG_MARGIN_SECONDS
 
     conf = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
     conf.read(Path(__file__).resolve().parent.parent / "supervisord.conf")
     stopwaitsecs = conf.getint("program:worker", "stopwaitsecs")
-    assert FINAL_BACKUP_TIMEOUT_SECONDS < STOP_WATCHDOG_SECONDS < stopwaitsecs, (
-        f"final backup {FINAL_BACKUP_TIMEOUT_SECONDS}s, watchdog {STOP_WATCHDOG_SECONDS}s, "
-        f"supervisord stopwaitsecs {stopwaitsecs}s")
+    final = load_config({}).final_backup_timeout_seconds
+    # The largest value the setting accepts must fit too, not only the default.
+    largest = final
+    for value in range(int(final), 200):
+        try:
+            largest = load_config({"FINAL_BACKUP_TIMEOUT_SECONDS": str(value)}).final_backup_timeout_seconds
+        except ConfigError:
+            break
+    watchdog = largest + STOP_WATCHDOG_MARGIN_SECONDS
+    assert final <= largest < watchdog < stopwaitsecs, (
+        f"final backup up to {largest}s, watchdog {watchdog}s, supervisord stopwaitsecs {stopwaitsecs}s")
 
 
 def test_waiting_for_the_worker_says_what_it_waits_for(tmp_path, caplog):
@@ -66,5 +74,19 @@ def test_waiting_for_the_worker_says_what_it_waits_for(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="web.gate"):
         assert wait_for_worker(config, max_wait=0) is False  # nothing writes the file here
     first = caplog.records[0].getMessage()
-    assert str(config.ready_path) in first and f"expected_pid={os.getppid()}" in first
+    from shared.supervisor_run import supervisor_run_id
+
+    assert str(config.ready_path) in first and f"expected_run={supervisor_run_id()}" in first
     assert "FEEDBACK_WAIT_FOR_WORKER" in first
+
+
+@pytest.mark.parametrize("value", ["0", "56", "soon"])
+def test_final_backup_timeout_must_fit_supervisords_stopwaitsecs(value):
+    with pytest.raises(ConfigError, match="FINAL_BACKUP_TIMEOUT_SECONDS"):
+        load_config({"FINAL_BACKUP_TIMEOUT_SECONDS": value})
+
+
+def test_reviews_at_risk_only_without_a_dataset_on_a_wiped_disk():
+    assert not load_config({}).reviews_at_risk  # a checkout's disk persists
+    assert load_config({"FEEDBACK_DATA_PERSISTENT": "false"}).reviews_at_risk
+    assert not load_config({"FEEDBACK_DATA_PERSISTENT": "false", "HF_DATASET_REPO": "me/feedback"}).reviews_at_risk

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from shared.db import connect, insert_review, open_store_db, read_summary
 from shared.reviews import Review
@@ -31,6 +32,7 @@ INSERTER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a writer process runs for 6 s
 def test_snapshots_under_continuous_inserts_are_complete_and_consistent(tmp_path):
     db = tmp_path / "reviews.db"
     conn = open_store_db(db)
@@ -152,6 +154,7 @@ def test_owner_export_and_backup_csv_are_one_format(tmp_path):
     assert owner.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow  # imports gradio in a fresh process
 def test_the_web_never_imports_the_worker():
     """The web must not reach the backup side (nor its token handling)."""
     code = "import sys, web.app, web.admin, web.__main__; print(sorted(m for m in sys.modules if m.split('.')[0] == 'worker'))"

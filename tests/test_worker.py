@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
@@ -74,6 +76,7 @@ def test_local_target_keeps_newest_n_complete_pairs(config):
     assert leftovers == []
 
 
+@pytest.mark.slow  # 40 backups
 def test_backup_names_sort_in_publish_order(config):
     """Restore and pruning pick the newest by name: the name must follow the publish order
     (a name made of two clock reads once sorted a newer backup first)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -14,12 +15,39 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
 # strips it (`env -u`), this is the second lock on the door.
 for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
     os.environ.pop(_var, None)
+# uvicorn reads this to trust X-Forwarded-For, taking its leftmost (client-written) entry;
+# the client's address is ours to work out (web/client_address.py, FEEDBACK_TRUSTED_PROXY_HOPS).
+os.environ.pop("FORWARDED_ALLOW_IPS", None)
 
 from shared.config import ConfigError, load_config  # noqa: E402
 from shared.logs import setup_logging  # noqa: E402
+from web.login_throttle import MAX_FAILURES as LOGIN_MAX_FAILURES  # noqa: E402
 
 # How long the web waits for the worker's restore before opening anyway.
 GATE_MARGIN_SECONDS = 60.0
+ADMIN_AUTH_MESSAGE = ("Owner's page: enter the admin password (any user name). After {failures} wrong "
+                      "passwords, logins from your address are refused for {minutes} minute(s).")
+
+
+def owner_login_check(app):
+    """Whether a request carries a valid login cookie of the owner's Gradio app (mounted at /admin).
+
+    Gradio leaves some routes of a mounted app open (heartbeat, app_id, token, manifest.json,
+    openapi.json, POST reset...); web/http_limits.py asks this before letting any of them through."""
+    from starlette.requests import cookie_parser
+    from starlette.routing import Mount
+
+    owner = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
+    names = (f"access-token-{owner.cookie_id}", f"access-token-unsecure-{owner.cookie_id}")
+
+    def logged_in(scope) -> bool:
+        cookies: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            if key == b"cookie":
+                cookies.update(cookie_parser(value.decode("latin-1")))
+        return any(cookies.get(name) in owner.tokens for name in names if cookies.get(name))
+
+    return logged_in
 
 
 def main() -> int:
@@ -28,7 +56,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    log = setup_logging("web", config.log_level)
+    # INFO lines are limited too: "rate limited" is written per refused submit, which a client repeats at will.
+    log = setup_logging("web", config.log_level, repeat_min_level=logging.INFO)
 
     import gradio as gr
     import uvicorn
@@ -38,33 +67,56 @@ def main() -> int:
     from shared.db import Store
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
-    from web.app import build_app
+    from web.app import build_app, quiet_input_count_check
+    from web.client_address import ClientAddress
+    from web.connections import (BACKLOG, KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, REQUEST_HEADER_TIMEOUT_SECONDS,
+                                 connection_limits, guarded_protocol, raise_open_file_limit)
     from web.gate import wait_for_worker
-    from web.http_limits import BodySizeLimit, NoUploads
+    from web.http_limits import BodySizeLimit, RouteAllowlist
+    from web.login_throttle import Failures, LoginThrottle
 
     if config.wait_for_worker:
         wait_for_worker(config, max_wait=config.restore_timeout_seconds + GATE_MARGIN_SECONDS)
     store = Store(config.db_path)
-    app = FastAPI()
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # no schema pages of our own
+    owner_logged_in = None
     if config.admin_password:
         # "/admin" without the slash would fall through to the public app (a 404): send it on.
         app.add_api_route("/admin", lambda: RedirectResponse("admin/"), include_in_schema=False)
         # Mounted before the public app: Starlette tries mounts in order, and "" matches everything.
         # run_history=False: the owner's results must not be kept in the browser's storage.
-        app = gr.mount_gradio_app(app, build_admin(config, store), path="/admin", auth=check_password(config),
-                                  auth_message="Owner's page: enter the admin password (any user name).",
+        auth_message = ADMIN_AUTH_MESSAGE.format(failures=LOGIN_MAX_FAILURES,
+                                                 minutes=max(1, round(config.login_cooldown_seconds / 60)))
+        app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
+                                  auth=check_password(config), auth_message=auth_message,
                                   footer_links=[], run_history=False)
+        owner_logged_in = owner_login_check(app)
     # Gradio's file route serves any file in its upload folder to whoever knows the path;
     # the owner's CSV exports live there, so the public app must refuse that folder.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
                               blocked_paths=[str(export_dir())], css=PUBLIC_CSS)
+    # Outermost last: the client's address first, then the allowlist, the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
-    app.add_middleware(NoUploads)
-    log.info("web starting address=%s:%d db=%s", config.server_name, config.server_port, config.db_path)
+    app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))
+    app.add_middleware(RouteAllowlist, logged_in=owner_logged_in)
+    app.add_middleware(ClientAddress, hops=config.trusted_proxy_hops)
+    open_files = raise_open_file_limit()
+    max_connections, per_client = connection_limits(open_files)
+    if config.trusted_proxy_hops:
+        per_client = None  # every socket comes from the proxy: only the total is capped
+    log.info("web starting address=%s:%d db=%s trusted_proxy_hops=%d open_file_limit=%d max_connections=%d "
+             "max_per_client=%s", config.server_name, config.server_port, config.db_path,
+             config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
     try:
-        uvicorn.run(app, host=config.server_name, port=config.server_port, log_level="warning",
-                    timeout_graceful_shutdown=5)
+        # proxy_headers=False: X-Forwarded-For is read by ClientAddress alone (see web/client_address.py).
+        # log_config=None: uvicorn's lines go through our handler (key=value, repeat filter) to web.log.
+        # limit_concurrency: requests beyond it get 503 rather than queueing without bound.
+        uvicorn.run(app, host=config.server_name, port=config.server_port, log_level="warning", log_config=None,
+                    timeout_graceful_shutdown=5, proxy_headers=False, forwarded_allow_ips="",
+                    http=guarded_protocol(max_connections, per_client, REQUEST_HEADER_TIMEOUT_SECONDS),
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=max_connections,
+                    h11_max_incomplete_event_size=MAX_HEADER_BYTES, backlog=BACKLOG)
     finally:
         store.close()
     return 0

@@ -31,7 +31,7 @@ import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
-from shared.config import Config
+from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.csv_export import write_reviews_csv
 from shared.db import Store, read_summary, read_transaction, search_reviews
 
@@ -58,10 +58,8 @@ def check_password(config: Config) -> Callable[[str, str], bool]:
         if not expected:
             return False
         given = (password or "").encode("utf-8", "surrogatepass")
-        ok = hmac.compare_digest(given, expected)
-        if not ok:
-            log.warning("owner login refused")
-        return ok
+        # Refusals are logged (with the client's address) by web/login_throttle.py.
+        return hmac.compare_digest(given, expected)
 
     return check
 
@@ -182,6 +180,8 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
 
     with gr.Blocks(title="Feedback: owner's page") as demo:
         gr.Markdown("# Owner's page\nEvery review, newest first. Names are always shown here.")
+        if config.reviews_at_risk:  # the owner must see it where they look; the form keeps working
+            gr.Markdown(f"**Warning: {REVIEWS_AT_RISK_WARNING}**", elem_id="admin-backup-warning")
         applied_query = gr.State("")  # the search the pages belong to, not what is typed
         page = gr.State(0)
         query = gr.Textbox(label="Search names and comments",

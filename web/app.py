@@ -15,6 +15,7 @@ import pandas as pd
 
 from shared.config import Config
 from shared.db import Store, Summary
+from shared.logs import q
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
 from web.ratelimit import RateLimiter
 
@@ -53,6 +54,30 @@ def _as_sent(component: gr.components.Component) -> gr.components.Component:
     return component
 
 
+RATINGS = [1, 2, 3, 4, 5]
+WRONG_INPUT_COUNT_MESSAGE = "This call needs {n} inputs (see /gradio_api/info)."
+
+
+def _integer_choices(radio: gr.Radio) -> gr.Radio:
+    """Describe the rating as the integers `validate` accepts: Gradio's Radio always says
+    "string", so /gradio_api/info offered Literal['1'..'5'], and a client that sent "3" was refused.
+    No "enum" here: gradio_client prints any enum as quoted strings again."""
+    radio.api_info = lambda: {"type": "integer", "minimum": RATINGS[0], "maximum": RATINGS[-1],  # type: ignore[method-assign]
+                              "title": "Rating", "description": "a whole number from 1 to 5"}
+    return radio
+
+
+def quiet_input_count_check(demo: gr.Blocks) -> gr.Blocks:
+    """Gradio answers a call with too few inputs by raising an error whose text holds every
+    submitted value, and prints it with a traceback to web.err.log: reviews do not belong in logs.
+    Same check, a message without the values, and no traceback."""
+    def validate_inputs(block_fn, inputs):
+        if len(inputs) < len(block_fn.inputs):
+            raise gr.Error(WRONG_INPUT_COUNT_MESSAGE.format(n=len(block_fn.inputs)), print_exception=False)
+    demo.validate_inputs = validate_inputs  # type: ignore[method-assign]
+    return demo
+
+
 def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
     if hide_names:
         rows = [(r[0], r[1], ANONYMOUS, r[3], r[4]) for r in rows]
@@ -88,7 +113,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
         client = request.client.host if request is not None and request.client else "unknown"
         if not limiter.allow(client):
-            log.info("rate limited client=%s", client)
+            log.info("rate limited client=%s", q(client))
             raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None,
                            print_exception=False)
         try:
@@ -106,8 +131,9 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                 name = _as_sent(gr.Textbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL,
                                   placeholder="e.g. Sam, or leave empty to stay anonymous",
                                   max_length=MAX_NAME_CHARS, elem_id="name"))
-                rating = _as_sent(gr.Radio(label="How satisfied are you? (1 = not at all, 5 = very)",
-                                  choices=[1, 2, 3, 4, 5], value=None, elem_id="rating"))
+                rating = _integer_choices(_as_sent(gr.Radio(
+                    label="How satisfied are you? (1 = not at all, 5 = very)",
+                    choices=RATINGS, value=None, elem_id="rating")))
                 comments = _as_sent(gr.Textbox(label="Comments (optional)", lines=6, max_length=MAX_COMMENTS_CHARS,
                                       placeholder="What works well? What should we change? "
                                                   "(Shift+Enter sends the form)",
@@ -139,4 +165,4 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                          show_progress="minimal")
         demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
     demo.state_session_capacity = SESSION_CAPACITY
-    return demo
+    return quiet_input_count_check(demo)

@@ -1,12 +1,20 @@
-"""Cap the size of every request body before Gradio reads it.
+"""What reaches Gradio at all: a body size cap, a route allowlist, the owner's login gate.
 
 A 10 MB comment must be refused at the door: Gradio would otherwise parse it
 into memory (and copy it a few times) before our validation could say no.
+
+Gradio serves many routes the form never uses (uploads, `process_recording`,
+which ran ffmpeg on an anonymous file and served the result from `file=`,
+streams, monitoring...). A blocklist misses the next one; the public app
+answers only PUBLIC_ROUTES, found by loading the page, submitting and opening
+"Use via API" in a browser (tests/test_harden.py checks the page still works).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from typing import Callable
 
 
 class BodySizeLimit:
@@ -70,19 +78,82 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class NoUploads:
-    """404 for Gradio's file upload route: the form takes no files, and an open
-    upload route would let anyone fill the disk 256 KiB at a time."""
+# (methods, path) the public page and its two API calls use; everything else is 404.
+PUBLIC_ROUTES: list[tuple[frozenset[str], re.Pattern]] = [
+    (frozenset({"GET", "HEAD"}), re.compile(r"/")),
+    (frozenset({"GET", "HEAD"}), re.compile(r"/(assets|static)/[^\x00]+")),
+    (frozenset({"GET", "HEAD"}), re.compile(r"/(theme\.css|favicon\.ico|robots\.txt|config/?)")),
+    (frozenset({"GET"}), re.compile(r"/gradio_api/info/?")),          # "Use via API" and API clients
+    (frozenset({"POST"}), re.compile(r"/gradio_api/queue/join/?")),   # the page's submits and load
+    (frozenset({"GET"}), re.compile(r"/gradio_api/queue/data/?")),    # their results (SSE)
+    (frozenset({"GET"}), re.compile(r"/gradio_api/heartbeat/[^/]+")),
+    (frozenset({"POST"}), re.compile(r"/gradio_api/call/(add_review|overview)/?")),  # the HTTP API
+    (frozenset({"GET"}), re.compile(r"/gradio_api/call/(add_review|overview)/[^/]+")),
+]
+# The owner's page answers these without the login cookie: the login form and what it loads.
+OWNER_PREFIX = "/admin"
+OWNER_OPEN_ROUTES: list[tuple[frozenset[str], re.Pattern]] = [
+    (frozenset({"GET", "HEAD"}), re.compile(r"/admin/?")),
+    (frozenset({"GET", "HEAD"}), re.compile(r"/admin/(assets|static)/[^\x00]+")),
+    (frozenset({"GET", "HEAD"}), re.compile(r"/admin/(theme\.css|favicon\.ico)")),
+    (frozenset({"POST"}), re.compile(r"/admin/login/?")),
+]
+# Never, login or not: the owner's page takes no files either.
+OWNER_NEVER = re.compile(r"/admin/gradio_api/(upload|process_recording|stream)(/.*)?")
 
-    def __init__(self, app):
+
+def _matches(routes, method: str, path: str) -> bool:
+    return any(method in methods and pattern.fullmatch(path) for methods, pattern in routes)
+
+
+async def _answer(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RouteAllowlist:
+    """Pure ASGI middleware: the public app answers only PUBLIC_ROUTES; under /admin only the
+    login form answers without a valid login (`logged_in(scope)`), every other route 401.
+    Without an owner's page (`logged_in` None) /admin is simply not a route (404)."""
+
+    def __init__(self, app, logged_in: Callable[[dict], bool] | None):
         self.app = app
+        self.logged_in = logged_in
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("path", "").rstrip("/").endswith("/gradio_api/upload"):
-            body = b'{"error": "Uploads are not accepted here."}'
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)
+        if scope["type"] == "websocket":  # the form uses none (Gradio 6 streams over SSE)
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        method = scope.get("method", "GET")
+        path = scope.get("path", "/")
+        owner = path == OWNER_PREFIX or path.startswith(OWNER_PREFIX + "/")
+        if owner and self.logged_in is not None:
+            if OWNER_NEVER.fullmatch(path):
+                return await _answer(send, 404, "Not found.")
+            if _matches(OWNER_OPEN_ROUTES, method, path) or path == OWNER_PREFIX or self.logged_in(scope):
+                return await self.app(scope, receive, _owner_cookie_path(send))
+            return await _answer(send, 401, "Not authenticated.")
+        if not owner and _matches(PUBLIC_ROUTES, method, path):
+            return await self.app(scope, receive, send)
+        return await _answer(send, 404, "Not found.")
+
+
+_COOKIE_PATH = re.compile(rb"(?i)(;\s*path=)/(?=;|$)")
+
+
+def _owner_cookie_path(send):
+    """Gradio sets its login cookie with Path=/, so browsers would send it to the public app too.
+    Narrowed to /admin here (login and logout alike), where the owner's page lives."""
+
+    async def narrowed(message):
+        if message["type"] == "http.response.start":
+            message = dict(message, headers=[
+                (k, _COOKIE_PATH.sub(rb"\1" + OWNER_PREFIX.encode(), v) if k.lower() == b"set-cookie" else v)
+                for k, v in message.get("headers", [])])
+        await send(message)
+
+    return narrowed

@@ -13,11 +13,11 @@ runs before any write, whatever order supervisord starts the programs in:
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from shared.config import Config
 from shared.db import open_store_db
+from shared.supervisor_run import supervisor_run_id
 from worker.fsutil import write_text_atomic
 from worker.lock import worker_lock
 from worker.errors import describe_error
@@ -65,5 +65,5 @@ def _restore_on_fresh_disk(config: Config, target: Target) -> None:
 
 
 def mark_ready(config: Config) -> None:
-    """Tell the web (same supervisord = same parent pid) that it may open the database."""
-    write_text_atomic(config.ready_path, f"{os.getppid()}\n")
+    """Tell the web (same supervisord run = same id) that it may open the database."""
+    write_text_atomic(config.ready_path, f"{supervisor_run_id()}\n")

@@ -27,6 +27,7 @@ from tests.apprunner import App, wait_until
 from tests.faults.conftest import RESULTS
 from tests.hub_fixtures import HUB_TOKEN, HUB_TOKENS, hub_client_env
 from tests.hubserver import HubServer
+from worker.state import load_state
 
 REPO = "alice/feedback"
 LOAD_MAX_REVIEWS = 20_000
@@ -38,12 +39,13 @@ CONVERGE_SECONDS = 60
 class Load:
     """A bounded stream of submissions; remembers every acknowledged one."""
 
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, app: App):
+        self.app = app  # its url, read per request: a restart may move the app to another port
         self.acked: list[str] = []
         self.failed = 0
         self.stop = threading.Event()
         self.paused = threading.Event()
+        self.idle = threading.Event()  # set by the load thread once paused and no request is in flight
         self.thread = threading.Thread(target=self._run, daemon=True)
         self._lock = threading.Lock()
 
@@ -55,11 +57,12 @@ class Load:
                 if self.stop.is_set() or time.monotonic() > deadline:
                     return
                 if self.paused.is_set():
+                    self.idle.set()
                     time.sleep(0.05)
                     continue
                 name = f"load-{i}"
                 try:
-                    r = gradio_api.add_review(self.url, name, 1 + i % 5, f"steady comment {i} " + "x" * (i % 200),
+                    r = gradio_api.add_review(self.app.url, name, 1 + i % 5, f"steady comment {i} " + "x" * (i % 200),
                                               client=client)
                 except Exception:  # noqa: BLE001 - the web is being killed on purpose
                     r = None
@@ -69,6 +72,14 @@ class Load:
                     else:
                         self.failed += 1
                 time.sleep(LOAD_PAUSE_SECONDS)
+
+    def pause(self) -> None:
+        """Stop submitting and wait until no request is in flight (not a sleep: a slow
+        request on a loaded machine outlasts any fixed wait)."""
+        self.idle.clear()
+        self.paused.set()
+        wait_until(lambda: self.idle.is_set() or not self.thread.is_alive(), 60, 0.02,
+                   what="the load's request in flight to finish")
 
     def snapshot(self) -> list[str]:
         with self._lock:
@@ -101,7 +112,7 @@ def rig(tmp_path_factory):
                 "RESTORE_TIMEOUT_SECONDS": "20"})
     app = App(base / "data", env=env)
     app.start()
-    load = Load(app.url)
+    load = Load(app)
     load.thread.start()
     try:
         yield app, srv, load
@@ -187,12 +198,17 @@ def test_web_killed_under_load(rig):
 
 def test_hub_outage_of_several_cycles(rig):
     app, srv, _ = rig
+    recovered = app.log("worker").count("recovered after")
     for mode, retry_after in (("503", None), ("429", 1), ("drop", None)):
+        failed = srv.stats().get("injected_failures", 0)
         srv.fail_next(100_000, mode=mode, retry_after=retry_after)
-        time.sleep(4)  # several 1 s cycles
+        # Several failed requests of this kind, counted by the server (not a sleep).
+        wait_until(lambda: srv.stats().get("injected_failures", 0) >= failed + 3, 60, 0.1,
+                   what=f"the worker to meet the {mode} outage")
         srv.fail_next(0)
     converge(rig, "Hub outage: 503, 429+Retry-After, dropped connections", 3)
-    assert "recovered after" in app.log("worker")
+    # The push lands on the Hub before the worker logs its recovery: wait for the line.
+    wait_until(lambda: app.log("worker").count("recovered after") > recovered, 30, 0.2, "the recovery log line")
 
 
 def test_bad_token_then_the_good_one(rig):
@@ -200,10 +216,9 @@ def test_bad_token_then_the_good_one(rig):
     errors_before = app.log("worker").count("401")
     srv.tokens.pop(HUB_TOKEN)  # the token stops working
     try:
-        time.sleep(4)
+        wait_until(lambda: app.log("worker").count("401") > errors_before, 60, 0.2, "the worker to log the 401")
     finally:
         srv.add_token(HUB_TOKEN, "alice")
-    assert app.log("worker").count("401") > errors_before
     assert "HF_TOKEN" in app.log("worker")
     converge(rig, "bad token, then good again", 1)
 
@@ -216,7 +231,9 @@ def test_full_disk_for_the_backup_folder(rig):
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
     try:
         wait_until(lambda: "could not write the snapshot" in app.log("worker"), 30, 0.2, "the worker to hit the limit")
-        time.sleep(2)
+        # A second failed run, recorded by the worker itself: it lived through the first one.
+        wait_until(lambda: load_state(app.data_dir / "worker-state.json").consecutive_failures >= 2, 60, 0.2,
+                   "a second failed run")
         assert app.pid("worker") == pid, "the worker survives a full disk"
     finally:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -226,8 +243,7 @@ def test_full_disk_for_the_backup_folder(rig):
 
 def test_full_disk_under_the_database(rig):
     app, _, load = rig
-    load.paused.set()
-    time.sleep(0.5)
+    load.pause()
     pid = app.pid("web")
     try:
         conn = connect(app.data_dir / "reviews.db")
@@ -257,8 +273,7 @@ def test_full_disk_under_the_database(rig):
 
 def test_corrupt_database_at_start_is_moved_aside_and_restored(rig):
     app, srv, load = rig
-    load.paused.set()
-    time.sleep(0.5)
+    load.pause()
     acked = set(load.snapshot())
     app.stop()  # graceful: the worker's final backup pushes the last reviews
     assert acked <= set(hub_names(srv))
