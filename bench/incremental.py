@@ -105,10 +105,11 @@ def link_tree(data_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def xet_report(rows: int, work: Path, prev: Path, data_dir: Path, hub: str) -> str:
-    """New bytes the Hub's Xet storage would keep for the cycle that just ran: the CAS first
-    gets every file of the cycle before (cold: everything is new), then the files this cycle
-    published (those whose inode changed) and its dataset card."""
+def xet_report(rows: int, new_reviews: int, work: Path, prev: Path, data_dir: Path, hub: str, cas: Path) -> str:
+    """New bytes the Hub's Xet storage would keep for the cycle that just ran. The local CAS
+    starts with every file of the backup before the first measured cycle (cold: all new),
+    then gets, cycle after cycle, the files each cycle published (those whose inode changed)
+    and its dataset card: the Hub holding the whole history, as it does."""
     import urllib.request
 
     tree = data_dir / "backups" / ".mirror" / "tree"
@@ -118,17 +119,17 @@ def xet_report(rows: int, work: Path, prev: Path, data_dir: Path, hub: str) -> s
                                  headers={"Authorization": f"Bearer {TOKEN}"})
     card = work / "card.md"
     card.write_bytes(urllib.request.urlopen(req, timeout=30).read())
-    cas = work / "xet-cas"
-    shutil.rmtree(cas, ignore_errors=True)
-    cold_new, cold_total, cold_s = xet_new_bytes(cas, sorted(p for p in prev.rglob("*") if p.is_file()))
+    cold = ""
+    if not cas.exists():
+        cold_new, cold_total, cold_s = xet_new_bytes(cas, sorted(p for p in prev.rglob("*") if p.is_file()))
+        cold = (f"the backup before (cold CAS) {cold_total / 2**20:.0f} MiB -> new {cold_new / 2**20:.0f} MiB "
+                f"in {cold_s:.1f} s; ")
     new, total, warm_s = xet_new_bytes(cas, changed + [card])
-    shutil.rmtree(cas, ignore_errors=True)
     shutil.rmtree(prev, ignore_errors=True)
     verdict = "met" if new <= GOAL_XET_BYTES else "NOT met"
-    return (f"xet rows={rows:,}: previous backup (cold CAS) {cold_total / 2**20:.0f} MiB -> new {cold_new / 2**20:.0f} MiB "
-            f"in {cold_s:.1f} s; the +10 cycle's {len(changed)} files + card: {total / 1e6:.2f} MB -> new "
-            f"{new / 1e6:.3f} MB in {warm_s:.2f} s (goal <= 1 MB: {verdict}); files: "
-            f"{', '.join(sorted(p.relative_to(tree).as_posix() for p in changed))}")
+    return (f"xet rows={rows:,} +{new_reviews:,}: {cold}this cycle's {len(changed)} files + card: {total / 1e6:.2f} MB "
+            f"-> new {new / 1e6:.3f} MB in {warm_s:.2f} s (goal <= 1 MB: {verdict}); files: "
+            f"{', '.join(sorted(p.relative_to(tree).as_posix() for p in changed)) or '-'}")
 
 
 def rows_differ(a: Path, b: Path) -> int:
@@ -196,16 +197,18 @@ def run_size(rows: int, args, results: list[dict], extra: list[str]) -> None:
             record("first (no mirror yet)", 0, cycle(data, hub))
             add_reviews(data / "reviews.db", 10, "full")
             record("full cycle (--full), today's cost", 10, cycle(data, hub, full=True))
+            cas = work / "xet-cas"
             for i, n in enumerate(args.new):
                 add_reviews(data / "reviews.db", n, f"new{i}")
-                measure_xet = n == 10 and target == "hub" and args.xet
+                measure_xet = target == "hub" and args.xet
                 if measure_xet:
                     prev = link_tree(data, work / "prev-tree")
                 r = cycle(data, hub)
                 record("incremental", n, r)
                 if measure_xet:
-                    extra.append(xet_report(rows, work, prev, data, hub))
+                    extra.append(xet_report(rows, n, work, prev, data, hub, cas))
                     print(f"  {extra[-1]}", flush=True)
+            shutil.rmtree(cas, ignore_errors=True)
             if target == "hub" and args.restore:
                 r = restore_vs_download(work, hub, data / "reviews.db")
                 r["rows"] = rows
