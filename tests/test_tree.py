@@ -190,3 +190,17 @@ def test_shards_between():
     assert shards_between(0, 1, 10) == [0]
     assert shards_between(10, 11, 10) == [1]
     assert shards_between(9, 31, 10) == [0, 1, 2, 3]
+
+
+def test_ids_below_one_from_a_hand_edited_file_land_in_the_first_shard(tmp_path, small_shards):
+    live = tmp_path / "reviews.db"
+    add(live, 3)
+    conn = open_store_db(live)
+    with transaction(conn):
+        conn.execute(f"INSERT INTO reviews ({COLS}) VALUES (-5, '2026-01-01T00:00:00.000Z', 'neg', 3, '')")
+        conn.execute(f"INSERT INTO reviews ({COLS}) VALUES (0, '2026-01-01T00:00:00.000Z', 'zero', 3, '')")
+    conn.close()
+    mirror = Mirror(tmp_path / ".mirror")
+    tree = Tree(mirror)
+    tree.update(mirror.refresh(live))
+    check_consistent(tree, live, tmp_path)

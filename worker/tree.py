@@ -94,13 +94,14 @@ def shard_index(row_id: int, shard_rows: int | None = None) -> int:
 
 
 def shard_bounds(index: int, shard_rows: int | None = None) -> tuple[int, int]:
+    """The ids a shard holds. The first also takes ids below 1, which only a hand-edited file can hold."""
     size = shard_rows or SHARD_ROWS
-    return index * size + 1, (index + 1) * size
+    return (index * size + 1 if index else -(2 ** 63)), (index + 1) * size
 
 
 def csv_shard_name(index: int, shard_rows: int | None = None) -> str:
-    lo, hi = shard_bounds(index, shard_rows)
-    return f"{CSV_DIR}/reviews-{lo:010d}-{hi:010d}.csv"
+    size = shard_rows or SHARD_ROWS
+    return f"{CSV_DIR}/reviews-{index * size + 1:010d}-{(index + 1) * size:010d}.csv"
 
 
 def shards_between(after_id: int, max_id: int, shard_rows: int | None = None) -> list[int]:
@@ -321,7 +322,7 @@ class Tree:
         self.folder.mkdir(parents=True)
         base_sha256 = self._write_base()
         write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id)
-        for index in shards_between(0, m.max_id) if m.total else []:
+        for index in shards_between(0, max(m.max_id, 1)) if m.total else []:
             self._write_shard(index)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
