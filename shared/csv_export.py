@@ -101,11 +101,12 @@ def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
         conn.close()
 
 
-def range_sql(lo: int, hi: int) -> str:
-    """EXPORT_SQL for the ids lo..hi only (one CSV shard of a backup)."""
-    tail = f" FROM reviews ORDER BY {COLUMNS[0]}"
-    assert EXPORT_SQL.endswith(tail)
-    return f"{EXPORT_SQL[: -len(tail)]} FROM reviews WHERE {COLUMNS[0]} BETWEEN {int(lo)} AND {int(hi)}{tail[len(' FROM reviews'):]}"
+def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
+    """EXPORT_SQL for the ids lo..hi only (one CSV shard of a backup); with blank_names,
+    the name column is empty, as a NULL name exports."""
+    cells = ", ".join("'' AS name" if blank_names and c == "name" else _guarded(c) for c in COLUMNS[1:])
+    return (f"SELECT {COLUMNS[0]}, {cells} FROM reviews WHERE {COLUMNS[0]} BETWEEN {int(lo)} AND {int(hi)} "
+            f"ORDER BY {COLUMNS[0]}")
 
 
 def write_reviews_csv(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:

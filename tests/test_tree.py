@@ -204,3 +204,23 @@ def test_ids_below_one_from_a_hand_edited_file_land_in_the_first_shard(tmp_path,
     tree = Tree(mirror)
     tree.update(mirror.refresh(live))
     check_consistent(tree, live, tmp_path)
+
+
+def test_names_withheld_leave_no_name_in_any_file_and_switching_rewrites_all(tmp_path, small_shards):
+    live = tmp_path / "reviews.db"
+    add(live, 14, tag="secret-name-")
+    mirror = Mirror(tmp_path / ".mirror")
+    tree = Tree(mirror)
+    tree.update(mirror.refresh(live))
+    assert tree.update(mirror.refresh(live), names=tree_mod.BLANK).kind == "full", "a switch rewrites every file"
+    add(live, 3, tag="secret-name-new-")
+    assert tree.update(mirror.refresh(live), names=tree_mod.BLANK).kind == "append"
+    for name in tree.files():
+        assert b"secret-name" not in (tree.folder / name).read_bytes(), name
+    staged = restored(tree, tmp_path)
+    assert [r[:2] + (None,) + r[3:] for r in rows(live)] == rows(staged)
+    a, b = connect(staged, readonly=True), connect(live, readonly=True)
+    assert read_summary(a) == read_summary(b), "the same fingerprint: nothing but the names differ"
+    a.close()
+    b.close()
+    assert all(r[2] == "" for r in csv_rows(tree))

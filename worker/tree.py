@@ -47,6 +47,7 @@ from worker.snapshot import SnapshotError, integrity_check
 
 log = logging.getLogger("worker.tree")
 
+KEEP, BLANK = "keep", "blank"  # the names rules of worker.privacy
 BASE_FILE = "reviews.db"
 DELTA_FILE = "reviews-delta.db"
 CSV_DIR = "csv"
@@ -75,6 +76,7 @@ class TreeState:
     fingerprint: str      # of the mirror the tree was updated from
     checked_at: float     # time of the last full integrity_check of the mirror (epoch seconds)
     shard_rows: int       # ids per shard when the tree was built
+    names: str = KEEP     # KEEP: names as in the db; BLANK: every name NULL/empty in every file
 
     @property
     def delta_rows(self) -> int:
@@ -119,8 +121,12 @@ def _connect_file(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _select_list(names: str) -> str:
+    return ", ".join("NULL" if names == BLANK and c == "name" else c for c in COLUMNS)
+
+
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
-                previous_max_id: int | None = None) -> int:
+                previous_max_id: int | None = None, names: str = KEEP) -> int:
     """Write to `dest` every row of `mirror_db` with id > above_id. With `previous`
     (the last delta, holding ids up to previous_max_id) only the rows after it are
     copied. Returns the delta's row count. Checked before it is renamed into place."""
@@ -148,7 +154,8 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
         try:
             conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM mirror.reviews "
+            # Names withheld: never written, so no old name lingers in a free page either.
+            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {_select_list(names)} FROM mirror.reviews "
                          "WHERE id > ? ORDER BY id", (start,))
             conn.execute("COMMIT")
             conn.execute("DETACH DATABASE mirror")
@@ -226,6 +233,37 @@ def assemble(base_db: Path, delta_db: Path | None, manifest: BackupManifest) -> 
                             f"its manifest says {manifest.fingerprint}")
 
 
+def _write_csv_shard(mirror_db: Path, dest: Path, index: int, names: str) -> None:
+    lo, hi = shard_bounds(index)
+    write_reviews_csv(mirror_db, dest, range_sql(lo, hi, blank_names=names == BLANK))
+
+
+# (name of shard `index` in the backup, writer(mirror db, destination, index, names))
+SHARD_FORMATS = [(csv_shard_name, _write_csv_shard)]
+
+
+def _blank_copy(src_db: Path, dest: Path) -> None:
+    """A copy of `src_db` with every name NULL and the same write counter (so the same
+    fingerprint), written by VACUUM INTO: a fresh file, no old name in a free page."""
+    scratch = dest.with_name(dest.name + ".scratch")
+    dest.unlink(missing_ok=True)
+    shutil.copyfile(src_db, scratch)
+    try:
+        conn = _connect_file(scratch)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
+            conn.execute("UPDATE reviews SET name = NULL WHERE name IS NOT NULL")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'changes'", (changes,))
+            conn.execute("COMMIT")
+            conn.execute("VACUUM INTO ?", (str(dest),))
+        finally:
+            conn.close()
+    finally:
+        scratch.unlink(missing_ok=True)
+        Path(str(scratch) + "-journal").unlink(missing_ok=True)
+
+
 class Tree:
     """The current backup files, next to the mirror: `backups/.mirror/tree/`."""
 
@@ -261,8 +299,8 @@ class Tree:
         if (newest is None or newest.base_max_id is None or newest.lineage != st.lineage
                 or newest.max_id > st.max_id):
             return files, True
-        wanted = {DELTA_FILE} | {csv_shard_name(i, st.shard_rows) for i in shards_between(newest.max_id, st.max_id,
-                                                                                         st.shard_rows)}
+        wanted = {DELTA_FILE} | {shard_name(i) for shard_name, _ in SHARD_FORMATS
+                                 for i in shards_between(newest.max_id, st.max_id, st.shard_rows)}
         if newest.base_sha256 != st.base_sha256:
             wanted.add(BASE_FILE)
         return [f for f in files if f in wanted], False
@@ -275,15 +313,15 @@ class Tree:
         return BackupManifest(**{**base.to_json(), "base_max_id": st.base_max_id, "base_sha256": st.base_sha256,
                                  "lineage": st.lineage})
 
-    def update(self, refresh: Refresh, *, now: float | None = None) -> Update:
-        """Bring the tree to the mirror's state after `refresh`."""
+    def update(self, refresh: Refresh, *, names: str = KEEP, now: float | None = None) -> Update:
+        """Bring the tree to the mirror's state after `refresh`, names kept or blanked."""
         started = time.monotonic()
         now = time.time() if now is None else now
         old = self.state()
         m = refresh.summary
-        if (old is None or old.lineage != refresh.lineage or old.shard_rows != SHARD_ROWS
+        if (old is None or old.lineage != refresh.lineage or old.shard_rows != SHARD_ROWS or old.names != names
                 or old.max_id > m.max_id or not (self.folder / BASE_FILE).exists()):
-            return self._rebuild(refresh, now, started)
+            return self._rebuild(refresh, names, now, started)
         if old.fingerprint == m.fingerprint:
             return Update(old, "same", frozenset(), time.monotonic() - started)
         changed: set[str] = set()
@@ -292,26 +330,26 @@ class Tree:
                   or now - old.checked_at > FULL_CHECK_SECONDS)
         if rebase:
             self.mirror.check()  # the fuller check, before the mirror becomes the base
-            base_sha256 = self._write_base()
+            base_sha256 = self._write_base(names)
             base_max_id, base_rows, checked_at = m.max_id, m.total, now
-            write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id)
+            write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id, names=names)
             changed |= {BASE_FILE, DELTA_FILE}
         else:
             base_sha256, base_max_id, base_rows, checked_at = old.base_sha256, old.base_max_id, old.base_rows, old.checked_at
             got = write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=base_max_id,
-                              previous=self.folder / DELTA_FILE, previous_max_id=old.max_id)
+                              previous=self.folder / DELTA_FILE, previous_max_id=old.max_id, names=names)
             if got != delta_rows:
                 raise SnapshotError(f"delta holds {got} rows, expected {delta_rows}")
             changed.add(DELTA_FILE)
         for index in shards_between(old.max_id, m.max_id):
-            changed.add(self._write_shard(index))
+            changed |= self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=base_max_id, base_rows=base_rows,
                           max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at,
-                          shard_rows=SHARD_ROWS)
+                          shard_rows=SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "rebase" if rebase else "append", frozenset(changed), time.monotonic() - started)
 
-    def _rebuild(self, refresh: Refresh, now: float, started: float) -> Update:
+    def _rebuild(self, refresh: Refresh, names: str, now: float, started: float) -> Update:
         """Every file from the mirror: after a full snapshot (already checked by it),
         or when the tree is missing."""
         m = refresh.summary
@@ -320,46 +358,55 @@ class Tree:
         self.state_path.unlink(missing_ok=True)  # first: a crash midway leaves no state that vouches for the files
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
-        base_sha256 = self._write_base()
-        write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id)
+        base_sha256 = self._write_base(names)
+        write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id, names=names)
         for index in shards_between(0, max(m.max_id, 1)) if m.total else []:
-            self._write_shard(index)
+            self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
-                          checked_at=now, shard_rows=SHARD_ROWS)
+                          checked_at=now, shard_rows=SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
 
-    def _write_base(self) -> str:
+    def _write_base(self, names: str) -> str:
         """The base is a copy of the mirror (nobody else writes it: the worker lock is
-        held), hashed on the way. Returns its sha256."""
+        held), hashed on the way. Names withheld: a copy with every name NULL, written
+        fresh by VACUUM INTO so that no old name survives in a free page. Returns its sha256."""
         tmp = self.folder / (BASE_FILE + ".tmp")
         self.folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         try:
-            with open(self.mirror.path, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(COPY_CHUNK):
-                    digest.update(chunk)
-                    dst.write(chunk)
+            if names == BLANK:
+                _blank_copy(self.mirror.path, tmp)
+                sha = file_sha256(tmp)
+            else:
+                with open(self.mirror.path, "rb") as src, open(tmp, "wb") as dst:
+                    while chunk := src.read(COPY_CHUNK):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                sha = digest.hexdigest()
             replace_durably(tmp, self.folder / BASE_FILE)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return digest.hexdigest()
+        return sha
 
-    def _write_shard(self, index: int) -> str:
-        name = csv_shard_name(index)
-        dest = self.folder / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        lo, hi = shard_bounds(index)
-        try:
-            write_reviews_csv(self.mirror.path, tmp, range_sql(lo, hi))
-            replace_durably(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return name
+    def _write_shards(self, index: int, names: str) -> set[str]:
+        """Every format's shard `index` (the CSV; the Parquet shards too), each renamed into place."""
+        written = set()
+        for shard_name, write in SHARD_FORMATS:
+            name = shard_name(index)
+            dest = self.folder / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".tmp")
+            try:
+                write(self.mirror.path, tmp, index, names)
+                replace_durably(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            written.add(name)
+        return written
 
     def _save(self, state: TreeState) -> None:
         write_text_atomic(self.state_path, json.dumps(asdict(state), indent=1, sort_keys=True))
