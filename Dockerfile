@@ -30,8 +30,8 @@ USER user
 # FINAL_BACKUP_TIMEOUT_SECONDS: `docker stop` sends SIGTERM, then SIGKILL after its grace period,
 # 10 s by default; we rely on those 10 s. supervisord stops the web first (priority 20 before 10) and
 # waits for it to exit: no review is acknowledged after that, so every acknowledged review is in the
-# worker's final snapshot. The web exits in about 1 s (at most 5 s: uvicorn's graceful-shutdown
-# bound), then the final backup gets 8 s. If the Hub is slower than that, the previous backup stays
+# worker's final snapshot. The web exits in ~0.2 s, browsers open or not (at most 5 s: uvicorn's
+# graceful-shutdown bound), then the final backup gets 8 s. If the Hub is slower than that, the previous backup stays
 # the newest (a Hub commit is all or nothing) and the reviews since it, at most
 # BACKUP_INTERVAL_SECONDS old, are lost on a disk without persistent storage (with /data they are
 # kept and pushed at the next start). Give more time with `docker stop -t 30` where you can.

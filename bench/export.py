@@ -94,8 +94,8 @@ def edge_db(path: Path) -> Path:
     ]
     conn = open_store_db(path)
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO reviews (created_at, name, review, comments) VALUES (?, ?, ?, ?)", rows)
-    conn.execute("INSERT INTO reviews (id, created_at, name, review, comments) VALUES (-7, 't', 'neg id', 1, 'x')")
+    conn.executemany("INSERT INTO reviews (created_at, name, rating, comments) VALUES (?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO reviews (id, created_at, name, rating, comments) VALUES (-7, 't', 'neg id', 1, 'x')")
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

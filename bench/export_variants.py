@@ -25,7 +25,7 @@ from shared.db import COLUMNS, connect  # noqa: E402
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 HEADER_LINE = ",".join(COLUMNS) + "\r\n"
-SELECT_ALL = "SELECT id, created_at, name, review, comments FROM reviews"
+SELECT_ALL = "SELECT id, created_at, name, rating, comments FROM reviews"
 
 
 def _guard_py(row) -> list:
@@ -89,7 +89,7 @@ def _writerows(db: Path, out_path: Path, sql: str, *, buffering: int = -1, batch
 
 def sql_substr_bigbuf(db: Path, out_path: Path) -> None:
     """The project's approach minus typeof(), 1 MiB write buffer, fetchmany(10000)."""
-    sql = f"SELECT id, created_at, {_guard_substr('name')}, review, {_guard_substr('comments')} FROM reviews ORDER BY id"
+    sql = f"SELECT id, created_at, {_guard_substr('name')}, rating, {_guard_substr('comments')} FROM reviews ORDER BY id"
     _writerows(db, out_path, sql, buffering=1 << 20, batch=10_000)
 
 
@@ -143,10 +143,10 @@ def _q(c: str) -> str:
             f"OR {c} LIKE '%' || char(13) || '%' THEN printf('\"%w\"', {_g(c)}) ELSE {_g(c)} END")
 
 
-_ODD = ("typeof(created_at) IN ('real', 'blob') OR typeof(review) IN ('real', 'blob') "
+_ODD = ("typeof(created_at) IN ('real', 'blob') OR typeof(rating) IN ('real', 'blob') "
         "OR typeof(name) IN ('real', 'blob') OR typeof(comments) IN ('real', 'blob')")
 LINE_SQL = (f"CASE WHEN {_ODD} THEN NULL ELSE printf('%d,%s,%s,%s,%s', id, {_q('created_at')}, {_q('name')}, "
-            f"CASE WHEN typeof(review) = 'integer' THEN review ELSE {_q('review')} END, {_q('comments')}) END")
+            f"CASE WHEN typeof(rating) = 'integer' THEN rating ELSE {_q('rating')} END, {_q('comments')}) END")
 CHUNK_ROWS = 2_000  # ~0.3 MB per chunk here; ~40 MB at worst (2000 comments of 5000 4-byte characters)
 _AGG_ORDER = " ORDER BY id" if sqlite3.sqlite_version_info >= (3, 44, 0) else ""  # explicit where supported
 CHUNK_SQL = (f"SELECT max(id), count(*), count(line), group_concat(line, char(13, 10){_AGG_ORDER}) FROM "

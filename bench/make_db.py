@@ -41,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import OUT  # noqa: E402
 from shared import db as shared_db  # noqa: E402
 
-GENERATOR_VERSION = 1
+# 2: schema v2 (column `rating`); a cached v1 build would not match the code.
+# 3/4: schema v3 (FTS5 index, per-day totals with id bounds, created_at index).
+GENERATOR_VERSION = 4
 BATCH = 50_000
 START_EPOCH = 1_672_531_200.0  # 2023-01-01T00:00:00Z
 
@@ -105,17 +107,19 @@ def generate(rows: int, seed: int):
         yield (t, name, ratings[i], comments)
 
 
-INSERT_SQL = ("INSERT INTO reviews (created_at, name, review, comments) "
+INSERT_SQL = ("INSERT INTO reviews (created_at, name, rating, comments) "
               "VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch'), ?, ?, ?)")
 
 
 def _trigger_sql() -> list[tuple[str, str]]:
-    out = []
-    for stmt in shared_db._MIGRATIONS[shared_db.SCHEMA_VERSION]:
-        words = stmt.split()
-        if words[:2] == ["CREATE", "TRIGGER"]:
-            out.append((words[2], stmt))
-    return out
+    """Every trigger of the current schema, as its latest migration creates it."""
+    out: dict[str, str] = {}
+    for version in range(1, shared_db.SCHEMA_VERSION + 1):
+        for stmt in shared_db._MIGRATIONS[version]:
+            words = stmt.split()
+            if words[:2] == ["CREATE", "TRIGGER"]:
+                out[words[2]] = stmt
+    return list(out.items())
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple]:
@@ -152,20 +156,26 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     if mode == "fast":
         conn.execute("BEGIN")
         # the migration's own backfill statements, then the triggers as the migration makes them
-        conn.execute("UPDATE review_stats SET n = (SELECT COUNT(*) FROM reviews WHERE review = review_stats.rating)")
+        conn.execute("UPDATE review_stats SET n = (SELECT COUNT(*) FROM reviews WHERE rating = review_stats.rating)")
         conn.execute("UPDATE meta SET value = (SELECT COUNT(*) FROM reviews) WHERE key = 'changes'")
+        for sql in shared_db.DERIVED_V3_BACKFILL:  # the FTS index and the per-day totals
+            conn.execute(sql)
         for _, sql in triggers:
             conn.execute(sql)
         conn.execute("COMMIT")
     mode_now = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     assert mode_now == "wal", mode_now
     conn.execute("PRAGMA synchronous = NORMAL")
+    # A fresh connection for the checkpoint: after the journal-mode switch, the one that
+    # wrote through the FTS5 table gets "database table is locked" (FTS5's cached statements).
+    conn.close()
+    conn = shared_db.connect(tmp)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     t_done = time.perf_counter()
 
     # --- checks: the end state the app would produce
     summary = shared_db.read_summary(conn)
-    by_rating = dict(conn.execute("SELECT review, COUNT(*) FROM reviews GROUP BY review").fetchall())
+    by_rating = dict(conn.execute("SELECT rating, COUNT(*) FROM reviews GROUP BY rating").fetchall())
     expected_counts = tuple(by_rating.get(r, 0) for r in range(1, 6))
     assert summary.counts == expected_counts, (summary.counts, expected_counts)
     assert summary.total == rows and summary.max_id == rows and summary.changes == rows, summary

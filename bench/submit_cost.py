@@ -76,7 +76,7 @@ class Seed:
     def submit(self, name, rating, comments):
         conn = sqlite3.connect(self.path)
         try:
-            conn.execute("INSERT INTO reviews (name, review, comments) VALUES (?, ?, ?)", (name, rating, comments))
+            conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)", (name, rating, comments))
             conn.commit()
             rows = conn.execute("SELECT * FROM reviews ORDER BY id DESC LIMIT 10").fetchall()
             total = conn.execute("SELECT COUNT(id) FROM reviews").fetchone()[0]

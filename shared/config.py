@@ -39,6 +39,8 @@ REVIEWS_AT_RISK_WARNING = (
 DEFAULT_TRUSTED_PROXY_HOPS = 0
 # The owner's login: after this many refused passwords from one client, refuse it for this long.
 DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
+# The worker checks that the newest backup would restore, this often (0 = never).
+DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
 
 T = TypeVar("T")
 
@@ -72,6 +74,7 @@ class Config:
     data_persistent: bool
     trusted_proxy_hops: int
     login_cooldown_seconds: float
+    restore_drill_interval_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -176,4 +179,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                 lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
         login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
                                     lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        restore_drill_interval_seconds=_get(env, "RESTORE_DRILL_INTERVAL_SECONDS",
+                                            DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS, float,
+                                            lambda v: v == 0 or 1 <= v <= 31 * 86400,
+                                            "0 (off) or seconds between 1 and 2678400"),
     )

@@ -11,7 +11,9 @@ same format:
   speed, and the stdlib fallback reproduces it byte for byte. Any CSV reader
   (pandas, Excel, `csv.reader`) reads it back to the same values.
 - the guard against formula injection (OWASP: a text cell starting with
-  = + - @ tab or CR gets a leading ') runs inside SQLite, in the query itself,
+  = + - @ tab or CR gets a leading '; also after leading spaces, NBSP or
+  zero-width characters, and for full-width forms: see FORMULA_STARTS) runs
+  inside SQLite, in the query itself,
   on every column but `id`: a restored or hand-edited database may hold anything.
 
 Fast path: SQLite -> Arrow record batches (adbc-driver-sqlite) -> pyarrow's
@@ -37,12 +39,27 @@ from shared.db import COLUMNS, connect
 log = logging.getLogger("shared.csv_export")
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Not only the first character. Spreadsheet imports trim or normalise what comes before a
+# formula: LibreOffice's "trim spaces" and Google Sheets drop leading spaces, some imports
+# strip NBSP, zero-width characters and a BOM, and Excel with an East Asian IME setting turns
+# full-width =+-@ into ASCII. So a cell is guarded when its first character after any of
+# LEADING_IGNORED is a formula start, ASCII or full-width. The cost is a ' before a few more
+# harmless cells of the CSV (" - bullet"); the database, the Parquet shards and the page keep
+# the text exactly as sent. Tab and CR count only as the very first character (the OWASP rule).
+LEADING_IGNORED = " \u00a0\t\n\r\u200b\u200c\u200d\u2060\ufeff\u3000"
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _sql_chars(chars) -> str:
+    return " || ".join(f"char({ord(c)})" for c in chars)
 
 
 def _guarded(column: str) -> str:
-    starts = ", ".join(["'='", "'+'", "'-'", "'@'", "char(9)", "char(13)"])
     text = f"COALESCE(CAST({column} AS TEXT), '')"
-    return f"CASE WHEN substr({text}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END AS {column}"
+    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
+    return (f"CASE WHEN substr({text}, 1, 1) IN (char(9), char(13)) "
+            f"OR substr(ltrim({text}, {_sql_chars(LEADING_IGNORED)}), 1, 1) IN ({starts}) "
+            f"THEN '''' || {text} ELSE {text} END AS {column}")
 
 
 # Every column but the id is guarded, also those the app fills itself.
@@ -52,7 +69,8 @@ EXPORT_SQL = (f"SELECT {COLUMNS[0]}, {', '.join(_guarded(c) for c in COLUMNS[1:]
 
 def guard_cell(value: object) -> object:
     """The same rule in Python, for rows that do not come from EXPORT_SQL."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and (value.startswith(("\t", "\r"))
+                                   or value.lstrip(LEADING_IGNORED).startswith(FORMULA_STARTS)):
         return "'" + value
     return value
 
@@ -87,14 +105,14 @@ def _write_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
         database.close()
 
 
-def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: list | tuple = ()) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
             # The same bytes as the Arrow path: text quoted, LF line ends.
             writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(COLUMNS)
-            cursor = conn.execute(sql)
+            cursor = conn.execute(sql, params)
             cursor.arraysize = 1000
             writer.writerows(cursor)
     finally:
@@ -109,9 +127,20 @@ def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
             f"ORDER BY {COLUMNS[0]}")
 
 
-def write_reviews_csv(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
+def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None, *,
+                      sql: str = EXPORT_SQL) -> None:
     """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept),
-    or the reviews `sql` selects (`range_sql`: one shard)."""
+    or those `sql` selects (`range_sql`: one shard of a backup).
+
+    `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
+    dates and ratings); that goes through the csv module, which binds parameters (same bytes)."""
+    if only_ids is not None:
+        ids, params = only_ids
+        sql = EXPORT_SQL.replace(" FROM reviews ORDER BY", f" FROM reviews WHERE {COLUMNS[0]} IN ({ids}) ORDER BY")
+        if sql == EXPORT_SQL:
+            raise RuntimeError("EXPORT_SQL changed shape: the filtered export cannot narrow it")
+        _write_stdlib(db_path, csv_path, sql, params)
+        return
     try:
         _write_arrow(db_path, csv_path, sql)
     except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything

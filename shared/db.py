@@ -12,8 +12,10 @@ table: the seed's COUNT(id) grew with every review (60 ms at 1M rows).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,9 @@ from shared.reviews import Review
 
 BUSY_TIMEOUT_MS = 10_000
 JOURNAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024
-SCHEMA_VERSION = 1
-COLUMNS = ("id", "created_at", "name", "review", "comments")
+SCHEMA_VERSION = 3
+# One name for the rating across the db, the CSV, the Parquet files and the card.
+COLUMNS = ("id", "created_at", "name", "rating", "comments")
 
 # created_at is UTC, ISO 8601 with milliseconds: sortable as text, and precise
 # enough to keep the order of reviews when two databases are merged.
@@ -56,7 +59,79 @@ _MIGRATIONS: dict[int, list[str]] = {
                UPDATE meta SET value = value + 1 WHERE key = 'changes';
            END""",
     ],
+    # v2: the column `review` held the rating; it is now called `rating`
+    # everywhere (db, CSV, Parquet, card). The triggers are dropped first and
+    # recreated after, so that no trigger body ever names a missing column.
+    2: [
+        "DROP TRIGGER IF EXISTS reviews_ai",
+        "DROP TRIGGER IF EXISTS reviews_ad",
+        "DROP TRIGGER IF EXISTS reviews_au",
+        "ALTER TABLE reviews RENAME COLUMN review TO rating",
+        """CREATE TRIGGER reviews_ai AFTER INSERT ON reviews BEGIN
+               UPDATE review_stats SET n = n + 1 WHERE rating = NEW.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_ad AFTER DELETE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1 WHERE rating = OLD.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_au AFTER UPDATE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1 WHERE rating = OLD.rating;
+               UPDATE review_stats SET n = n + 1 WHERE rating = NEW.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+    ],
+    # v3: the owner's page at scale (issue 15). Derived data only, rebuilt from `reviews`
+    # by the statements in _DERIVED_V3_BACKFILL, and kept in step by triggers on the one
+    # table every write goes through (the form, the worker's merge and restore alike):
+    # - reviews_fts: FTS5 over name + comments, external content (the text is stored once,
+    #   in `reviews`); a search reads posting lists instead of LIKE '%q%' over every row.
+    # - review_days: reviews and rating sum per UTC day and rating, so the summary's charts
+    #   and the filtered counts read ~5 rows a day instead of the table.
+    # - an index on created_at for the date-range filter of the list.
+    3: [
+        """CREATE VIRTUAL TABLE reviews_fts USING fts5(
+               name, comments, content='reviews', content_rowid='id',
+               tokenize='unicode61 remove_diacritics 2', columnsize=0)""",
+        # min_id/max_id: bounds on the ids of the day's reviews (a delete or a changed created_at
+        # leaves them wider, never narrower), so a date filter pages through only that id span.
+        """CREATE TABLE review_days (
+               day TEXT NOT NULL, rating INTEGER NOT NULL, n INTEGER NOT NULL,
+               min_id INTEGER NOT NULL, max_id INTEGER NOT NULL,
+               PRIMARY KEY (day, rating)) WITHOUT ROWID""",
+        "CREATE INDEX reviews_created_at ON reviews (created_at)",
+        """CREATE TRIGGER reviews_derived_ai AFTER INSERT ON reviews BEGIN
+               INSERT INTO reviews_fts (rowid, name, comments) VALUES (NEW.id, NEW.name, NEW.comments);
+               INSERT INTO review_days (day, rating, n, min_id, max_id)
+                   VALUES (substr(NEW.created_at, 1, 10), NEW.rating, 1, NEW.id, NEW.id)
+                   ON CONFLICT (day, rating) DO UPDATE SET n = n + 1, min_id = min(min_id, excluded.min_id),
+                                                          max_id = max(max_id, excluded.max_id);
+           END""",
+        """CREATE TRIGGER reviews_derived_ad AFTER DELETE ON reviews BEGIN
+               INSERT INTO reviews_fts (reviews_fts, rowid, name, comments)
+                   VALUES ('delete', OLD.id, OLD.name, OLD.comments);
+               UPDATE review_days SET n = n - 1 WHERE day = substr(OLD.created_at, 1, 10) AND rating = OLD.rating;
+           END""",
+        """CREATE TRIGGER reviews_derived_au AFTER UPDATE ON reviews BEGIN
+               INSERT INTO reviews_fts (reviews_fts, rowid, name, comments)
+                   VALUES ('delete', OLD.id, OLD.name, OLD.comments);
+               INSERT INTO reviews_fts (rowid, name, comments) VALUES (NEW.id, NEW.name, NEW.comments);
+               UPDATE review_days SET n = n - 1 WHERE day = substr(OLD.created_at, 1, 10) AND rating = OLD.rating;
+               INSERT INTO review_days (day, rating, n, min_id, max_id)
+                   VALUES (substr(NEW.created_at, 1, 10), NEW.rating, 1, NEW.id, NEW.id)
+                   ON CONFLICT (day, rating) DO UPDATE SET n = n + 1, min_id = min(min_id, excluded.min_id),
+                                                          max_id = max(max_id, excluded.max_id);
+           END""",
+        # Existing databases: fill both from the rows they hold (~6 s at 1M rows, see bench/owner_queries.py).
+        "INSERT INTO reviews_fts (reviews_fts) VALUES ('rebuild')",
+        """INSERT INTO review_days (day, rating, n, min_id, max_id)
+               SELECT substr(created_at, 1, 10), rating, COUNT(*), MIN(id), MAX(id) FROM reviews
+               WHERE rating IS NOT NULL GROUP BY 1, 2""",
+    ],
 }
+
+# Derived tables rebuilt from `reviews` (bench/make_db.py after a bulk load with the triggers off).
+DERIVED_V3_BACKFILL = _MIGRATIONS[3][-2:]
 
 
 class StoreError(RuntimeError):
@@ -186,32 +261,203 @@ def read_summary(conn: sqlite3.Connection) -> Summary:
 
 def insert_review(conn: sqlite3.Connection, review: Review) -> int:
     with transaction(conn):
-        cur = conn.execute("INSERT INTO reviews (name, review, comments) VALUES (?, ?, ?)",
+        cur = conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)",
                            (review.name, review.rating, review.comments))
     return int(cur.lastrowid)
 
 
 def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
     return conn.execute(
-        "SELECT id, created_at, name, review, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
     ).fetchall()
 
 
 def search_reviews(conn: sqlite3.Connection, *, query: str = "", limit: int = 50,
                    offset: int = 0) -> tuple[list[tuple], int]:
-    """A page of reviews, newest first, whose name or comments contain `query` (for the owner)."""
+    """A page of reviews, newest first, whose name or comments contain `query`.
+
+    The original owner's query (LIKE '%q%' and OFFSET: both scan the table); kept as the
+    baseline for bench/owner_queries.py. The owner's page uses `find_reviews`."""
     if not query:
         rows = conn.execute(
-            "SELECT id, created_at, name, review, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
+            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset)).fetchall()
         return rows, read_summary(conn).total
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
     rows = conn.execute(
-        f"SELECT id, created_at, name, review, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+        f"SELECT id, created_at, name, rating, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
         (pattern, limit, offset)).fetchall()
     total = conn.execute(f"SELECT COUNT(*) FROM reviews {where}", (pattern,)).fetchone()[0]
     return rows, total
+
+
+# Counting every match of a common word at 1M rows reads its whole posting list;
+# past this many the owner's page says "more than N".
+COUNT_CAP = 10_000
+COUNT_BUDGET_SECONDS = 0.1
+_WORDS = re.compile(r"\w+", re.UNICODE)
+PREFIX_MIN_CHARS = 3
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """What the owner's list, counts and CSV are narrowed to. Days are UTC, both ends included."""
+    query: str = ""
+    ratings: tuple[int, ...] = ()  # empty: every rating
+    first_day: str | None = None  # "YYYY-MM-DD"
+    last_day: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.query or self.ratings or self.first_day or self.last_day)
+
+
+def fts_phrase(text: str) -> str | None:
+    """The owner's text as one FTS5 phrase, prefix-matched on its last word: `say "hi" -now*`
+    becomes `"say ""hi"" -now*"*`. Inside quotes NEAR, AND, OR, NOT, -, * and ^ are plain
+    text, so no input is an FTS syntax error. None when the text has no word to index.
+
+    A last word shorter than PREFIX_MIN_CHARS is matched whole: FTS5 merges the lists of every
+    word a prefix starts, and "a*" is most of the vocabulary (660 ms at 1M rows)."""
+    words = _WORDS.findall(text)
+    if not words:
+        return None
+    star = "*" if len(words[-1]) >= PREFIX_MIN_CHARS else ""
+    return '"' + text.replace('"', '""') + '"' + star
+
+
+def _where(f: ReviewFilter, alias: str = "r", id_expr: str = "r.id") -> tuple[list[str], list]:
+    """The rating and date parts of the WHERE clause (the text part depends on the index used)."""
+    clauses, params = [], []
+    if f.ratings:
+        clauses.append(f"{alias}.rating IN ({', '.join('?' * len(f.ratings))})")
+        params.extend(f.ratings)
+    if f.first_day:
+        clauses.append(f"{alias}.created_at >= ?")
+        params.append(f.first_day)
+    if f.last_day:
+        # Every time on the last day sorts below "YYYY-MM-DD~" ("~" is above "T").
+        clauses.append(f"{alias}.created_at < ?")
+        params.append(f.last_day + "~")
+    if f.first_day or f.last_day:
+        # The same rows, found faster: the range's reviews have ids within the bounds review_days
+        # keeps per day, so a page by id scans only that span instead of every newer review;
+        # with a search, FTS5 takes the span as a rowid range. (1M rows, a month two years
+        # back, page 1: 149 ms without the span; see bench/owner_queries.py.)
+        span = "SELECT {} FROM review_days WHERE day >= ? AND day <= ?"
+        low, high = f.first_day or "", f.last_day or "~"
+        clauses.append(f"{id_expr} BETWEEN ({span.format('MIN(min_id)')}) AND ({span.format('MAX(max_id)')})")
+        params.extend([low, high, low, high])
+    return clauses, params
+
+
+def _filtered_sql(f: ReviewFilter, columns: str) -> tuple[str, list, str]:
+    """FROM/WHERE for the filter, and the id expression to order and page by: through the
+    FTS index when there is a searchable word. Ordering by the FTS table's own rowid lets
+    FTS5 walk its matches newest first and stop after a page, instead of sorting them all."""
+    phrase = fts_phrase(f.query) if f.query else None
+    clauses, params = _where(f, id_expr="reviews_fts.rowid" if phrase else "r.id")
+    if phrase:
+        id_expr = "reviews_fts.rowid"
+        if clauses or columns != "1":
+            sql = (f"SELECT {columns} FROM reviews_fts JOIN reviews r ON r.id = reviews_fts.rowid "
+                   "WHERE reviews_fts MATCH ?")
+        else:  # a plain count needs no row of `reviews`
+            sql = "SELECT 1 FROM reviews_fts WHERE reviews_fts MATCH ?"
+        params = [phrase, *params]
+    elif f.query:
+        # Only symbols (e.g. "-" or "*"): nothing the tokenizer indexes, so a plain substring
+        # search. Rare, and it scans; the owner still gets an answer rather than an error.
+        pattern = "%" + f.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        id_expr = "r.id"
+        sql = f"SELECT {columns} FROM reviews r WHERE (r.name LIKE ? ESCAPE '\\' OR r.comments LIKE ? ESCAPE '\\')"
+        params = [pattern, pattern, *params]
+    else:
+        id_expr = "r.id"
+        sql = f"SELECT {columns} FROM reviews r WHERE 1"
+    for clause in clauses:
+        sql += " AND " + clause
+    return sql, params, id_expr
+
+
+def find_reviews(conn: sqlite3.Connection, f: ReviewFilter, *, limit: int = 50, before_id: int | None = None,
+                 after_id: int | None = None) -> list[tuple]:
+    """One page of matching reviews, newest first, by keyset: `before_id` gives the page
+    after (older than) a page, `after_id` the page before it. Every page costs the same,
+    the first or the 10,000th (OFFSET would step over all the earlier rows)."""
+    sql, params, id_expr = _filtered_sql(f, "r.id, r.created_at, r.name, r.rating, r.comments")
+    if after_id is not None:
+        rows = conn.execute(sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?",
+                            [*params, after_id, limit]).fetchall()
+        return rows[::-1]
+    if before_id is not None:
+        sql += f" AND {id_expr} < ?"
+        params.append(before_id)
+    return conn.execute(sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit]).fetchall()
+
+
+def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CAP,
+                  budget_seconds: float = COUNT_BUDGET_SECONDS) -> tuple[int | None, bool]:
+    """How many reviews match, and whether that is exact (False: at least `cap`, or None: more
+    than could be counted within `budget_seconds`).
+
+    Without a search text the per-day table answers exactly; a search counts at most `cap`."""
+    if not f.active:
+        return read_summary(conn).total, True
+    if not f.query:
+        sql, params = "SELECT COALESCE(SUM(n), 0) FROM review_days WHERE 1", []
+        if f.ratings:
+            sql += f" AND rating IN ({', '.join('?' * len(f.ratings))})"
+            params.extend(f.ratings)
+        if f.first_day:
+            sql += " AND day >= ?"
+            params.append(f.first_day)
+        if f.last_day:
+            sql += " AND day <= ?"
+            params.append(f.last_day)
+        return conn.execute(sql, params).fetchone()[0], True
+    sql, params, _ = _filtered_sql(f, "1")
+    # A common word with a rare rating can mean reading tens of thousands of matches to count a
+    # few thousand; past the time budget the page says "many" rather than keep the owner waiting.
+    deadline = time.monotonic() + budget_seconds
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+    try:
+        n = conn.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT ?)", [*params, cap + 1]).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        return None, False
+    finally:
+        conn.set_progress_handler(None, 0)
+    return min(n, cap), n <= cap
+
+
+def filtered_ids_sql(f: ReviewFilter) -> tuple[str, list]:
+    """A SELECT of the ids the filter matches, to narrow another query (the owner's CSV)."""
+    sql, params, _ = _filtered_sql(f, "r.id")
+    return sql, params
+
+
+def day_bounds(conn: sqlite3.Connection) -> tuple[str, str] | None:
+    """The first and last UTC day that has reviews (None for an empty table)."""
+    row = conn.execute("SELECT MIN(day), MAX(day) FROM review_days WHERE n > 0").fetchone()
+    return None if row[0] is None else (row[0], row[1])
+
+
+def reviews_per_day(conn: sqlite3.Connection, first_day: str, last_day: str,
+                    ratings: tuple[int, ...] = ()) -> list[tuple[str, int, int, tuple[int, ...]]]:
+    """(day, reviews, rating sum, reviews per rating 1..5) for each day with reviews, in order."""
+    sql = "SELECT day, rating, n FROM review_days WHERE day >= ? AND day <= ? AND n > 0"
+    params: list = [first_day, last_day]
+    if ratings:
+        sql += f" AND rating IN ({', '.join('?' * len(ratings))})"
+        params.extend(ratings)
+    days: dict[str, list[int]] = {}
+    for day, rating, n in conn.execute(sql + " ORDER BY day", params):
+        if 1 <= (rating or 0) <= 5:
+            days.setdefault(day, [0] * 5)[rating - 1] += n
+    return [(day, sum(c), sum((i + 1) * n for i, n in enumerate(c)), tuple(c)) for day, c in days.items()]
 
 
 class Store:

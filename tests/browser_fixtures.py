@@ -5,8 +5,7 @@ browser is the system's `chromium` (scripts/test apt-installs it). Without the
 background-networking flags chromium keeps trying to reach Google's servers
 through the closed network, which slows every page.
 
-Use it with `from tests.browser_fixtures import *` in a test module (or from
-conftest.py to share it).
+tests/conftest.py imports the fixtures, so every module shares one browser.
 """
 
 from __future__ import annotations

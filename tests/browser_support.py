@@ -1,8 +1,8 @@
 """What a person does on the form and sees on it, in Playwright terms.
 
 Selectors rely on the elem_ids set in web/app.py and web/admin.py and on what
-Gradio 6 renders for them: the Dataframe's visible rows are `[role=row]
-.virtual-row` with `[role=gridcell]` cells, the bar chart's bars carry an
+Gradio 6 renders for them: the public list is `#latest li.review` (web/review_list.py),
+the owner's Dataframe's visible rows are `[role=row] .virtual-row` with `[role=gridcell]` cells, the bar chart's bars carry an
 aria-label "rating: 3; reviews: 2", error toasts are `[data-testid=toast-text]`.
 """
 
@@ -30,7 +30,15 @@ def db_count(data_dir: Path) -> int:
 def db_rows(data_dir: Path) -> list[tuple]:
     conn = connect(data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def db_created_at(data_dir: Path, review_id: int) -> str:
+    conn = connect(data_dir / "reviews.db", readonly=True)
+    try:
+        return conn.execute("SELECT created_at FROM reviews WHERE id = ?", (review_id,)).fetchone()[0]
     finally:
         conn.close()
 
@@ -105,6 +113,25 @@ def table_rows(page: Page, elem_id: str = "latest") -> list[list[str]]:
 def wait_top_row(page: Page, column: int, text: str, elem_id: str = "latest") -> list[str]:
     expect(page.locator(f"#{elem_id} [data-testid=cell-0-{column}]")).to_have_text(text)
     return table_rows(page, elem_id)[0]
+
+
+def shown_reviews(page: Page) -> list[dict]:
+    """The public list as a person reads it: name (as shown), stars (from the screen-reader text),
+    comment and the time's machine-readable UTC value (the visible text is the visitor's local time)."""
+    return page.evaluate("""() => [...document.querySelectorAll('#latest li.review')].map(li => ({
+        created_at: li.querySelector('time').getAttribute('datetime'),
+        when: li.querySelector('time').textContent,
+        name: li.querySelector('.who').textContent,
+        rating: Number(li.querySelector('.stars').getAttribute('aria-label').match(/Rated (\\d)/)[1]),
+        comments: li.querySelector('.comment')?.textContent ?? '',
+    }))""")
+
+
+def wait_top_review(page: Page, data_dir: Path, review_id: int) -> dict:
+    """Wait until the list's first review is `review_id` (known by its time: the page shows no ids)."""
+    created_at = db_created_at(data_dir, review_id)
+    expect(page.locator("#latest li.review time").first).to_have_attribute("datetime", created_at)
+    return shown_reviews(page)[0]
 
 
 def chart_counts(page: Page) -> dict[int, int]:

@@ -13,6 +13,9 @@ import pytest  # noqa: E402
 
 from shared.config import load_config  # noqa: E402
 from tests.hub_fixtures import hub_api, hub_server  # noqa: E402,F401
+# One chromium for the session, shared by every browser test module (two would each start
+# Playwright's sync loop, which refuses to run inside another).
+from tests.browser_fixtures import browser, page  # noqa: E402,F401
 
 
 # Markers by file, so a new file gets its kind from its name (register new kinds in pytest.ini).
@@ -29,9 +32,12 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_e2e.py": ("e2e", "slow"),
     "test_web_api.py": ("e2e", "slow"),
     "test_bad_input.py": ("e2e", "slow"),
+    "test_harden_web.py": ("e2e", "slow"),
     "test_security.py": ("e2e", "hub", "slow"),
     "test_browser.py": ("browser", "e2e", "slow"),
+    "test_accessibility.py": ("browser", "e2e", "slow"),
     "test_container.py": ("container", "slow"),
+    "test_harden_worker.py": ("hub", "e2e", "slow"),
 }
 FOLDER_MARKERS: dict[str, tuple[str, ...]] = {
     "faults": ("faults", "e2e", "hub", "slow"),

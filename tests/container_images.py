@@ -61,7 +61,9 @@ def podman(*args: str, check: bool = True, timeout: float = 120, **kwargs) -> su
 
 
 def tools_missing() -> list[str]:
-    return [tool for tool in ("podman", "runc", "mmdebstrap") if shutil.which(tool) is None]
+    # runc is in /usr/sbin, which a user's PATH may lack (podman finds it there itself).
+    return [tool for tool in ("podman", "runc", "mmdebstrap")
+            if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None]
 
 
 def image_exists(tag: str) -> bool:

@@ -57,3 +57,63 @@ def add_review(base_url: str, name, rating, comments, **kwargs) -> CallResult:
 
 def overview(base_url: str, **kwargs) -> CallResult:
     return call(base_url, "overview", [], **kwargs)
+
+
+# The tags the public list is made of (web/review_list.py); anything else came from someone's text.
+LIST_TAGS = {"ol", "li", "div", "span", "time", "p", "details", "summary", "a"}
+
+
+@dataclass
+class ShownReview:
+    created_at: str
+    name: str  # "" when shown as "Anonymous"
+    rating: int
+    comments: str
+
+
+def latest_reviews(list_html: str) -> tuple[list[ShownReview], set[str]]:
+    """The reviews the public list shows, as a person reads them, and every tag it contains.
+
+    html.parser unescapes entities: text escaped correctly comes back exactly as typed, and
+    text that was not escaped would come back as tags instead (so the test sees it)."""
+    from html.parser import HTMLParser
+
+    items: list[ShownReview] = []
+    tags: set[str] = set()
+
+    class Parser(HTMLParser):
+        field: str | None = None
+        current: dict | None = None
+
+        def handle_starttag(self, tag, attrs):
+            tags.add(tag)
+            a = dict(attrs)
+            classes = set((a.get("class") or "").split())
+            if tag == "li" and "review" in classes:
+                self.current = {"created_at": "", "name": "", "anon": False, "rating": 0, "comments": ""}
+            elif self.current is None:
+                return
+            elif tag == "span" and "who" in classes:
+                self.field, self.current["anon"] = "name", "anon" in classes
+            elif tag == "span" and "stars" in classes:
+                self.current["rating"] = int(a["aria-label"].split()[1])  # "Rated 4 out of 5"
+            elif tag == "time":
+                self.current["created_at"] = a["datetime"]
+            elif tag == "p" and "comment" in classes:
+                self.field = "comments"
+
+        def handle_endtag(self, tag):
+            if tag in ("span", "p") and self.field:
+                self.field = None
+            elif tag == "li" and self.current is not None:
+                c = self.current
+                items.append(ShownReview(c["created_at"], "" if c["anon"] else c["name"], c["rating"],
+                                         c["comments"]))
+                self.current = None
+
+        def handle_data(self, data):
+            if self.current is not None and self.field:
+                self.current[self.field] += data
+
+    Parser(convert_charrefs=True).feed(list_html)
+    return items, tags

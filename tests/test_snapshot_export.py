@@ -36,7 +36,7 @@ INSERTER = textwrap.dedent("""
 def test_snapshots_under_continuous_inserts_are_complete_and_consistent(tmp_path):
     db = tmp_path / "reviews.db"
     conn = open_store_db(db)
-    conn.executemany("INSERT INTO reviews (name, review, comments) VALUES (?, ?, ?)",
+    conn.executemany("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)",
                      [("seed", 1 + i % 5, "y" * 200) for i in range(20000)])
     conn.close()
     writer = subprocess.Popen([sys.executable, "-c", INSERTER.format(root=ROOT, path=str(db), seconds=6)],
@@ -81,7 +81,7 @@ def test_csv_neutralises_formulas_and_keeps_everything_else(tmp_path):
     out = tmp_path / "s.csv"
     export_csv(snap.path, out)
     frame = pd.read_csv(out, keep_default_na=False, dtype=str)
-    assert list(frame.columns) == ["id", "created_at", "name", "review", "comments"]
+    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments"]
     assert list(frame["name"]) == [guard_cell(t) for t in hostile]
     assert list(frame["comments"]) == [guard_cell(t) for t in hostile]
     for stored, exported in zip(hostile, frame["comments"]):
@@ -100,9 +100,9 @@ def test_both_export_paths_match_a_reference_writer(tmp_path):
     conn = open_store_db(db)
     for i in range(3000):  # more than one Arrow batch
         insert_review(conn, Review(["=x", "-y", "ok", "", "@z"][i % 5] + str(i), 1 + i % 5, f"line\n{i}, \"q\""))
-    rows = conn.execute("SELECT id, created_at, name, review, comments FROM reviews ORDER BY id").fetchall()
+    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     conn.close()
-    reference = [["id", "created_at", "name", "review", "comments"]]
+    reference = [["id", "created_at", "name", "rating", "comments"]]
     reference += [[str(r[0]), r[1], guard_cell(r[2]), str(r[3]), guard_cell(r[4])] for r in rows]
     _export_arrow(db, tmp_path / "arrow.csv")
     _export_stdlib(db, tmp_path / "stdlib.csv")
@@ -114,9 +114,9 @@ def test_export_survives_nulls_first_and_mixed_types(tmp_path):
     """A seed-era or hand-edited table: NULLs in the first rows, then numbers and text."""
     db = tmp_path / "odd.db"
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, created_at TEXT, name TEXT, review INTEGER, "
+    conn.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, created_at TEXT, name TEXT, rating INTEGER, "
                  "comments TEXT)")
-    conn.executemany("INSERT INTO reviews (created_at, name, review, comments) VALUES (?, ?, ?, ?)",
+    conn.executemany("INSERT INTO reviews (created_at, name, rating, comments) VALUES (?, ?, ?, ?)",
                      [("t", None, None, None)] * 3000 + [("t", 5, 2.5, "=1+1"), ("=now()", "-x", "=5", "plain")])
     conn.commit()
     conn.close()
@@ -138,6 +138,7 @@ def test_integrity_check_rejects_garbage(tmp_path):
         integrity_check(bad)
 
 
+@pytest.mark.slow  # imports gradio (the owner's page)
 def test_owner_export_and_backup_csv_are_one_format(tmp_path):
     """One writer for both: the owner's download and the backup's CSV are the same bytes."""
     from web.admin import write_export

@@ -46,6 +46,41 @@ def test_a_seed_database_is_migrated_with_its_reviews(tmp_path):
     assert summary.total == 3 and summary.counts == (0, 0, 0, 1, 2) and summary.max_id == 3
     insert_review(conn, Review("d", 1, ""))
     assert read_summary(conn).counts == (1, 0, 0, 1, 2)
+    assert conn.execute("SELECT name, rating FROM reviews ORDER BY id").fetchall() == [
+        ("a", 5), ("b", 4), ("c", 5), ("d", 1)]
+
+
+def test_a_version_1_database_is_migrated_to_the_rating_column(tmp_path):
+    """A v1 database (column `review`, triggers naming it) keeps its rows, ids and totals."""
+    from shared.db import _MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    v1 = sqlite3.connect(path, isolation_level=None)
+    for statement in _MIGRATIONS[1]:
+        v1.execute(statement)
+    v1.execute("PRAGMA user_version = 1")
+    v1.executemany("INSERT INTO reviews (created_at, name, review, comments) VALUES (?, ?, ?, ?)",
+                   [("2026-01-01T00:00:00.000Z", "a", 5, None), ("2026-01-02T00:00:00.000Z", None, 2, "NULL")])
+    v1.execute("DELETE FROM reviews WHERE id = 1")
+    v1.execute("INSERT INTO reviews (created_at, name, review, comments) VALUES ('2026-01-03T00:00:00.000Z', '', 4, '')")
+    before = v1.execute("SELECT * FROM reviews ORDER BY id").fetchall()
+    changes = v1.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
+    v1.close()
+
+    conn = open_store_db(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+    assert [c[1] for c in conn.execute("PRAGMA table_info(reviews)")] == ["id", "created_at", "name", "rating",
+                                                                         "comments"]
+    assert conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall() == before
+    assert read_summary(conn).counts == (0, 1, 0, 1, 0) and read_summary(conn).changes == changes
+    # The recreated triggers follow the new column: insert, update and delete keep the totals.
+    new_id = insert_review(conn, Review("c", 1, ""))
+    conn.execute("UPDATE reviews SET rating = 5 WHERE id = 2")
+    conn.execute("DELETE FROM reviews WHERE id = ?", (new_id,))
+    summary = read_summary(conn)
+    assert summary.counts == (0, 0, 0, 1, 1) and summary.changes == changes + 3
+    assert not [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+                if "review;" in sql or ".review" in sql]
 
 
 def test_summary_tracks_inserts_updates_and_deletes(tmp_path):
@@ -54,13 +89,13 @@ def test_summary_tracks_inserts_updates_and_deletes(tmp_path):
         insert_review(conn, Review("", rating, ""))
     s = read_summary(conn)
     assert (s.total, s.counts, s.average) == (4, (1, 2, 0, 0, 1), 2.5)
-    conn.execute("UPDATE reviews SET review = 3 WHERE id = 1")
+    conn.execute("UPDATE reviews SET rating = 3 WHERE id = 1")
     conn.execute("DELETE FROM reviews WHERE id = 4")
     s2 = read_summary(conn)
     assert (s2.total, s2.counts) == (3, (0, 2, 1, 0, 0))
     assert s2.fingerprint != s.fingerprint
     # The trigger-kept totals agree with a full count.
-    assert s2.counts == tuple(conn.execute(f"SELECT COUNT(*) FROM reviews WHERE review = {r}").fetchone()[0]
+    assert s2.counts == tuple(conn.execute(f"SELECT COUNT(*) FROM reviews WHERE rating = {r}").fetchone()[0]
                               for r in range(1, 6))
 
 
@@ -69,7 +104,7 @@ def test_readonly_connection_cannot_write(tmp_path):
     open_store_db(path).close()
     ro = connect(path, readonly=True)
     with pytest.raises(sqlite3.OperationalError):
-        ro.execute("INSERT INTO reviews (name, review, comments) VALUES ('x', 1, '')")
+        ro.execute("INSERT INTO reviews (name, rating, comments) VALUES ('x', 1, '')")
 
 
 def test_store_latest_is_newest_first(tmp_path):

@@ -49,7 +49,15 @@ def limited_app(tmp_path_factory):
 def db_rows(data_dir) -> list[tuple]:
     conn = connect(data_dir / "reviews.db", readonly=True)
     try:
-        return conn.execute("SELECT id, name, review, comments FROM reviews ORDER BY id").fetchall()
+        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def created_at(data_dir, review_id: int) -> str:
+    conn = connect(data_dir / "reviews.db", readonly=True)
+    try:
+        return conn.execute("SELECT created_at FROM reviews WHERE id = ?", (review_id,)).fetchone()[0]
     finally:
         conn.close()
 
@@ -127,8 +135,11 @@ def test_hostile_text_is_stored_and_returned_exactly(app):
         assert r.ok, r.error
         review_id = int(r.data[0].split("#")[1].split()[0])
         assert db_rows(app.data_dir)[-1] == (review_id, name.strip(), 2, comments)
-        top = r.data[4]["data"][0]
-        assert top[0] == review_id and top[2] == name.strip() and top[4] == comments
+        shown, tags = gradio_api.latest_reviews(r.data[4])
+        assert tags <= gradio_api.LIST_TAGS, tags  # the text came back as text, not as markup
+        top = shown[0]
+        assert top.created_at == created_at(app.data_dir, review_id)
+        assert top.name == name.strip() and top.comments == comments
     # The status line (Markdown on the page) never carries the person's text.
     assert r.data[0] == f"Thank you! Your review #{review_id} was saved."
 
@@ -136,11 +147,14 @@ def test_hostile_text_is_stored_and_returned_exactly(app):
 def test_public_overview_shows_only_the_latest_ten(app):
     for i in range(12):
         assert gradio_api.add_review(app.url, f"latest-{i}", 1 + i % 5, "").ok
-    table, total = gradio_api.overview(app.url).data[:2]
-    rows = table["data"]
+    latest, total = gradio_api.overview(app.url).data[:2]
+    rows, _ = gradio_api.latest_reviews(latest)
     assert len(rows) == 10 and total == db_count(app.data_dir)
-    assert [r[2] for r in rows] == [f"latest-{i}" for i in range(11, 1, -1)]  # newest first
-    assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+    assert [r.name for r in rows] == [f"latest-{i}" for i in range(11, 1, -1)]  # newest first
+    assert [r.created_at for r in rows] == sorted((r.created_at for r in rows), reverse=True)
+    # No internal ids on the public page: a review is its time, name, stars and comment.
+    assert "latest-11" in latest and not any(f">{i}<" in latest or f'"{i}"' in latest
+                                             for i in range(1, db_count(app.data_dir) + 1))
 
 
 def test_average_and_chart_follow_each_submit(app):

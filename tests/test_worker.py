@@ -17,6 +17,7 @@ from shared.reviews import Review
 from tests.apprunner import wait_until
 from worker.backup import Backup
 from worker.loop import BackupLoop
+from worker.restore import fetch_checked
 from worker.state import load_state
 from worker.targets import LocalFolderTarget
 
@@ -65,7 +66,8 @@ def test_local_target_keeps_newest_n_complete_pairs(config):
         assert (folder / "reviews.db").exists() and (folder / "reviews-delta.db").exists()
         staging = config.data_dir / f"check-{stem}"
         staging.mkdir()
-        db, _ = target.fetch(staging, stem)
+        db, _, summary = fetch_checked(target, staging, stem)  # what a restore makes of it: base + delta
+        assert summary.total == info["rows"]
         conn = connect(db, readonly=True)
         assert conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0] == info["rows"]
         conn.close()

@@ -50,34 +50,27 @@ def owner_login_check(app):
     return logged_in
 
 
-def main() -> int:
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    # INFO lines are limited too: "rate limited" is written per refused submit, which a client repeats at will.
-    log = setup_logging("web", config.log_level, repeat_min_level=logging.INFO)
+def build_web(config, store):
+    """The ASGI app and uvicorn's settings, exactly as `python -m web` serves the form.
 
+    Returns (app, uvicorn keyword arguments, (open_files, max_connections, per_client)).
+    bench/noop_app.py --like-web serves its floor through this too, so the two cannot drift."""
     import gradio as gr
-    import uvicorn
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
-    from shared.db import Store
+    from web.admin import CSS as ADMIN_CSS
+    from web.admin import JS as ADMIN_JS
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
+    from web.app import JS as PUBLIC_JS
     from web.app import build_app, quiet_input_count_check
     from web.client_address import ClientAddress
     from web.connections import (BACKLOG, KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, REQUEST_HEADER_TIMEOUT_SECONDS,
                                  connection_limits, guarded_protocol, raise_open_file_limit)
-    from web.gate import wait_for_worker
     from web.http_limits import BodySizeLimit, RouteAllowlist
     from web.login_throttle import Failures, LoginThrottle
 
-    if config.wait_for_worker:
-        wait_for_worker(config, max_wait=config.restore_timeout_seconds + GATE_MARGIN_SECONDS)
-    store = Store(config.db_path)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # no schema pages of our own
     owner_logged_in = None
     if config.admin_password:
@@ -89,13 +82,13 @@ def main() -> int:
                                                  minutes=max(1, round(config.login_cooldown_seconds / 60)))
         app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
                                   auth=check_password(config), auth_message=auth_message,
-                                  footer_links=[], run_history=False)
+                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS)
         owner_logged_in = owner_login_check(app)
     # Gradio's file route serves any file in its upload folder to whoever knows the path;
     # the owner's CSV exports live there, so the public app must refuse that folder.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
-                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS)
+                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS, js=PUBLIC_JS)
     # Outermost last: the client's address first, then the allowlist, the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))
@@ -105,18 +98,40 @@ def main() -> int:
     max_connections, per_client = connection_limits(open_files)
     if config.trusted_proxy_hops:
         per_client = None  # every socket comes from the proxy: only the total is capped
-    log.info("web starting address=%s:%d db=%s trusted_proxy_hops=%d open_file_limit=%d max_connections=%d "
-             "max_per_client=%s", config.server_name, config.server_port, config.db_path,
-             config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
+    # proxy_headers=False: X-Forwarded-For is read by ClientAddress alone (see web/client_address.py).
+    # log_config=None: uvicorn's lines go through our handler (key=value, repeat filter) to web.log.
+    # limit_concurrency: requests beyond it get 503 rather than queueing without bound.
+    server = dict(host=config.server_name, port=config.server_port, log_level="warning", log_config=None,
+                  timeout_graceful_shutdown=5, proxy_headers=False, forwarded_allow_ips="",
+                  http=guarded_protocol(max_connections, per_client, REQUEST_HEADER_TIMEOUT_SECONDS),
+                  timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=max_connections,
+                  h11_max_incomplete_event_size=MAX_HEADER_BYTES, backlog=BACKLOG)
+    return app, server, (open_files, max_connections, per_client)
+
+
+def main() -> int:
     try:
-        # proxy_headers=False: X-Forwarded-For is read by ClientAddress alone (see web/client_address.py).
-        # log_config=None: uvicorn's lines go through our handler (key=value, repeat filter) to web.log.
-        # limit_concurrency: requests beyond it get 503 rather than queueing without bound.
-        uvicorn.run(app, host=config.server_name, port=config.server_port, log_level="warning", log_config=None,
-                    timeout_graceful_shutdown=5, proxy_headers=False, forwarded_allow_ips="",
-                    http=guarded_protocol(max_connections, per_client, REQUEST_HEADER_TIMEOUT_SECONDS),
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=max_connections,
-                    h11_max_incomplete_event_size=MAX_HEADER_BYTES, backlog=BACKLOG)
+        config = load_config()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    # INFO lines are limited too: "rate limited" is written per refused submit, which a client repeats at will.
+    log = setup_logging("web", config.log_level, repeat_min_level=logging.INFO)
+
+    import uvicorn
+
+    from shared.db import Store
+    from web.gate import wait_for_worker
+
+    if config.wait_for_worker:
+        wait_for_worker(config, max_wait=config.restore_timeout_seconds + GATE_MARGIN_SECONDS)
+    store = Store(config.db_path)
+    try:
+        app, server, (open_files, max_connections, per_client) = build_web(config, store)
+        log.info("web starting address=%s:%d db=%s trusted_proxy_hops=%d open_file_limit=%d max_connections=%d "
+                 "max_per_client=%s", config.server_name, config.server_port, config.db_path,
+                 config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
+        uvicorn.run(app, **server)
     finally:
         store.close()
     return 0

@@ -17,6 +17,7 @@ file in the upload folder to whoever knows its path.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import os
@@ -33,7 +34,10 @@ from gradio.utils import get_upload_folder
 
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.csv_export import write_reviews_csv
-from shared.db import Store, read_summary, read_transaction, search_reviews
+from shared.db import (ReviewFilter, Store, count_reviews, filtered_ids_sql, find_reviews, read_summary,
+                       read_transaction)
+from web import style
+from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
 
 log = logging.getLogger("web.admin")
 
@@ -45,6 +49,9 @@ EXPORT_KEEP_SECONDS = 15 * 60
 EXPORT_KEEP_NEWEST = 2  # besides the one being written
 EXPORT_FOLDER_NAME = "owner-exports"
 TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
+# Passed to mount_gradio_app in web/__main__.py (Gradio 6 takes css/js there).
+CSS = style.CSS
+JS = style.JS
 STORAGE_ERROR_MESSAGE = "The reviews could not be read right now (storage problem). Please try again."
 
 
@@ -88,8 +95,9 @@ def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
-def write_export(db_path: Path, folder: Path | None = None) -> Path:
-    """Write every review to a new CSV file and return its path.
+def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | None = None) -> Path:
+    """Write every review (or those `f` matches: the owner's dates and ratings) to a new CSV file
+    and return its path.
 
     Streamed (memory does not grow with the table), from one read
     transaction so the file is one consistent state; written under a
@@ -107,7 +115,7 @@ def write_export(db_path: Path, folder: Path | None = None) -> Path:
     try:
         # 0600 before any byte is written: the export holds every name, like the database itself.
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        write_reviews_csv(db_path, partial)
+        write_reviews_csv(db_path, partial, only_ids=filtered_ids_sql(f) if f is not None and f.active else None)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)
@@ -119,74 +127,136 @@ def _page_count(matching: int) -> int:
     return max(1, -(-matching // PAGE_SIZE))
 
 
-def _count_text(first: int, shown: int, matching: int, total: int, searching: bool) -> str:
+def _count_text(first: int, shown: int, matching: int | None, exact: bool, total: int, f: ReviewFilter) -> str:
     # Never echo the search text here: this is Markdown, and it is not ours.
-    if not matching:
-        return "No reviews match your search." if searching else "No reviews yet."
-    span = f"Showing {first + 1:,}–{first + shown:,} of {matching:,}"
-    if searching:
-        return f"{span} reviews matching your search ({total:,} reviews in all)."
+    narrowed = [w for w, on in (("search", bool(f.query)), ("filters", bool(f.ratings or f.first_day or f.last_day)))
+                if on]
+    if not shown and not matching:
+        return f"No reviews match your {' and '.join(narrowed)}." if narrowed else "No reviews yet."
+    if matching is None:
+        of = "many"  # counting them all would take too long (see count_reviews)
+    else:
+        of = f"{matching:,}" if exact else f"more than {matching:,}"
+    span = f"Showing {first + 1:,}–{first + shown:,} of {of}"
+    if narrowed:
+        return f"{span} reviews matching your {' and '.join(narrowed)} ({total:,} reviews in all)."
     return f"{span} reviews."
 
 
+def _filter_state(f: ReviewFilter) -> dict:
+    return dataclasses.asdict(f)
+
+
+def _filter_from_state(state: dict | None) -> ReviewFilter:
+    state = dict(state or {})
+    state["ratings"] = tuple(state.get("ratings") or ())
+    return ReviewFilter(**state)
+
+
 def build_admin(config: Config, store: Store) -> gr.Blocks:
-    def show(query: str | None, page: int | None) -> tuple:
-        """One page of reviews for the search in effect; the page number is clamped."""
-        query = (query or "").strip()[:MAX_QUERY_CHARS]
-        page = max(0, int(page or 0))
+    def read(work: Callable[[sqlite3.Connection], tuple]) -> tuple:
         conn = store.conn()
         try:
             with read_transaction(conn):  # the page rows and the counts agree
-                rows, matching = search_reviews(conn, query=query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-                if not rows and page > 0:  # past the end (reviews were deleted, or a stale page)
-                    page = _page_count(matching) - 1
-                    rows, matching = search_reviews(conn, query=query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-                total = read_summary(conn).total if query else matching
+                return work(conn)
         except sqlite3.Error as exc:
             log.error("owner page could not read reviews error=%s", exc)
             raise gr.Error(STORAGE_ERROR_MESSAGE, print_exception=False) from None  # logged above
-        pages = _page_count(matching)
+
+    def show(f: ReviewFilter, page: int, *, before_id: int | None = None, after_id: int | None = None) -> tuple:
+        """One page of the filter's reviews by keyset (ids), so page 10,000 costs what page 1 does."""
+        def work(conn):
+            rows = find_reviews(conn, f, limit=PAGE_SIZE, before_id=before_id, after_id=after_id)
+            nonlocal page
+            if not rows or after_id is not None and page <= 1 or (after_id is not None and len(rows) < PAGE_SIZE):
+                # Past either end (reviews were deleted, a stale page, or newer ones arrived): start over.
+                rows, page = find_reviews(conn, f, limit=PAGE_SIZE), 0
+            matching, exact = count_reviews(conn, f)
+            total = read_summary(conn).total if f.active else matching
+            return rows, matching, exact, total
+        rows, matching, exact, total = read(work)
+        pages = _page_count(matching or 0)
+        cursor = {"page": page, "first": rows[0][0] if rows else None, "last": rows[-1][0] if rows else None}
+        more = len(rows) == PAGE_SIZE and (page + 1 < pages or not exact)
+        if matching is None:
+            label = f"Page {page + 1:,}"
+        else:
+            label = f"Page {page + 1:,} of {pages:,}" if exact else f"Page {page + 1:,} of more than {pages:,}"
         return (
             pd.DataFrame(rows, columns=TABLE_HEADERS),
-            _count_text(page * PAGE_SIZE, len(rows), matching, total, bool(query)),
-            f"Page {page + 1:,} of {pages:,}",
-            page,
+            _count_text(page * PAGE_SIZE, len(rows), matching, exact, total, f),
+            label,
+            cursor,
             gr.Button(interactive=page > 0),
-            gr.Button(interactive=page + 1 < pages),
+            gr.Button(interactive=more),
         )
 
-    def search(query: str | None) -> tuple:
-        query = (query or "").strip()[:MAX_QUERY_CHARS]
-        return (query, *show(query, 0))
+    def summary_outputs(f: ReviewFilter) -> tuple:
+        data = read(lambda conn: (summarize(conn, f),))[0]
+        return data.per_day, data.per_day, data.distribution, data.text
 
-    def newer_page(query: str | None, page: int | None) -> tuple:
-        return show(query, (page or 0) - 1)
+    def apply(query: str | None, ratings: list | None, first: str | None, last: str | None) -> tuple:
+        """Check the filter (a bad date range changes nothing and says why), then show page 1 and the charts."""
+        try:
+            f = parse_filter(query, ratings, first, last, max_query_chars=MAX_QUERY_CHARS)
+        except FilterError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return (_filter_state(f), *show(f, 0), *summary_outputs(f))
 
-    def older_page(query: str | None, page: int | None) -> tuple:
-        return show(query, (page or 0) + 1)
+    def newer_page(state: dict, cursor: dict) -> tuple:
+        cursor = cursor or {}
+        return show(_filter_from_state(state), max(0, cursor.get("page", 0) - 1), after_id=cursor.get("first"))
 
-    def prepare_csv() -> tuple:
+    def older_page(state: dict, cursor: dict) -> tuple:
+        cursor = cursor or {}
+        if cursor.get("last") is None:
+            return show(_filter_from_state(state), 0)
+        return show(_filter_from_state(state), cursor.get("page", 0) + 1, before_id=cursor["last"])
+
+    def prepare_csv(state: dict) -> tuple:
+        # The dates and ratings, not the search text: the search finds reviews, the CSV is for analysis.
+        f = dataclasses.replace(_filter_from_state(state), query="")
         started = time.monotonic()
         try:
-            path = write_export(store.path)
+            path = write_export(store.path, f=f)
         except (sqlite3.Error, OSError) as exc:
             log.error("owner CSV export failed error=%s", exc)
             raise gr.Error("The CSV could not be written right now. Please try again.",
                            print_exception=False) from None  # logged above
         log.info("owner CSV export path=%s bytes=%d seconds=%.2f", path, path.stat().st_size,
                  time.monotonic() - started)
+        which = ("every review in the chosen dates and ratings" if f.ratings or f.first_day or f.last_day
+                 else "every review")
         return (gr.DownloadButton(label=f"Download {path.name}", value=str(path), visible=True),
-                f"Ready: {path.name} ({path.stat().st_size:,} bytes), every review as of now.")
+                f"Ready: {path.name} ({path.stat().st_size:,} bytes), {which} as of now.")
 
     with gr.Blocks(title="Feedback: owner's page") as demo:
         gr.Markdown("# Owner's page\nEvery review, newest first. Names are always shown here.")
         if config.reviews_at_risk:  # the owner must see it where they look; the form keeps working
             gr.Markdown(f"**Warning: {REVIEWS_AT_RISK_WARNING}**", elem_id="admin-backup-warning")
-        applied_query = gr.State("")  # the search the pages belong to, not what is typed
-        page = gr.State(0)
+        applied = gr.State(_filter_state(ReviewFilter()))  # the filter the pages belong to, not what is typed
+        cursor = gr.State({"page": 0, "first": None, "last": None})
+        with gr.Row(equal_height=True):
+            first_day = gr.Textbox(label="From (YYYY-MM-DD, UTC)", placeholder="first review", max_lines=1,
+                                   max_length=10, min_width=160, elem_id="admin-from")
+            last_day = gr.Textbox(label="To (YYYY-MM-DD, UTC)", placeholder="latest review", max_lines=1,
+                                  max_length=10, min_width=160, elem_id="admin-to")
+            ratings = gr.CheckboxGroup(label="Ratings", choices=list(RATINGS), value=list(RATINGS), min_width=220,
+                                       elem_id="admin-ratings")
         query = gr.Textbox(label="Search names and comments",
-                           placeholder="Part of a name or comment, e.g. checkout (empty: every review)",
+                           placeholder="Words from a name or comment, e.g. checkout (empty: every review)",
                            max_length=MAX_QUERY_CHARS, submit_btn="Search", elem_id="admin-query")
+        apply_button = gr.Button("Apply filters", variant="primary", elem_id="admin-apply")
+        gr.Markdown("## Summary\nThe charts follow the dates and ratings; the search narrows the list below.")
+        summary_text = gr.Markdown(elem_id="admin-summary")
+        with gr.Row():
+            per_day = gr.LinePlot(x="day", y="reviews", label="Reviews per day", y_lim=[0, None],
+                                  x_title="day (UTC)", height=240, elem_id="admin-per-day")
+            average = gr.LinePlot(x="day", y="average", label=f"Average rating, {ROLLING_DAYS}-day rolling",
+                                  y_lim=[1, 5], x_title="day (UTC)", height=240, elem_id="admin-average")
+        distribution = gr.BarPlot(x="rating", y="reviews", label="Rating distribution", y_lim=[0, None], sort="x",
+                                  height=220, elem_id="admin-distribution")
+        gr.Markdown("## Reviews")
         counts = gr.Markdown(elem_id="admin-count")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Reviews (newest first)",
                              # "str": names and comments are shown as text, never as HTML/Markdown.
@@ -198,19 +268,24 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
             page_label = gr.Markdown(elem_id="admin-page")
             older = gr.Button("Older →", interactive=False, min_width=100, elem_id="admin-older")
         with gr.Row(equal_height=True):
-            prepare = gr.Button("Prepare a CSV of all reviews", elem_id="admin-prepare-csv")
+            prepare = gr.Button("Prepare a CSV (the chosen dates and ratings)", elem_id="admin-prepare-csv")
             download = gr.DownloadButton("Download CSV", visible=False, variant="primary",
                                          elem_id="admin-download-csv")
         export_status = gr.Markdown(elem_id="admin-export-status")
         # The file is written straight into the export folder: no second copy in Gradio's cache.
         download.GRADIO_CACHE = str(export_dir())
 
-        page_outputs = [table, counts, page_label, page, newer, older]
+        page_outputs = [table, counts, page_label, cursor, newer, older]
+        apply_outputs = [applied, *page_outputs, per_day, average, distribution, summary_text]
         common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
-        demo.load(show, [applied_query, page], page_outputs, **common)
-        query.submit(search, [query], [applied_query, *page_outputs], **common)
-        newer.click(newer_page, [applied_query, page], page_outputs, **common)
-        older.click(older_page, [applied_query, page], page_outputs, **common)
-        prepare.click(prepare_csv, None, [download, export_status], api_visibility="private",
+        filter_inputs = [query, ratings, first_day, last_day]
+        demo.load(apply, filter_inputs, apply_outputs, **common)
+        query.submit(apply, filter_inputs, apply_outputs, **common)
+        apply_button.click(apply, filter_inputs, apply_outputs, **common)
+        for box in (first_day, last_day):
+            box.submit(apply, filter_inputs, apply_outputs, **common)
+        newer.click(newer_page, [applied, cursor], page_outputs, **common)
+        older.click(older_page, [applied, cursor], page_outputs, **common)
+        prepare.click(prepare_csv, [applied], [download, export_status], api_visibility="private",
                       concurrency_limit=1, show_progress="full")
     return demo

@@ -14,9 +14,10 @@ import gradio as gr
 import pandas as pd
 
 from shared.config import Config
-from shared.db import Store, Summary
+from shared.db import Store, Summary, read_transaction
 from shared.logs import q
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
+from web import review_list, style
 from web.ratelimit import RateLimiter
 
 log = logging.getLogger("web.app")
@@ -26,20 +27,13 @@ LATEST_LIMIT = 10
 # last 10,000 by default (~40 KB each: +41 MiB per 1000 submits, see
 # bench/web_rss.py). The form keeps no per-session state worth that.
 SESSION_CAPACITY = 100
-TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
-ANONYMOUS = "Anonymous"
 NAME_LABEL = "Name (optional)"
 NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
-# Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks): at phone width the
-# table's monospace text is too wide for five columns.
-# The visible rows are divs ([role=gridcell]); the hidden table measures them, so both change.
-CSS = """
-@media (max-width: 480px) {
-  #latest table, #latest [role=gridcell], #latest [role=columnheader] { font-size: 12px; }
-}
-"""
+# Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks).
+CSS = style.CSS + review_list.CSS
+JS = style.JS
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
@@ -78,12 +72,6 @@ def quiet_input_count_check(demo: gr.Blocks) -> gr.Blocks:
     return demo
 
 
-def _table(rows: list[tuple], hide_names: bool) -> pd.DataFrame:
-    if hide_names:
-        rows = [(r[0], r[1], ANONYMOUS, r[3], r[4]) for r in rows]
-    return pd.DataFrame(rows, columns=TABLE_HEADERS)
-
-
 def _chart(summary: Summary) -> pd.DataFrame:
     return pd.DataFrame({"rating": [str(r) for r in range(1, 6)], "reviews": list(summary.counts)})
 
@@ -98,9 +86,10 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
     limiter = RateLimiter(config.rate_limit_per_minute)
 
     def overview() -> tuple:
-        summary = store.summary()
-        return (_table(store.latest(LATEST_LIMIT), config.hide_names), summary.total,
-                _average(summary), _chart(summary))
+        with read_transaction(store.conn()):  # the total and the list agree
+            summary = store.summary()
+            rows = store.latest(LATEST_LIMIT)
+        return (review_list.render(rows, config.hide_names), summary.total, _average(summary), _chart(summary))
 
     def add_review(name: str | None, rating: int | None, comments: str | None,
                    request: gr.Request) -> tuple:
@@ -146,12 +135,11 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                     average = gr.Textbox(label="Average rating", interactive=False, elem_id="average")
                 chart = gr.BarPlot(x="rating", y="reviews", label="Reviews per rating", y_lim=[0, None],
                                    sort="x", elem_id="chart", height=220)
-                table = gr.Dataframe(headers=TABLE_HEADERS, label="Latest 10 reviews (newest first)",
-                                     # "str" cells are shown as text: HTML or Markdown in a
-                                     # comment is never rendered ("markdown"/"html" would be).
-                                     datatype=["number", "str", "str", "number", "str"],
-                                     column_widths=["9%", "20%", "17%", "13%", "41%"],
-                                     interactive=False, wrap=True, elem_id="latest")
+                gr.Markdown("## Latest reviews", elem_id="latest-heading")
+                # A list, not a table: it reads on a phone. review_list escapes every
+                # user-supplied character on the server; the JS only rewrites the times.
+                table = gr.HTML(review_list.LOADING_HTML, js_on_load=review_list.TIME_JS,
+                                elem_id="latest", padding=False)
 
         overview_outputs = [table, total, average, chart]
         submit.click(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],

@@ -1,4 +1,4 @@
-"""`python -m worker [run|backup|status|restore|publish]`: the backup worker and its ops commands."""
+"""`python -m worker [run|backup|status|restore|verify|publish]`: the backup worker and its ops commands."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import threading
 from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
 from shared.logs import setup_logging
 from worker.backup import Backup
+from worker.drill import RestoreDrill, verify
 from worker.errors import describe_error
 from worker.loop import BackupLoop, StopSignal
 from worker.restore import RestoreRefused, restore
@@ -75,7 +76,8 @@ def cmd_run(config: Config, target: Target) -> int:
     log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
     prepare(config, target)
     backup = Backup(config, target)
-    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds)
+    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds,
+                      drill=RestoreDrill(config, target))
     try:
         loop.run(stop)
     finally:
@@ -115,6 +117,10 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         "last_error": state.last_error,
         "pending_merge": state.pending_merge,
         "conflict": state.conflict,
+        "last_drill_at": state.last_drill_at,  # the newest backup restored into a scratch folder and checked
+        "last_drill_ok": state.last_drill_ok,
+        "last_drill_revision": state.last_drill_revision,
+        "last_drill_detail": state.last_drill_detail,
     }
     if as_json:
         print(json.dumps(info, indent=1))
@@ -122,7 +128,14 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         width = max(len(k) for k in info)
         for key, value in info.items():
             print(f"{key:<{width}}  {'-' if value is None else value}")
-    return 1 if state.conflict else 0
+    # Non-zero whenever ops should look: backups failing, a conflict, or a backup that would not restore.
+    return 1 if state.conflict or state.consecutive_failures or state.last_drill_ok is False else 0
+
+
+def cmd_verify(config: Config, target: Target, *, revision: str | None) -> int:
+    verdict = verify(config, target, revision)
+    print(f"{'ok' if verdict.ok else 'FAILED'} revision={verdict.revision or 'newest'}: {verdict.detail}")
+    return 0 if verdict.ok else 1
 
 
 def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool) -> int:
@@ -146,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     rest = sub.add_parser("restore", help="bring a backup back into the local database")
     rest.add_argument("--revision", help="an earlier backup (commit id, or local backup name)")
     rest.add_argument("--force", action="store_true", help="replace a non-empty local database (a copy is kept)")
+    check = sub.add_parser("verify", help="download a backup into a scratch folder and check it as a restore "
+                                          "would; the live database is not touched")
+    check.add_argument("--revision", help="an earlier backup (commit id, or local backup name); default the newest")
     args = parser.parse_args(argv)
     command = args.command or "run"
 
@@ -159,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         from huggingface_hub import get_token  # also a token from a saved login
 
         secrets.append(get_token() or "")
-    setup_logging("worker", "INFO" if command == "status" else config.log_level, secrets=secrets)
+    setup_logging("worker", "INFO" if command in ("status", "verify") else config.log_level, secrets=secrets)
     try:
         target = make_target(config)
         if command == "run":
@@ -172,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(config, target, as_json=args.json)
         if command == "restore":
             return cmd_restore(config, target, revision=args.revision, force=args.force)
+        if command == "verify":
+            return cmd_verify(config, target, revision=args.revision)
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3

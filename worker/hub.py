@@ -23,7 +23,7 @@ from shared.config import Config
 from shared.db import COLUMNS, Summary
 from worker.errors import WorkerError, retry_after_seconds
 from worker.manifest import BackupManifest
-from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree, assemble
+from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.hub")
 
@@ -121,7 +121,7 @@ Written by the feedback app's backup worker. Each commit is one consistent backu
   (`python -m worker restore` puts them together). The base is re-uploaded when the delta grows.
 - `{CSV_DIR}/reviews-<first id>-<last id>.csv`: every review from that same point in time, in shards of
   ids. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
-  (`created_at` is UTC; `review` is the rating from 1 to 5). Text cells that begin with
+  (`created_at` is UTC; `rating` is from 1 to 5). Text cells that begin with
   `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
 
 ## Restore
@@ -280,9 +280,9 @@ class HubTarget:
         info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
-        delta = None
+        verify_base(Path(path), info)
         if info.base_max_id is not None and info.max_id > info.base_max_id:
-            delta = Path(self._call(self.api.hf_hub_download, self.repo_id, DELTA_FILE, repo_type=REPO_TYPE,
-                                    revision=head, local_dir=dest_dir))
-        assemble(Path(path), delta, info)
+            # Beside the db, as dest_dir/DELTA_FILE: restore applies it (worker.restore.fetch_checked).
+            self._call(self.api.hf_hub_download, self.repo_id, DELTA_FILE, repo_type=REPO_TYPE, revision=head,
+                       local_dir=dest_dir)
         return Path(path), info

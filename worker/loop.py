@@ -26,6 +26,7 @@ from worker.state import load_state, update_state
 log = logging.getLogger("worker.loop")
 
 REMINDER_SECONDS = 600.0
+DRILL_CHECK_SECONDS = 60.0  # how often the loop asks whether a restore drill is due (a state-file read)
 
 
 class Stop(Protocol):
@@ -66,8 +67,9 @@ class StopSignal:
 
 class BackupLoop:
     def __init__(self, backup: Backup, *, interval: float, backoff_cap: float,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, drill=None):
         self.backup = backup
+        self.drill = drill  # worker.drill.RestoreDrill, or None: checked every DRILL_CHECK_SECONDS
         self.interval = interval
         self.backoff_cap = backoff_cap
         self.clock = clock
@@ -134,9 +136,17 @@ class BackupLoop:
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save state error=%s", exc)
 
+    def _drill(self) -> None:
+        try:
+            self.drill.maybe_run()
+        except Exception:  # noqa: BLE001 - maybe_run catches its own; the loop must survive anything
+            log.exception("restore drill crashed")
+
     def run(self, stop: Stop) -> None:
         scheduler = schedule.Scheduler()
         scheduler.every(self.interval).seconds.do(self.tick)
+        if self.drill is not None:
+            scheduler.every(min(self.interval, DRILL_CHECK_SECONDS)).seconds.do(self._drill)
         self.tick()  # a first backup at start, not one interval later
         while not stop.is_set():
             scheduler.run_pending()

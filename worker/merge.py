@@ -20,13 +20,13 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.db import connect, transaction
-from worker.restore import fetch_checked, staging_dir
+from worker.restore import fetch_newest_usable, staging_dir
 from worker.targets import Target
 
 log = logging.getLogger("worker.merge")
 
 _SAME_ROW = ("h.id = r.id AND h.created_at IS r.created_at AND h.name IS r.name "
-             "AND h.review IS r.review AND h.comments IS r.comments")
+             "AND h.rating IS r.rating AND h.comments IS r.comments")
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,16 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
         with transaction(conn):
             conn.execute("DELETE FROM main.reviews AS r "
                          f"WHERE EXISTS (SELECT 1 FROM hub.reviews AS h WHERE {_SAME_ROW})")
-            local = conn.execute("SELECT created_at, name, review, comments FROM main.reviews "
+            local = conn.execute("SELECT created_at, name, rating, comments FROM main.reviews "
                                  "ORDER BY created_at, id").fetchall()
             conn.execute("DELETE FROM main.reviews")
             # New ids for the local rows start right after the backup's highest.
             conn.execute("UPDATE main.sqlite_sequence SET seq = (SELECT COALESCE(MAX(id), 0) FROM hub.reviews) "
                          "WHERE name = 'reviews'")
-            cur = conn.execute("INSERT INTO main.reviews (id, created_at, name, review, comments) "
-                               "SELECT id, created_at, name, review, comments FROM hub.reviews ORDER BY id")
+            cur = conn.execute("INSERT INTO main.reviews (id, created_at, name, rating, comments) "
+                               "SELECT id, created_at, name, rating, comments FROM hub.reviews ORDER BY id")
             from_backup = cur.rowcount
-            conn.executemany("INSERT INTO main.reviews (created_at, name, review, comments) VALUES (?, ?, ?, ?)",
+            conn.executemany("INSERT INTO main.reviews (created_at, name, rating, comments) VALUES (?, ?, ?, ?)",
                              local)
         conn.execute("DETACH DATABASE hub")
     finally:
@@ -68,8 +68,10 @@ def merge_newest_backup(config: Config, target: Target) -> MergeResult | None:
     if newest is None:
         return None
     with staging_dir(config.data_dir / ".merge") as staging:
-        fetched, _, _ = fetch_checked(target, staging, newest.revision)
+        # The newest backup that passes the checks, as a restore would take (a broken newest is skipped).
+        fetched, info, _ = fetch_newest_usable(target, staging)
         result = merge_backup_into(config.db_path, fetched)
     log.warning("merged the newest backup with reviews written while it was unreachable "
-                "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local, newest.revision)
+                "from_backup=%d from_local=%d revision=%s", result.from_backup, result.from_local,
+                info.revision or newest.revision)
     return result

@@ -7,6 +7,12 @@
   over a database that another process has open would not be safe.
 - A non-empty database is never overwritten without `force`; with it, a
   timestamped copy of the old one is kept first.
+- It carries only the schema we create (`worker.schema_guard`): a foreign
+  trigger or view in a backup is dropped, and logged, before it goes live.
+- When the newest backup is unusable (not SQLite, fails its checks, a table
+  of ours with other columns), restore walks back to the newest revision
+  that passes, logging each one it skipped and why. A backup that cannot be
+  reached (network) is not skipped: that is an outage, not a bad backup.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.config import Config
-from shared.db import Summary, connect, ensure_schema, read_summary
+from shared.db import SCHEMA_VERSION, StoreError, Summary, connect, ensure_schema, read_summary, schema_version
+from shared.logs import q
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
+from worker.schema_guard import SchemaRefused, remove_foreign_objects
 from worker.snapshot import SnapshotError, integrity_check
 from worker.manifest import BackupManifest
 from worker.targets import Target
+from worker.tree import DELTA_FILE, apply_delta_conn
 
 log = logging.getLogger("worker.restore")
 
@@ -36,6 +45,10 @@ class RestoreRefused(RuntimeError):
 
 class NoBackup(FileNotFoundError):
     """The target holds no backup to restore."""
+
+
+# What makes a downloaded backup unusable (as opposed to a target we cannot reach).
+BACKUP_DEFECTS = (SnapshotError, SchemaRefused, StoreError, sqlite3.DatabaseError)
 
 
 def local_review_count(db_path: Path) -> int:
@@ -71,30 +84,75 @@ def staging_dir(path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def fetch_checked(target: Target, staging: Path,
-                  revision: str | None = None) -> tuple[Path, BackupManifest, Summary]:
+def fetch_checked(target: Target, staging: Path, revision: str | None = None, *,
+                  dropped: list[str] | None = None) -> tuple[Path, BackupManifest, Summary]:
     """Download a backup (the newest, or `revision`) into `staging`, check it, migrate it.
 
     Nothing touches the live database before this returns: the copy passed
     `integrity_check`, its schema is brought up to date and it is in WAL mode
-    like the live db (the backup API needs equal page sizes and journal kinds).
-    Raises NoBackup when the target holds none."""
+    like the live db (the backup API needs equal page sizes and journal kinds),
+    and any schema object we do not create is gone (appended to `dropped`).
+    Raises NoBackup when the target holds none, one of BACKUP_DEFECTS when it is unusable."""
     try:
         fetched, info = target.fetch(staging, revision)
     except FileNotFoundError as exc:
         raise NoBackup(str(exc)) from exc
     if info.base_sha256 is None:
         integrity_check(fetched)
-    # else the target checked the download is byte for byte the base that passed
-    # integrity_check when it was made, and checked the delta (worker.tree.assemble):
-    # a second pass over every page would double the restore time of a large db.
+    # else the target checked that the download is byte for byte the base that passed
+    # integrity_check when it was made (worker.tree.verify_base): a second pass over
+    # every page would double the restore time of a large db.
+    source = info.revision or revision or "newest"
     staged = connect(fetched)
     try:
+        # A backup at our version is cleaned before anything runs on it (a foreign trigger could
+        # fire on a migration's writes); an older one after its migration, against our schema.
+        removed = []
+        if schema_version(staged) == SCHEMA_VERSION:
+            removed += remove_foreign_objects(staged, source=source)
         ensure_schema(staged)
+        removed += remove_foreign_objects(staged, source=source)
+        # The reviews since the base go in last, once only our own triggers are left to fire.
+        apply_delta_conn(staged, staging / DELTA_FILE, info)
         summary = read_summary(staged)
     finally:
         staged.close()
+    if dropped is not None:
+        dropped.extend(removed)
     return fetched, info, summary
+
+
+def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupManifest, Summary]:
+    """fetch_checked on the newest backup, else on the next older one that passes, and so on."""
+    try:
+        return fetch_checked(target, staging / "newest")
+    except BACKUP_DEFECTS as exc:
+        first_cause = exc
+    older = backup_revisions(target)
+    newest = older[0] if older else "newest"
+    log.error("skipped backup revision=%s cause=%s; trying older revisions", q(newest), q(first_cause))
+    for i, revision in enumerate(older[1:], start=1):
+        try:
+            fetched, info, summary = fetch_checked(target, staging / f"older-{i}", revision)
+        except BACKUP_DEFECTS as exc:
+            log.error("skipped backup revision=%s cause=%s", q(revision), q(exc))
+            continue
+        log.warning("restoring an older backup: the %d newer one(s) failed their checks revision=%s rows=%d",
+                    i, q(revision), summary.total)
+        return fetched, info, summary
+    raise SnapshotError(f"no backup in {target.name} passes the checks (newest: {first_cause})")
+
+
+def backup_revisions(target: Target) -> list[str]:
+    """Every backup's revision, newest first."""
+    history = getattr(target, "history", None)  # the targets' listing from issue 11, once it is in
+    if history is not None:
+        return [entry.revision for entry in history()]
+    # Until then: the same listing, read here.
+    if hasattr(target, "_manifests"):
+        return [m.name[: -len(".json")] for m in reversed(target._manifests())]
+    commits = target._call(target.api.list_repo_commits, target.repo_id, repo_type="dataset")
+    return [c.commit_id for c in commits]
 
 
 def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:
@@ -111,7 +169,10 @@ def restore_locked(config: Config, target: Target, *, revision: str | None = Non
             f"{db_path} already holds {existing} reviews; restore would replace them. "
             "Run again with --force to replace it (a copy of the current database is kept).")
     with staging_dir(config.data_dir / ".restore") as staging:
-        fetched, info, restored = fetch_checked(target, staging, revision)
+        if revision:  # asked for by name: that one or nothing
+            fetched, info, restored = fetch_checked(target, staging, revision)
+        else:
+            fetched, info, restored = fetch_newest_usable(target, staging)
         if not db_path.exists():
             _move_into_place(fetched, db_path)
         else:

@@ -35,6 +35,11 @@ class WorkerState:
     # must be merged into the local database before the first push.
     pending_merge: bool = False
     conflict: str | None = None  # the local db lacks reviews the newest backup has
+    # The restore drill (worker/drill.py): when the newest backup was last checked, and the verdict.
+    last_drill_at: str | None = None
+    last_drill_ok: bool | None = None
+    last_drill_revision: str | None = None
+    last_drill_detail: str | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)

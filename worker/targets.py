@@ -15,7 +15,7 @@ from typing import Protocol
 from shared.db import Summary
 from worker.fsutil import fsync_dir, replace_durably
 from worker.manifest import BackupManifest
-from worker.tree import BASE_FILE, DELTA_FILE, Tree, assemble
+from worker.tree import BASE_FILE, DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.targets")
 
@@ -34,8 +34,9 @@ class Target(Protocol):
         Returns `manifest` placed: with the backup's location and revision."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
-        """Download the newest (or the given) backup into dest_dir as one database
-        (base + delta applied, checked against its manifest)."""
+        """Download the db of the newest (or the given) backup into dest_dir, and its
+        delta as dest_dir/DELTA_FILE when it has one; a base with a recorded sha256 is
+        checked against it (worker.tree.verify_base). restore.fetch_checked applies the delta."""
 
 
 class LocalFolderTarget:
@@ -128,11 +129,14 @@ class LocalFolderTarget:
         manifest = manifests[-1]
         stem = manifest.name[: -len(".json")]
         info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+        dest_dir.mkdir(parents=True, exist_ok=True)  # restore's walk-back passes a fresh subfolder
         dest = dest_dir / "restore.db"
         folder = self.folder / stem
         if folder.is_dir():
-            shutil.copyfile(folder / BASE_FILE, dest)  # a copy: the delta is applied to it
-            assemble(dest, folder / DELTA_FILE, info)
+            shutil.copyfile(folder / BASE_FILE, dest)  # a copy: restore applies the delta to it
+            verify_base(dest, info)
+            if (folder / DELTA_FILE).exists():
+                shutil.copyfile(folder / DELTA_FILE, dest_dir / DELTA_FILE)
         else:
             shutil.copyfile(self.folder / f"{stem}.db", dest)  # a backup from before the incremental layout
         return dest, info

@@ -172,32 +172,47 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
     return int(rows)
 
 
-def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
-    """Restore side: insert the delta's rows into `base_db` (a staged copy, not the
-    live db) in one transaction; the triggers bring totals and counters along.
-    Refuses a delta that does not start right above the base. Returns rows added."""
+def _columns(conn: sqlite3.Connection, schema: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info(reviews)")]
+
+
+def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) -> int:
+    """Insert the delta's rows into `conn`'s reviews (a staged copy, never the live db)
+    in one transaction; the triggers bring totals and counters along. Refuses a delta
+    that does not start right above the base. Columns are matched by position: the
+    base may have been migrated since (a renamed column keeps its place)."""
     integrity_check(delta_db)  # small: every page of it
-    cols = ", ".join(COLUMNS)
-    conn = _connect_file(base_db)
+    conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
     try:
-        conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
         have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
         low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
         if have != base_max_id:
             raise SnapshotError(f"the base ends at id {have}, the manifest says {base_max_id}")
         if count and low <= base_max_id:
             raise SnapshotError(f"the delta starts at id {low}, not above the base's highest id {base_max_id}")
+        ours, theirs = _columns(conn, "main"), _columns(conn, "delta")
+        if len(ours) != len(theirs):
+            raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM delta.reviews ORDER BY id")
+            conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
+                         f"SELECT {', '.join(theirs)} FROM delta.reviews ORDER BY {theirs[0]}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    finally:
         conn.execute("DETACH DATABASE delta")
+    return int(count)
+
+
+def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
+    """`_insert_delta` on a database file. Returns the rows added."""
+    conn = _connect_file(base_db)
+    try:
+        return _insert_delta(conn, delta_db, base_max_id)
     finally:
         conn.close()
-    return int(count)
 
 
 def file_sha256(path: Path) -> str:
@@ -208,26 +223,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def assemble(base_db: Path, delta_db: Path | None, manifest: BackupManifest) -> None:
-    """Restore side: make `base_db` (a staged download) the whole backup the manifest
-    describes: check the base is byte for byte the one that passed integrity_check when it
-    was made (sha256), apply the delta (checked itself), then check the result holds what
-    the manifest says. That stands in for a full integrity_check of the download."""
-    if manifest.base_max_id is None:
-        return  # a backup made before the incremental layout: the db holds everything
+def verify_base(base_db: Path, manifest: BackupManifest) -> None:
+    """Restore side, right after the download: the base is byte for byte the file that
+    passed integrity_check when it was made. That stands in for a second integrity_check."""
     if manifest.base_sha256 and file_sha256(base_db) != manifest.base_sha256:
         raise SnapshotError(f"backup {manifest.revision}: {BASE_FILE} is not the file that was checked and "
                             "published (sha256 differs): torn or damaged download")
+
+
+def apply_delta_conn(conn: sqlite3.Connection, delta_db: Path, manifest: BackupManifest) -> None:
+    """Restore side, last step on the staged copy: add the delta's reviews (when the
+    backup has any), then check the result holds what the manifest says."""
+    if manifest.base_max_id is None:
+        return  # a backup made before the incremental layout: the db holds everything
     if manifest.max_id > manifest.base_max_id:
-        if delta_db is None or not delta_db.exists():
+        if not delta_db.exists():
             raise SnapshotError(f"backup {manifest.revision}: the db holds ids up to {manifest.base_max_id}, "
                                 f"its {DELTA_FILE} (up to {manifest.max_id}) is missing")
-        apply_delta(base_db, delta_db, base_max_id=manifest.base_max_id)
-    conn = _connect_file(base_db)
-    try:
-        got = read_summary(conn)
-    finally:
-        conn.close()
+        _insert_delta(conn, delta_db, manifest.base_max_id)
+    got = read_summary(conn)
     if manifest.fingerprint and got.fingerprint != manifest.fingerprint:
         raise SnapshotError(f"backup {manifest.revision}: db + delta hold {got.fingerprint}, "
                             f"its manifest says {manifest.fingerprint}")
@@ -235,7 +249,7 @@ def assemble(base_db: Path, delta_db: Path | None, manifest: BackupManifest) -> 
 
 def _write_csv_shard(mirror_db: Path, dest: Path, index: int, names: str) -> None:
     lo, hi = shard_bounds(index)
-    write_reviews_csv(mirror_db, dest, range_sql(lo, hi, blank_names=names == BLANK))
+    write_reviews_csv(mirror_db, dest, sql=range_sql(lo, hi, blank_names=names == BLANK))
 
 
 # (name of shard `index` in the backup, writer(mirror db, destination, index, names))

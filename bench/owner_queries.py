@@ -1,0 +1,178 @@
+"""The owner's page at scale: search, paging and summary queries, today's way vs schema v3.
+
+    .venv/bin/python bench/owner_queries.py [--rows 1000 100000 1000000] [--repeat 5]
+
+For each size (a cached bench/make_db.py database, schema v3) it times, on a warm read-only
+connection, the median of --repeat runs of:
+- search: `search_reviews` (LIKE '%q%' + COUNT over the table, the original owner's query)
+  vs `find_reviews` + `count_reviews` (FTS5 phrase, count capped at 10,000), first page;
+- paging: OFFSET vs keyset (id < last id) for the first page and the 10,000th page
+  (or the last page when the table has fewer than 10,000 pages);
+- summary: per-day reviews + average and the rating distribution for the whole range,
+  GROUP BY over `reviews` vs the trigger-kept `review_days` (+ the 7-day rolling average in pandas);
+- a filtered count (ratings 4-5, one month): COUNT(*) on reviews vs SUM over review_days.
+Then what the index costs: database bytes with and without the v3 tables (= the backup's
+bytes), and the time to rebuild them (= restore time if they did not travel, and the
+one-off migration of an existing database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.make_db import cached_db  # noqa: E402
+from shared import db  # noqa: E402
+from shared.reviews import Review  # noqa: E402
+from web.owner_summary import summarize  # noqa: E402
+
+PAGE = 50
+SEARCHES = [("common word", "great"), ("rare word", "überall"), ("name", "Søren"),
+            ("phrase", "took three days"), ("3-letter prefix", "dis"), ("one letter", "a"),
+            ("FTS syntax", 'NEAR -"x*')]
+
+
+def timed(fn, repeat: int) -> float:
+    """Median milliseconds of `repeat` runs after one warm-up."""
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t) * 1000)
+    return statistics.median(runs)
+
+
+def fmt(ms: float) -> str:
+    return f"{ms:,.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
+def measure(rows: int, repeat: int) -> list[tuple]:
+    path = cached_db(rows, quiet=True)
+    conn = db.connect(path, readonly=True)
+    out = []
+    try:
+        max_id = db.read_summary(conn).max_id
+        for label, text in SEARCHES:
+            f = db.ReviewFilter(query=text)
+            old = timed(lambda: db.search_reviews(conn, query=text, limit=PAGE), repeat)
+            new = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
+            n_old = db.search_reviews(conn, query=text, limit=PAGE)[1]
+            n_new, exact = db.count_reviews(conn, f)
+            out.append((rows, f"search: {label} ({text!r})", old, new,
+                        f"LIKE finds {n_old:,}; FTS {n_new:,}{'' if exact else '+'}"))
+        pages = max(1, -(-rows // PAGE))
+        deep = min(10_000, pages)
+        offset = (deep - 1) * PAGE
+        before = max_id - offset + 1  # no deletions in the bench db: ids are 1..rows
+        all_rows = db.ReviewFilter()
+        for label, off, cursor in (("page 1", 0, None), (f"page {deep:,}", offset, before)):
+            old = timed(lambda: db.search_reviews(conn, limit=PAGE, offset=off), repeat)
+            new = timed(lambda: db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor), repeat)
+            same = ([r[0] for r in db.search_reviews(conn, limit=PAGE, offset=off)[0]]
+                    == [r[0] for r in db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor)])
+            out.append((rows, f"paging: {label} (OFFSET vs keyset)", old, new, "same rows" if same else "DIFFERENT"))
+        group_by = ("SELECT substr(created_at, 1, 10) AS day, COUNT(*), AVG(rating) FROM reviews GROUP BY day")
+        dist = "SELECT rating, COUNT(*) FROM reviews GROUP BY rating"
+        old = timed(lambda: (conn.execute(group_by).fetchall(), conn.execute(dist).fetchall()), repeat)
+        new = timed(lambda: summarize(conn, all_rows), repeat)
+        out.append((rows, "summary: per day + 7-day avg + distribution", old, new, "review_days"))
+        month = db.ReviewFilter(ratings=(4, 5), first_day="2024-03-01", last_day="2024-03-31")
+        count_sql = ("SELECT COUNT(*) FROM reviews WHERE rating IN (4, 5) "
+                     "AND created_at >= '2024-03-01' AND created_at < '2024-03-31~'")
+        old = timed(lambda: conn.execute(count_sql).fetchone(), repeat)
+        new = timed(lambda: db.count_reviews(conn, month), repeat)
+        agree = conn.execute(count_sql).fetchone()[0] == db.count_reviews(conn, month)[0]
+        out.append((rows, "filtered count: ratings 4-5, one month", old, new, "same" if agree else "DIFFERENT"))
+        for label, f in (("filtered list: ratings 4-5, one month", month),
+                         ("filtered list: 'great', rating 1, since 2024-03-01",
+                          db.ReviewFilter(query="great", ratings=(1,), first_day="2024-03-01")),
+                         ("filtered list: 'slow', until 2023-02-01",
+                          db.ReviewFilter(query="slow", last_day="2023-02-01"))):
+            ms = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
+            n, exact = db.count_reviews(conn, f)
+            note = "count: many (over budget)" if n is None else f"count {n:,}{'' if exact else '+'}"
+            out.append((rows, label + ", page 1 + count", float("nan"), ms, note))
+    finally:
+        conn.close()
+    return out
+
+
+WRITES = 300
+
+
+def _insert_us(conn) -> float:
+    """Median microseconds of one submit's INSERT (its own transaction, as the form does)."""
+    runs = []
+    for i in range(WRITES):
+        review = Review(f"Bench {i}", 1 + i % 5, f"a new comment number {i} about the checkout page")
+        t = time.perf_counter()
+        db.insert_review(conn, review)
+        runs.append((time.perf_counter() - t) * 1e6)
+    return statistics.median(runs)
+
+
+def index_cost(rows: int) -> tuple[int, int, float, float, float]:
+    """(bytes with the v3 tables, bytes without them, seconds to rebuild them,
+    us per insert with the v3 triggers, us per insert without them)."""
+    src = cached_db(rows, quiet=True)
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        copy = Path(tmp) / "r.db"
+        shutil.copyfile(src, copy)
+        conn = db.connect(copy)
+        try:
+            with_triggers = _insert_us(conn)
+            with db.transaction(conn):
+                for name in ("reviews_derived_ai", "reviews_derived_ad", "reviews_derived_au"):
+                    conn.execute(f"DROP TRIGGER {name}")
+            without_triggers = _insert_us(conn)
+            with db.transaction(conn):
+                conn.execute("DROP TABLE reviews_fts")
+                conn.execute("DELETE FROM review_days")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM went to the -wal file
+            without = copy.stat().st_size
+            t = time.perf_counter()
+            with db.transaction(conn):
+                conn.execute(db._MIGRATIONS[3][0])  # CREATE VIRTUAL TABLE reviews_fts ...
+                for sql in db.DERIVED_V3_BACKFILL:
+                    conn.execute(sql)
+            rebuild = time.perf_counter() - t
+        finally:
+            conn.close()
+    return src.stat().st_size, without, rebuild, with_triggers, without_triggers
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    print(f"sqlite {db.sqlite3.sqlite_version}, {os.cpu_count()} CPUs; median of {args.repeat} warm runs, ms\n")
+    print("| rows | query | today (LIKE / OFFSET / GROUP BY) ms | v3 (FTS5 / keyset / review_days) ms | speed-up | note |")
+    print("|---|---|---|---|---|---|")
+    for rows in args.rows:
+        for n, label, old, new, note in measure(rows, args.repeat):
+            speed = f"{old / new:,.0f}x" if old == old and new > 0 else ""
+            print(f"| {n:,} | {label} | {fmt(old) if old == old else '-'} | {fmt(new)} | {speed} | {note} |",
+                  flush=True)
+    print("\n| rows | db bytes with v3 tables | without (FTS dropped, VACUUM) | index share | rebuild s "
+          f"| one submit's INSERT us, v3 triggers | without them (median of {WRITES}) |")
+    print("|---|---|---|---|---|---|---|")
+    for rows in args.rows:
+        with_, without, rebuild, ins_v3, ins_plain = index_cost(rows)
+        print(f"| {rows:,} | {with_:,} | {without:,} | {(with_ - without) / with_:.0%} | {rebuild:.2f} "
+              f"| {ins_v3:,.0f} | {ins_plain:,.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

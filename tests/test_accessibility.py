@@ -1,0 +1,185 @@
+"""Accessibility of both pages, checked in a real chromium: axe-core plus what axe cannot see.
+
+axe-core is the npm package (tests/package.json, pinned; `scripts/test` installs it into
+tests/node_modules), injected into the page by Playwright. Both pages, at 390 px (a phone)
+and 1280 px, must have no serious or critical violation. Beyond axe: the public page's tab
+order, a visible focus on every stop, the empty state, the clamped long comment and its
+toggle, and the phone layout of the list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from shared.db import Store  # noqa: E402
+from shared.reviews import validate  # noqa: E402
+from tests.apprunner import App  # noqa: E402
+from tests.browser_fixtures import ARTIFACTS  # noqa: E402
+from tests.browser_support import PASSWORD, login, open_form, shown_reviews  # noqa: E402
+
+AXE_JS = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+LONG_COMMENT = ("The checkout was fine. " * 20 + "\n") * 3 + "THE END OF THE LONG COMMENT"
+WIDTHS = [(390, 844), (1280, 900)]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with App(tmp_path_factory.mktemp("a11y") / "data", env={"ADMIN_PASSWORD": PASSWORD}) as a:
+        yield a
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE_JS.exists():
+        pytest.fail(f"axe-core is not installed at {AXE_JS}: run `npm ci --prefix tests` (scripts/test does)")
+    return AXE_JS.read_text()
+
+
+def add_reviews(app: App, reviews: list[tuple[str, int, str]]) -> None:
+    store = Store(app.data_dir / "reviews.db")
+    try:
+        for name, rating, comments in reviews:
+            store.add(validate(name, rating, comments))
+    finally:
+        store.close()
+
+
+def axe_violations(page: Page, axe_source: str) -> list[dict]:
+    """Run axe-core on the whole page (WCAG 2.x A/AA and best practices); the serious and critical ones."""
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+    }""")
+    return [v for v in result if v["impact"] in BLOCKING]
+
+
+def test_empty_list_invites_the_first_review(app, page):
+    """Before any review: an invitation, not an empty table (runs first: the app starts empty)."""
+    open_form(page, app.url)
+    empty = page.locator("#latest .empty")
+    expect(empty).to_contain_text("No reviews yet")
+    link = empty.get_by_role("link", name="choose a rating")
+    expect(link).to_be_visible()
+    expect(page.locator("#latest li.review")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width,height", WIDTHS)
+def test_public_page_has_no_serious_axe_violations(app, browser, axe_source, width, height):
+    if not shown_reviews_count(app):
+        add_reviews(app, [("Ada", 5, "Clear and quick."), ("", 2, LONG_COMMENT), ("Bo", 3, "")])
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        expect(page.locator("#latest li.review").first).to_be_visible()
+        page.wait_for_timeout(300)  # the chart draws after the data arrives
+        violations = axe_violations(page, axe_source)
+        assert not violations, json.dumps(violations, indent=1)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width,height", WIDTHS)
+def test_owner_page_has_no_serious_axe_violations(app, browser, axe_source, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        login(page, app.url, PASSWORD)
+        expect(page.locator("#admin-table")).to_be_visible()
+        page.wait_for_timeout(500)
+        violations = axe_violations(page, axe_source)
+        assert not violations, json.dumps(violations, indent=1)
+    finally:
+        context.close()
+
+
+def shown_reviews_count(app: App) -> int:
+    store = Store(app.data_dir / "reviews.db")
+    try:
+        return store.summary().total
+    finally:
+        store.close()
+
+
+def test_tab_order_follows_the_form_and_focus_is_visible(app, page):
+    """Name, the five ratings, comments, the button: in reading order, each with a visible focus."""
+    open_form(page, app.url)
+    page.locator("#name").get_by_role("textbox").focus()
+    stops = []
+    for _ in range(8):
+        stops.append(page.evaluate("""() => {
+            const el = document.activeElement;
+            const s = getComputedStyle(el);
+            const labelled = el.labels?.[0]?.innerText || el.getAttribute('aria-label') || el.innerText;
+            return {id: el.closest('[id]')?.id, tag: el.tagName, name: (labelled || '').trim(),
+                    outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0,
+                    shadow: s.boxShadow !== 'none', border: s.borderColor};
+        }"""))
+        page.keyboard.press("Tab")
+    ids = [s["id"] for s in stops]
+    assert ids == ["name"] + ["rating"] * 5 + ["comments", "submit"], stops
+    assert [s["name"] for s in stops[1:6]] == ["1", "2", "3", "4", "5"], stops
+    # Every stop has a focus indicator: an outline or a focus ring (box-shadow).
+    assert all(s["outline"] or s["shadow"] for s in stops), stops
+
+
+def test_every_field_has_a_label(app, page):
+    open_form(page, app.url)
+    expect(page.get_by_label("Name (optional)")).to_be_editable()
+    expect(page.get_by_label("Comments (optional)")).to_be_editable()
+    # The five ratings are one group named by its question (web/style.py names it for Gradio).
+    group = page.get_by_role("radiogroup", name="How satisfied are you?")
+    expect(group).to_have_count(1)
+    expect(group.get_by_role("radio")).to_have_count(5)
+    expect(page.get_by_role("button", name="Submit feedback")).to_be_enabled()
+
+
+def test_long_comment_is_clamped_with_a_way_to_read_the_rest(app, browser):
+    if not shown_reviews_count(app):
+        add_reviews(app, [("", 2, LONG_COMMENT)])
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        long = page.locator("#latest li.review", has=page.locator("details.more")).first
+        comment = long.locator(".comment")
+        expect(comment).to_be_visible()
+        clamped = comment.evaluate("el => el.scrollHeight > el.clientHeight + 2")
+        assert clamped, "a long comment takes the whole screen"
+        assert comment.evaluate("el => el.textContent") == LONG_COMMENT  # clamped for the eye only
+        long.get_by_text("Read the whole comment").click()
+        expect(long.get_by_text("Show less")).to_be_visible()
+        assert comment.evaluate("el => el.scrollHeight <= el.clientHeight + 2"), "the toggle shows the rest"
+    finally:
+        context.close()
+
+
+def test_phone_list_has_no_narrow_columns_and_no_sideways_scroll(app, browser):
+    if not shown_reviews_count(app):
+        add_reviews(app, [("Ada", 5, "Clear and quick.")])
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        expect(page.locator("#latest li.review").first).to_be_visible()
+        scroll_width, client_width = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll_width <= client_width, "the page scrolls sideways at 390 px"
+        widths = page.locator("#latest li.review").evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
+        # One column, the width of the screen less the page margins: a word always fits.
+        assert widths and min(widths) >= 300, widths
+        # Times read as people read them, not as an ISO timestamp; no internal ids.
+        for review in shown_reviews(page):
+            assert "T" not in review["when"] and "Z" not in review["when"], review
+        page.screenshot(path=ARTIFACTS / "list-390px.png", full_page=True) if ARTIFACTS.exists() else None
+    finally:
+        context.close()
