@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
@@ -69,6 +70,10 @@ def check_pushed(srv, config, revision, tmp_path):
         assert rows[0] == list(COLUMNS)
         parsed += rows[1:]
     assert [int(r[0]) for r in parsed] == [r[0] for r in expected]
+    ids = []
+    for name in sorted(f for f in files if f.startswith("data/") and f.endswith(".parquet")):
+        ids += pq.read_table(download(srv, name, revision, tmp_path)).column("id").to_pylist()
+    assert ids == [r[0] for r in expected], "the Parquet shards hold the same reviews"
     card = download(srv, "README.md", revision, tmp_path).read_text(encoding="utf-8")
     assert f"Reviews: {len(expected)}" in card and "python -m worker restore" in card
     return expected

@@ -14,6 +14,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from shared.db import connect, open_store_db, read_summary
 from tests.hub_fixtures import HUB_TOKEN
 from tests.test_hub_sync import REPO, add, check_pushed, hub_config, local_rows, run_worker_cmd
+from worker import parquet
 from worker import tree as tree_mod
 from worker.backup import Backup
 from worker.hub import HubTarget
@@ -44,7 +45,13 @@ def recording_target(srv):
 @pytest.fixture
 def small_shards(monkeypatch):
     monkeypatch.setattr(tree_mod, "SHARD_ROWS", 10)
+    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
     monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 12)
+
+
+def shards(*ranges):
+    """The CSV and the Parquet shard of each id range."""
+    return {f"csv/reviews-{r}.csv" for r in ranges} | {f"data/reviews-{r}.parquet" for r in ranges}
 
 
 def restored_rows(srv, tmp_path, revision=None):
@@ -60,14 +67,14 @@ def test_an_append_cycle_sends_the_delta_the_last_shard_and_the_card(hub_server,
     target, api = recording_target(hub_server)
     first = Backup(config, target).run()
     assert first.cycle == "full"
-    assert api.sent[-1][0] == {"reviews.db", "reviews-delta.db", "README.md", "csv/reviews-0000000001-0000000010.csv",
-                               "csv/reviews-0000000011-0000000020.csv", "csv/reviews-0000000021-0000000030.csv"}
+    assert api.sent[-1][0] == {"reviews.db", "reviews-delta.db", "README.md"} | shards(
+        "0000000001-0000000010", "0000000011-0000000020", "0000000021-0000000030")
     rows_first = check_pushed(hub_server, config, first.published.revision, tmp_path / "1")
 
     add(config, 3, tag="b")  # ids 26..28: the last shard
     second = Backup(config, target).run()
     assert second.cycle == "append"
-    assert api.sent[-1] == ({"reviews-delta.db", "csv/reviews-0000000021-0000000030.csv", "README.md"}, set())
+    assert api.sent[-1] == ({"reviews-delta.db", "README.md"} | shards("0000000021-0000000030"), set())
     rows_second = check_pushed(hub_server, config, second.published.revision, tmp_path / "2")
     assert second.published.base_max_id == 25 and second.published.max_id == 28
 
@@ -76,8 +83,8 @@ def test_an_append_cycle_sends_the_delta_the_last_shard_and_the_card(hub_server,
     target, api = recording_target(hub_server)
     third = Backup(config, target).run()
     assert third.cycle == "append"
-    assert api.sent[-1][0] == {"reviews-delta.db", "csv/reviews-0000000021-0000000030.csv",
-                               "csv/reviews-0000000031-0000000040.csv", "README.md"}
+    assert api.sent[-1][0] == {"reviews-delta.db", "README.md"} | shards("0000000021-0000000030",
+                                                                         "0000000031-0000000040")
     rows_third = check_pushed(hub_server, config, third.published.revision, tmp_path / "3")
 
     # Every revision restores to exactly what it held, base + delta put together.

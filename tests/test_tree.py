@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from shared.db import COLUMNS, connect, open_store_db, read_summary, transaction
+from worker import parquet
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv
 from worker.mirror import Mirror
@@ -21,7 +22,13 @@ COLS = ", ".join(COLUMNS)
 def small_shards(monkeypatch):
     # Tiny shards and rebase thresholds so that a few dozen rows cross them.
     monkeypatch.setattr(tree_mod, "SHARD_ROWS", 10)
+    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
     monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 15)
+
+
+def shards(*ranges):
+    """The CSV and the Parquet shard of each id range."""
+    return {f"csv/reviews-{r}.csv" for r in ranges} | {f"data/reviews-{r}.parquet" for r in ranges}
 
 
 def add(db, n, tag="r"):
@@ -76,6 +83,19 @@ def check_consistent(tree, live, tmp_path):
         a.close()
         b.close()
     assert csv_rows(tree) == full_csv_rows(live, tmp_path)
+    assert parquet_rows(tree) == [(r[0], r[2], r[3], r[4]) for r in rows(live)]
+
+
+def parquet_rows(tree):
+    """(id, name, rating, comments) of every Parquet shard, in order: raw values, NULL kept."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for name in tree.files():
+        if name.startswith("data/"):
+            t = pq.read_table(tree.folder / name).to_pydict()
+            out += list(zip(t["id"], t["name"], t["rating"], t["comments"]))
+    return out
 
 
 def test_appends_rewrite_only_the_delta_and_the_last_shard(tmp_path, small_shards):
@@ -85,8 +105,8 @@ def test_appends_rewrite_only_the_delta_and_the_last_shard(tmp_path, small_shard
     tree = Tree(mirror)
     first = tree.update(mirror.refresh(live))
     assert first.kind == "full"
-    assert set(tree.files()) == {BASE_FILE, DELTA_FILE, "csv/reviews-0000000001-0000000010.csv",
-                                 "csv/reviews-0000000011-0000000020.csv", "csv/reviews-0000000021-0000000030.csv"}
+    assert set(tree.files()) == {BASE_FILE, DELTA_FILE} | shards("0000000001-0000000010", "0000000011-0000000020",
+                                                                 "0000000021-0000000030")
     check_consistent(tree, live, tmp_path)
     full_shard = tree.folder / "csv/reviews-0000000001-0000000010.csv"
     inode = full_shard.stat().st_ino
@@ -94,15 +114,14 @@ def test_appends_rewrite_only_the_delta_and_the_last_shard(tmp_path, small_shard
     add(live, 5, tag="new")  # ids 24..28: the last shard only
     update = tree.update(mirror.refresh(live))
     assert update.kind == "append"
-    assert update.changed == {DELTA_FILE, "csv/reviews-0000000021-0000000030.csv"}
+    assert update.changed == {DELTA_FILE} | shards("0000000021-0000000030")
     assert full_shard.stat().st_ino == inode, "a full shard is never rewritten"
     assert tree.state().delta_rows == 5
     check_consistent(tree, live, tmp_path)
 
     add(live, 4, tag="more")  # ids 29..32: crosses into a new shard
     update = tree.update(mirror.refresh(live))
-    assert update.changed == {DELTA_FILE, "csv/reviews-0000000021-0000000030.csv",
-                              "csv/reviews-0000000031-0000000040.csv"}
+    assert update.changed == {DELTA_FILE} | shards("0000000021-0000000030", "0000000031-0000000040")
     check_consistent(tree, live, tmp_path)
     assert tree.update(mirror.refresh(live)).kind == "same"
 
@@ -224,3 +243,4 @@ def test_names_withheld_leave_no_name_in_any_file_and_switching_rewrites_all(tmp
     a.close()
     b.close()
     assert all(r[2] == "" for r in csv_rows(tree))
+    assert all(r[1] is None for r in parquet_rows(tree))

@@ -105,7 +105,7 @@ def render_card(repo_id: str, info: BackupManifest, summary: Summary) -> str:
 pretty_name: Feedback form reviews (backup)
 configs:
 - config_name: default
-  data_files: "{CSV_DIR}/*.csv"
+  data_files: "data/*.parquet"
 ---
 # Feedback form reviews: backup
 
@@ -119,8 +119,9 @@ Written by the feedback app's backup worker. Each commit is one consistent backu
 - `{DB_FILE}` + `{DELTA_FILE}`: the SQLite database, as a base checked with `PRAGMA integrity_check`
   (every review up to id {info.base_max_id if info.base_max_id is not None else info.max_id}) and the reviews added since
   (`python -m worker restore` puts them together). The base is re-uploaded when the delta grows.
-- `{CSV_DIR}/reviews-<first id>-<last id>.csv`: every review from that same point in time, in shards of
-  ids. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
+- `data/reviews-<first id>-<last id>.parquet`: every review from that same point in time, typed, in
+  shards of ids (what `load_dataset` and the viewer read).
+- `{CSV_DIR}/reviews-<first id>-<last id>.csv`: the same reviews for spreadsheets, in the same shards. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
   (`created_at` is UTC; `rating` is from 1 to 5). Text cells that begin with
   `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
 

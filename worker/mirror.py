@@ -26,6 +26,7 @@ snapshot): a crash mid-append leaves it at the previous state.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -138,6 +139,7 @@ class Mirror:
         # let stale CSV/Parquet shards pass for an append-only history).
         write_text_atomic(self.lineage_path, f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n")
         Path(str(self.path) + "-journal").unlink(missing_ok=True)
+        os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command
         replace_durably(tmp, self.path)
         return snap.summary
 

@@ -5,6 +5,7 @@ Layout (the same on the Hub and in each local backup folder):
     reviews.db                     the base: the mirror as it was at the last rebase, checked
     reviews-delta.db               every review above the base's highest id (a `reviews` table only)
     csv/reviews-<lo>-<hi>.csv      the CSV, one shard per SHARD_ROWS ids (formula-guarded)
+    data/reviews-<lo>-<hi>.parquet the same rows, typed (worker.parquet), for datasets/pandas/the viewer
 
 A backup is base + delta: restore copies the base and applies the delta
 (`apply_delta`), checking that it starts right above the base and that the
@@ -38,7 +39,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from shared.db import BUSY_TIMEOUT_MS, COLUMNS, read_summary
+from shared.db import BUSY_TIMEOUT_MS, COLUMNS, connect, read_summary
+from worker import parquet
 from shared.csv_export import range_sql, write_reviews_csv
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
@@ -53,7 +55,7 @@ DELTA_FILE = "reviews-delta.db"
 CSV_DIR = "csv"
 TREE_DIR = "tree"
 STATE_FILE = "tree.json"
-SHARD_ROWS = 100_000
+SHARD_ROWS = parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
 # Rebase when the delta holds more than 1/REBASE_FRACTION of the base's rows
 # (at 10M: 100k rows, ~15 MB) but never for fewer than REBASE_MIN_ROWS: the
 # delta is uploaded every run, the base only at a rebase.
@@ -122,7 +124,7 @@ def _connect_file(path: Path) -> sqlite3.Connection:
 
 
 def _select_list(names: str) -> str:
-    return ", ".join("NULL" if names == BLANK and c == "name" else c for c in COLUMNS)
+    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in COLUMNS)
 
 
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
@@ -165,6 +167,7 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
         if rows and low <= above_id:
             raise SnapshotError(f"delta starts at id {low}, not above the base's {above_id}")
         integrity_check(tmp)  # small: the delta is bounded by REBASE_FRACTION
+        os.chmod(tmp, 0o600)
         replace_durably(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -252,8 +255,20 @@ def _write_csv_shard(mirror_db: Path, dest: Path, index: int, names: str) -> Non
     write_reviews_csv(mirror_db, dest, sql=range_sql(lo, hi, blank_names=names == BLANK))
 
 
+def _write_parquet_shard(mirror_db: Path, dest: Path, index: int, names: str) -> None:
+    conn = connect(mirror_db, readonly=True)
+    try:
+        if names == BLANK:
+            # A temp view named like the table shadows it for this connection: the
+            # Parquet query reads every name as NULL, nothing is written anywhere.
+            conn.execute(f"CREATE TEMP VIEW reviews AS SELECT {_select_list(BLANK)} FROM main.reviews")
+        parquet._write_shard(conn, index, dest)  # writes dest itself (tmp + rename), 0600
+    finally:
+        conn.close()
+
+
 # (name of shard `index` in the backup, writer(mirror db, destination, index, names))
-SHARD_FORMATS = [(csv_shard_name, _write_csv_shard)]
+SHARD_FORMATS = [(csv_shard_name, _write_csv_shard), (parquet.shard_name, _write_parquet_shard)]
 
 
 def _blank_copy(src_db: Path, dest: Path) -> None:
@@ -399,6 +414,7 @@ class Tree:
                         digest.update(chunk)
                         dst.write(chunk)
                 sha = digest.hexdigest()
+            os.chmod(tmp, 0o600)
             replace_durably(tmp, self.folder / BASE_FILE)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -407,7 +423,14 @@ class Tree:
 
     def _write_shards(self, index: int, names: str) -> set[str]:
         """Every format's shard `index` (the CSV; the Parquet shards too), each renamed into place."""
-        written = set()
+        written: set[str] = set()
+        lo, hi = shard_bounds(index)
+        conn = _connect_file(self.mirror.path)
+        try:
+            if conn.execute("SELECT 1 FROM reviews WHERE id BETWEEN ? AND ? LIMIT 1", (lo, hi)).fetchone() is None:
+                return written  # no row in this range (ids deleted before a full cycle): no file
+        finally:
+            conn.close()
         for shard_name, write in SHARD_FORMATS:
             name = shard_name(index)
             dest = self.folder / name
@@ -415,6 +438,7 @@ class Tree:
             tmp = dest.with_name(dest.name + ".tmp")
             try:
                 write(self.mirror.path, tmp, index, names)
+                os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command
                 replace_durably(tmp, dest)
             except BaseException:
                 tmp.unlink(missing_ok=True)
