@@ -41,6 +41,27 @@ def test_worker_and_web_refuse_to_start_on_a_bad_value(tmp_path):
         assert "BACKUP_INTERVAL_SECONDS='often'" in r.stderr
 
 
+def test_dataset_license_and_publish_names(monkeypatch):
+    config = load_config({})
+    assert config.hf_dataset_license == "unknown"  # no rights granted unless the owner says so
+    assert config.hf_dataset_publish_names is None  # no choice made
+    config = load_config({"HF_DATASET_LICENSE": "CC-BY-4.0", "HF_DATASET_PUBLISH_NAMES": "false"})
+    assert config.hf_dataset_license == "cc-by-4.0" and config.hf_dataset_publish_names is False
+
+
+@pytest.mark.parametrize("name, value, listed", [
+    ("HF_DATASET_LICENSE", "gpl-9", ["unknown", "cc0-1.0", "cc-by-4.0", "odbl"]),
+    ("HF_DATASET_PUBLISH_NAMES", "sometimes", ["true or false"]),
+    ("HF_DATASET_PRIVATE", "secret", ["true or false"]),
+])
+def test_unknown_license_or_privacy_value_lists_the_valid_ones(name, value, listed):
+    with pytest.raises(ConfigError) as err:
+        load_config({name: value})
+    message = str(err.value)
+    assert name in message and repr(value) in message
+    assert all(item in message for item in listed), message
+
+
 def test_supervisord_waits_longer_than_the_workers_final_backup():
     """The timeout pair, read from the real files: supervisord must not SIGKILL a final backup."""
     import configparser

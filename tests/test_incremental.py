@@ -44,7 +44,6 @@ def recording_target(srv):
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    monkeypatch.setattr(tree_mod, "SHARD_ROWS", 10)
     monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
     monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 12)
 

@@ -21,7 +21,6 @@ COLS = ", ".join(COLUMNS)
 @pytest.fixture
 def small_shards(monkeypatch):
     # Tiny shards and rebase thresholds so that a few dozen rows cross them.
-    monkeypatch.setattr(tree_mod, "SHARD_ROWS", 10)
     monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
     monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 15)
 

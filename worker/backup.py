@@ -78,6 +78,12 @@ class Backup:
             current = read_summary(live)
         finally:
             live.close()
+        # No reviews, no backup: a revision with no rows cannot be loaded
+        # ("corresponds to no data") and holds nothing worth restoring.
+        # Also with --allow-fewer: an empty revision would be the one that cannot be read.
+        if current.total == 0:
+            log.debug("no reviews yet, nothing published target=%s", self.target.name)
+            return Outcome(published=None, rows=0)
         # No change since our last backup: no snapshot, no request to the target.
         if ours is not None and ours.fingerprint == current.fingerprint and not (force or full):
             log.debug("no change since last backup, nothing published rows=%d target=%s",
@@ -96,8 +102,11 @@ class Backup:
             return Outcome(published=None, rows=snap.summary.total, cycle=refresh.kind)
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
-        update = self.tree.update(refresh)
-        info = self.target.publish(self.tree, self.tree.manifest(snap), snap.summary)
+        names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
+        # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
+        update = self.tree.update(refresh, names=names)
+        info = self.target.publish(self.tree, self.tree.manifest(snap), snap.summary, names=names,
+                                   previous_rows=newest.rows if newest is not None else None)
         self._remember(state, info)
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s cycle=%s new_rows=%d "
                  "files_rewritten=%d mirror_s=%.2f files_s=%.2f total_s=%.2f reason=%s", info.rows, info.max_id,

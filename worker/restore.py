@@ -145,14 +145,7 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
 
 def backup_revisions(target: Target) -> list[str]:
     """Every backup's revision, newest first."""
-    history = getattr(target, "history", None)  # the targets' listing from issue 11, once it is in
-    if history is not None:
-        return [entry.revision for entry in history()]
-    # Until then: the same listing, read here.
-    if hasattr(target, "_manifests"):
-        return [m.name[: -len(".json")] for m in reversed(target._manifests())]
-    commits = target._call(target.api.list_repo_commits, target.repo_id, repo_type="dataset")
-    return [c.commit_id for c in commits]
+    return [entry.revision for entry in target.history()]
 
 
 def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,16 +23,40 @@ log = logging.getLogger("worker.targets")
 _MANIFEST_NAME = re.compile(r"reviews-\d{12}-\d{8}T\d{12}Z\.json")
 
 
+def commit_title(at: str, rows: int, previous_rows: int | None) -> str:
+    """`Backup 2026-11-25T10:00Z: 1,234 reviews (+5)`: the time, the total and the change."""
+    change = "first backup" if previous_rows is None else f"{rows - previous_rows:+,}"
+    return f"Backup {at[:16]}Z: {rows:,} review{'' if rows == 1 else 's'} ({change})"
+
+
+@dataclass(frozen=True)
+class BackupEntry:
+    """One backup in a target's history, for `python -m worker backups` and `restore --at`."""
+
+    revision: str
+    at: str  # UTC, ISO 8601
+    rows: int | None  # None: not recorded (e.g. a squash commit)
+    title: str = ""
+
+
 class Target(Protocol):
     name: str  # for logs and status: "local:/path" or "hub:owner/name"
 
     def newest(self) -> BackupManifest | None:
         """What the newest backup holds, or None when there is none."""
 
-    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary) -> BackupManifest:
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
+                previous_rows: int | None = None) -> BackupManifest:
         """Store the tree's files as the newest backup, atomically: all or nothing
-        (sending only what the target lacks: see Tree.to_send).
+        (sending only what the target lacks: see Tree.to_send). `names` and
+        `previous_rows` are for the dataset card and the commit title.
         Returns `manifest` placed: with the backup's location and revision."""
+
+    def names_policy(self) -> str:
+        """"keep" or "blank" for the names in the next push; raises when a push must not happen."""
+
+    def history(self) -> list[BackupEntry]:
+        """Every backup the target holds, newest first."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         """Download the db of the newest (or the given) backup into dest_dir, and its
@@ -77,7 +102,21 @@ class LocalFolderTarget:
                 log.warning("skipping unreadable manifest path=%s error=%s", manifest, exc)
         return None
 
-    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary) -> BackupManifest:
+    def names_policy(self) -> str:
+        return "keep"  # the owner's own disk
+
+    def history(self) -> list[BackupEntry]:
+        entries = []
+        for manifest in reversed(self._manifests()):
+            try:
+                info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError):
+                continue
+            entries.append(BackupEntry(revision=manifest.name[: -len(".json")], at=info.at, rows=info.rows))
+        return entries
+
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
+                previous_rows: int | None = None) -> BackupManifest:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = self._next_stem()
         info = manifest.placed(location=str(self.folder / stem / BASE_FILE), revision=stem)
@@ -109,6 +148,7 @@ class LocalFolderTarget:
             shutil.rmtree(self.folder / stem, ignore_errors=True)
             for suffix in (".db", ".csv"):
                 (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
+            shutil.rmtree(self.folder / f"{stem}.parquet", ignore_errors=True)  # a backup of the dataset work's layout
         # Leftovers of a crash mid-publish: files or folders with no manifest, or .tmp.
         kept = {m.name[: -len(".json")] for m in self._manifests()}
         for path in self.folder.glob("reviews-*"):

@@ -4,7 +4,7 @@ Layout (the same on the Hub and in each local backup folder):
 
     reviews.db                     the base: the mirror as it was at the last rebase, checked
     reviews-delta.db               every review above the base's highest id (a `reviews` table only)
-    csv/reviews-<lo>-<hi>.csv      the CSV, one shard per SHARD_ROWS ids (formula-guarded)
+    csv/reviews-<lo>-<hi>.csv      the CSV, one shard per parquet.SHARD_ROWS ids (formula-guarded)
     data/reviews-<lo>-<hi>.parquet the same rows, typed (worker.parquet), for datasets/pandas/the viewer
 
 A backup is base + delta: restore copies the base and applies the delta
@@ -13,7 +13,7 @@ result holds what the manifest says. The base is re-made ("rebase") when the
 delta grows past REBASE_FRACTION of it, once a day, and on every full cycle,
 so the delta stays small and restore applies one small file.
 
-A shard holds the ids [k*SHARD_ROWS + 1, (k+1)*SHARD_ROWS]; once the ids are
+A shard holds the ids [k*n + 1, (k+1)*n] (n = parquet.SHARD_ROWS); once the ids are
 past its end it never changes again while the history is append-only, so a
 run rewrites only the shards that hold new ids (normally the last one).
 
@@ -39,23 +39,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import BUSY_TIMEOUT_MS, COLUMNS, connect, read_summary
 from worker import parquet
-from shared.csv_export import range_sql, write_reviews_csv
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
+from worker.privacy import BLANK, KEEP, blank_names
 from worker.snapshot import SnapshotError, integrity_check
 
 log = logging.getLogger("worker.tree")
 
-KEEP, BLANK = "keep", "blank"  # the names rules of worker.privacy
 BASE_FILE = "reviews.db"
 DELTA_FILE = "reviews-delta.db"
 CSV_DIR = "csv"
 TREE_DIR = "tree"
 STATE_FILE = "tree.json"
-SHARD_ROWS = parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
 # Rebase when the delta holds more than 1/REBASE_FRACTION of the base's rows
 # (at 10M: 100k rows, ~15 MB) but never for fewer than REBASE_MIN_ROWS: the
 # delta is uploaded every run, the base only at a rebase.
@@ -94,17 +93,17 @@ class Update:
 
 
 def shard_index(row_id: int, shard_rows: int | None = None) -> int:
-    return (row_id - 1) // (shard_rows or SHARD_ROWS)
+    return (row_id - 1) // (shard_rows or parquet.SHARD_ROWS)
 
 
 def shard_bounds(index: int, shard_rows: int | None = None) -> tuple[int, int]:
     """The ids a shard holds. The first also takes ids below 1, which only a hand-edited file can hold."""
-    size = shard_rows or SHARD_ROWS
+    size = shard_rows or parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
     return (index * size + 1 if index else -(2 ** 63)), (index + 1) * size
 
 
 def csv_shard_name(index: int, shard_rows: int | None = None) -> str:
-    size = shard_rows or SHARD_ROWS
+    size = shard_rows or parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
     return f"{CSV_DIR}/reviews-{index * size + 1:010d}-{(index + 1) * size:010d}.csv"
 
 
@@ -272,25 +271,15 @@ SHARD_FORMATS = [(csv_shard_name, _write_csv_shard), (parquet.shard_name, _write
 
 
 def _blank_copy(src_db: Path, dest: Path) -> None:
-    """A copy of `src_db` with every name NULL and the same write counter (so the same
-    fingerprint), written by VACUUM INTO: a fresh file, no old name in a free page."""
+    """A copy of `src_db` (the mirror, left as it is) with every name NULL and the same
+    fingerprint, written fresh by VACUUM INTO (worker.privacy.blank_names)."""
     scratch = dest.with_name(dest.name + ".scratch")
-    dest.unlink(missing_ok=True)
     shutil.copyfile(src_db, scratch)
     try:
-        conn = _connect_file(scratch)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
-            conn.execute("UPDATE reviews SET name = NULL WHERE name IS NOT NULL")
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'changes'", (changes,))
-            conn.execute("COMMIT")
-            conn.execute("VACUUM INTO ?", (str(dest),))
-        finally:
-            conn.close()
+        blank_names(scratch, dest)
     finally:
-        scratch.unlink(missing_ok=True)
-        Path(str(scratch) + "-journal").unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(scratch) + suffix).unlink(missing_ok=True)
 
 
 class Tree:
@@ -348,8 +337,8 @@ class Tree:
         now = time.time() if now is None else now
         old = self.state()
         m = refresh.summary
-        if (old is None or old.lineage != refresh.lineage or old.shard_rows != SHARD_ROWS or old.names != names
-                or old.max_id > m.max_id or not (self.folder / BASE_FILE).exists()):
+        if (old is None or old.lineage != refresh.lineage or old.shard_rows != parquet.SHARD_ROWS
+                or old.names != names or old.max_id > m.max_id or not (self.folder / BASE_FILE).exists()):
             return self._rebuild(refresh, names, now, started)
         if old.fingerprint == m.fingerprint:
             return Update(old, "same", frozenset(), time.monotonic() - started)
@@ -374,7 +363,7 @@ class Tree:
             changed |= self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=base_max_id, base_rows=base_rows,
                           max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at,
-                          shard_rows=SHARD_ROWS, names=names)
+                          shard_rows=parquet.SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "rebase" if rebase else "append", frozenset(changed), time.monotonic() - started)
 
@@ -393,7 +382,7 @@ class Tree:
             self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
-                          checked_at=now, shard_rows=SHARD_ROWS, names=names)
+                          checked_at=now, shard_rows=parquet.SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
 
