@@ -130,14 +130,15 @@ class Mirror:
         return Refresh(self.path, summary, "full", self.lineage(), summary.total, reason, time.monotonic() - started)
 
     def _rebuild(self, live_db: Path) -> Summary:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.folder / (MIRROR_FILE + ".tmp")
         snap = take_snapshot(live_db, tmp)  # backup API + integrity_check
         # The new lineage is written BEFORE the new mirror replaces the old one: a
         # crash in between leaves an old mirror under a new name (costs a full
         # export next time), never a new mirror under the old name (which would
         # let stale CSV/Parquet shards pass for an append-only history).
-        write_text_atomic(self.lineage_path, f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n")
+        lineage = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n"
+        write_text_atomic(self.lineage_path, lineage, mode=0o600)
         Path(str(self.path) + "-journal").unlink(missing_ok=True)
         os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command
         replace_durably(tmp, self.path)

@@ -117,14 +117,15 @@ class LocalFolderTarget:
 
     def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
                 previous_rows: int | None = None) -> BackupManifest:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self._next_stem()
         info = manifest.placed(location=str(self.folder / stem / BASE_FILE), revision=stem)
         staging = self.folder / f"{stem}.tmp"
         manifest_tmp = self.folder / f"{stem}.json.tmp"
         try:
+            staging.mkdir(mode=0o700)
             for rel in tree.files():
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.link(tree.folder / rel, staging / rel)
             for folder in [staging, *(d for d in staging.rglob("*") if d.is_dir())]:
                 fsync_dir(folder)  # the links' directory entries: durable before the manifest names them

@@ -375,7 +375,7 @@ class Tree:
             self.mirror.check()
         self.state_path.unlink(missing_ok=True)  # first: a crash midway leaves no state that vouches for the files
         shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
+        self.folder.mkdir(mode=0o700, parents=True)
         base_sha256 = self._write_base(names)
         write_delta(self.mirror.path, self.folder / DELTA_FILE, above_id=m.max_id, names=names)
         for index in shards_between(0, max(m.max_id, 1)) if m.total else []:
@@ -391,7 +391,7 @@ class Tree:
         held), hashed on the way. Names withheld: a copy with every name NULL, written
         fresh by VACUUM INTO so that no old name survives in a free page. Returns its sha256."""
         tmp = self.folder / (BASE_FILE + ".tmp")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         digest = hashlib.sha256()
         try:
             if names == BLANK:
@@ -423,7 +423,7 @@ class Tree:
         for shard_name, write in SHARD_FORMATS:
             name = shard_name(index)
             dest = self.folder / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = dest.with_name(dest.name + ".tmp")
             try:
                 write(self.mirror.path, tmp, index, names)
@@ -436,4 +436,4 @@ class Tree:
         return written
 
     def _save(self, state: TreeState) -> None:
-        write_text_atomic(self.state_path, json.dumps(asdict(state), indent=1, sort_keys=True))
+        write_text_atomic(self.state_path, json.dumps(asdict(state), indent=1, sort_keys=True), mode=0o600)
