@@ -243,3 +243,24 @@ def test_names_withheld_leave_no_name_in_any_file_and_switching_rewrites_all(tmp
     b.close()
     assert all(r[2] == "" for r in csv_rows(tree))
     assert all(r[1] is None for r in parquet_rows(tree))
+
+
+def test_a_failure_midway_leaves_no_state_and_the_next_run_rebuilds(tmp_path, small_shards, monkeypatch):
+    live = tmp_path / "reviews.db"
+    add(live, 12)
+    mirror = Mirror(tmp_path / ".mirror")
+    tree = Tree(mirror)
+    tree.update(mirror.refresh(live))
+    add(live, 3)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tree_mod, "SHARD_FORMATS", [(tree_mod.csv_shard_name, disk_full)])
+    with pytest.raises(OSError):
+        tree.update(mirror.refresh(live))
+    assert tree.state() is None, "no state vouches for half-written files"
+    monkeypatch.undo()
+    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    assert tree.update(mirror.refresh(live)).kind == "full"
+    check_consistent(tree, live, tmp_path)

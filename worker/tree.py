@@ -342,6 +342,9 @@ class Tree:
             return self._rebuild(refresh, names, now, started)
         if old.fingerprint == m.fingerprint:
             return Update(old, "same", frozenset(), time.monotonic() - started)
+        # The files change below; until the new state is saved, none vouches for them. A
+        # failure midway (a full disk) leaves no state, and the next run rebuilds the tree.
+        self.state_path.unlink(missing_ok=True)
         changed: set[str] = set()
         delta_rows = m.total - old.base_rows
         rebase = (delta_rows > max(REBASE_MIN_ROWS, old.base_rows // REBASE_FRACTION)
