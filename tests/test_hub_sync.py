@@ -247,8 +247,8 @@ def test_fresh_disk_restores_before_the_first_page_load(hub_server, tmp_path):
         from tests import gradio_api
         first = gradio_api.overview(app.url)
         assert first.ok and first.data[1] == 7
-        shown, _ = gradio_api.latest_reviews(first.data[0])  # the public list is HTML since issue 15
-        assert [r.name for r in shown][:3] == ["restored-6", "restored-5", "restored-4"]
+        shown, _ = gradio_api.latest_reviews(first.data[0])
+        assert [review.name for review in shown][:3] == ["restored-6", "restored-5", "restored-4"]
         web_pid = app.pid("web")
         environ = Path(f"/proc/{web_pid}/environ").read_bytes().split(b"\0")
         assert not any(item.startswith((b"HF_TOKEN=", b"HUGGING_FACE_HUB_TOKEN=")) for item in environ)
