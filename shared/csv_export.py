@@ -86,7 +86,7 @@ def guard_cell(value: object) -> object:
     return value
 
 
-def _write_arrow(db_path: Path, csv_path: Path) -> None:
+def _write_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
     # The driver's low-level API, not its DB-API module: that one imports
     # pandas, which would double the worker's memory (88 -> 155 MiB).
     # Not through shared.db.connect: Arrow needs its own driver; read-only URI all the same.
@@ -101,7 +101,7 @@ def _write_arrow(db_path: Path, csv_path: Path) -> None:
         try:
             stmt = adbc_driver_manager.AdbcStatement(conn)
             try:
-                stmt.set_sql_query(EXPORT_SQL)
+                stmt.set_sql_query(sql)
                 stream, _ = stmt.execute_query()
                 batches = pyarrow.RecordBatchReader.from_stream(stream)
                 options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
@@ -130,8 +130,18 @@ def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: 
         conn.close()
 
 
-def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None) -> None:
-    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept).
+def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
+    """EXPORT_SQL for the ids lo..hi only (one CSV shard of a backup); with blank_names,
+    the name column is empty, as a NULL name exports."""
+    cells = ", ".join("'' AS name" if blank_names and c == "name" else _guarded(c) for c in COLUMNS[1:])
+    return (f"SELECT {COLUMNS[0]}, {cells} FROM reviews WHERE {COLUMNS[0]} BETWEEN {int(lo)} AND {int(hi)} "
+            f"ORDER BY {COLUMNS[0]}")
+
+
+def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None, *,
+                      sql: str = EXPORT_SQL) -> None:
+    """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept),
+    or those `sql` selects (`range_sql`: one shard of a backup).
 
     `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
     dates and ratings); that goes through the csv module, which binds parameters (same bytes)."""
@@ -143,7 +153,7 @@ def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] 
         _write_stdlib(db_path, csv_path, sql, params)
         return
     try:
-        _write_arrow(db_path, csv_path)
+        _write_arrow(db_path, csv_path, sql)
     except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything
         log.warning("fast CSV export failed, using the csv module path=%s error=%s", db_path, exc)
-        _write_stdlib(db_path, csv_path)
+        _write_stdlib(db_path, csv_path, sql)
