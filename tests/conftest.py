@@ -29,6 +29,8 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_hub_sync.py": ("hub",),
     "test_hubserver.py": ("hub",),
     "test_never_fewer.py": ("hub",),
+    "test_incremental.py": ("hub",),
+    "test_dataset.py": ("hub", "slow"),  # datasets/pandas over hf://, Xet
     "test_e2e.py": ("e2e", "slow"),
     "test_web_api.py": ("e2e", "slow"),
     "test_bad_input.py": ("e2e", "slow"),
