@@ -17,8 +17,10 @@ container starts; a cold one builds for several minutes first.
 from __future__ import annotations
 
 import os
+import re
 import secrets
-import sqlite3
+import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -28,7 +30,7 @@ import pytest
 
 from tests import gradio_api
 from tests.apprunner import free_port, wait_until
-from tests.container_images import Container, ensure_app_image, podman, tools_missing
+from tests.container_images import ROOT, Container, ensure_app_image, podman, tools_missing
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
 from tests.hubserver import HubServer
 
@@ -86,21 +88,15 @@ def wait_form(container: Container, url: str, timeout: float = 180) -> None:
 
 
 def hub_rows(hub, repo: str) -> int:
-    """Reviews in the newest backup on the Hub (0 before the first)."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
-
+    """Reviews a fresh disk gets from the Hub: `python -m worker restore` into an empty folder, as
+    the container's worker does (a backup is a base db plus a delta of the newest reviews)."""
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = hf_hub_download(repo, "reviews.db", repo_type="dataset", endpoint=hub.endpoint,
-                                   token=hub.token, cache_dir=tmp)
-        except (EntryNotFoundError, RepositoryNotFoundError):
-            return 0
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
-        finally:
-            conn.close()
+        env = {**os.environ, "FEEDBACK_DATA_DIR": f"{tmp}/data", "HF_HOME": f"{tmp}/hf", "HF_ENDPOINT": hub.endpoint,
+               "HF_DATASET_REPO": repo, "HF_TOKEN": hub.token, "HF_HUB_DISABLE_XET": "1"}
+        result = subprocess.run([sys.executable, "-m", "worker", "restore"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return int(re.search(r"restored rows=(\d+)", result.stdout).group(1))
 
 
 def submit(url: str, n: int, tag: str) -> None:
@@ -237,7 +233,7 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
     ready = data / "feedback" / "worker-ready"
     inode, ready_before = db.stat().st_ino, ready.read_text()
     assert (data / "feedback" / "logs" / "worker.log").exists()
-    assert hub_rows(hub, repo) == 6
+    assert hub_rows(hub, repo) == 6, (data / "feedback" / "logs" / "worker.log").read_text()[-6000:]
 
     c4 = Container(image, app_env(hub, port, repo, BACKUP_INTERVAL_SECONDS="1"), volumes={str(data): "/data"})
     with c4:
