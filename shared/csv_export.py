@@ -119,11 +119,18 @@ def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: 
         conn.close()
 
 
-def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None) -> None:
+def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None,
+                      arrow: bool = True) -> None:
     """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept).
 
     `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
-    dates and ratings); that goes through the csv module, which binds parameters (same bytes)."""
+    dates and ratings); that goes through the csv module, which binds parameters (same bytes).
+    `arrow=False`: the csv module path only, through Python's own SQLite library."""
+    if not arrow and only_ids is None:
+        # A database other connections of this process have open: Python's own SQLite only
+        # (see web/admin.write_export).
+        _write_stdlib(db_path, csv_path)
+        return
     if only_ids is not None:
         ids, params = only_ids
         sql = EXPORT_SQL.replace(" FROM reviews ORDER BY", f" FROM reviews WHERE {COLUMNS[0]} IN ({ids}) ORDER BY")
