@@ -133,7 +133,10 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    conn = shared_db.open_store_db(tmp)  # the project's schema, triggers, WAL, user_version
+    shared_db.open_store_db(tmp).close()  # the project's schema, triggers, WAL, user_version
+    # A fresh connection: on the one that ran the v2 migration (ALTER TABLE ... RENAME COLUMN),
+    # SQLite 3.40 refuses the wal_checkpoint after the journal-mode switch below ("table is locked").
+    conn = shared_db.connect(tmp)
     triggers = _trigger_sql()
     # Speed for the build only: no fsync; the journal mode goes back to WAL at the end.
     conn.execute("PRAGMA synchronous = OFF")

@@ -27,6 +27,16 @@ DEFAULT_RESTORE_TIMEOUT_SECONDS = 30.0
 DEFAULT_WORKER_NICE = 10
 DEFAULT_SQUASH_AFTER_COMMITS = 0  # 0 = never squash
 DEFAULT_BACKOFF_CAP_SECONDS = 600.0
+# The reviews are other people's words: the form's owner has not licensed
+# them to anyone, so the honest default grants nothing. "unknown" is the
+# Hub's own value for "no license stated"; an owner who has the right to
+# open the data chooses one with HF_DATASET_LICENSE.
+DEFAULT_DATASET_LICENSE = "unknown"
+# License ids the Hub accepts in a dataset card that fit a table of reviews
+# (the Hub's list is longer: code and model licenses are left out on purpose).
+DATASET_LICENSES = ("unknown", "other", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
+                    "cc-by-nc-sa-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-4.0", "odc-by", "odbl", "pddl",
+                    "apache-2.0", "mit", "cdla-permissive-2.0", "cdla-sharing-1.0")
 # The final backup on SIGTERM must end before supervisord's stopwaitsecs (60 s);
 # a container's stop grace period is shorter (see the Dockerfile).
 DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
@@ -59,6 +69,8 @@ class Config:
     hf_dataset_repo: str | None
     hf_dataset_private: bool
     hf_squash_after_commits: int
+    hf_dataset_license: str
+    hf_dataset_publish_names: bool | None  # None: no choice made (refuse to push names to a public dataset)
     backoff_cap_seconds: float
     restore_timeout_seconds: float
     wait_for_worker: bool
@@ -156,6 +168,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         hf_dataset_private=_get(env, "HF_DATASET_PRIVATE", True, _parse_bool, expect="true or false"),
         hf_squash_after_commits=_get(env, "HF_SQUASH_AFTER_COMMITS", DEFAULT_SQUASH_AFTER_COMMITS, int,
                                      lambda v: v == 0 or v >= 2, "0 (off) or a whole number of at least 2"),
+        hf_dataset_license=_get(env, "HF_DATASET_LICENSE", DEFAULT_DATASET_LICENSE, str.lower,
+                                lambda v: v in DATASET_LICENSES, "one of " + ", ".join(DATASET_LICENSES)),
+        hf_dataset_publish_names=_get(env, "HF_DATASET_PUBLISH_NAMES", None, _parse_bool, expect="true or false"),
         backoff_cap_seconds=_get(env, "BACKUP_BACKOFF_CAP_SECONDS", DEFAULT_BACKOFF_CAP_SECONDS, float,
                                  lambda v: 0 < v <= 86400, "seconds between 0 and 86400"),
         restore_timeout_seconds=_get(env, "RESTORE_TIMEOUT_SECONDS", DEFAULT_RESTORE_TIMEOUT_SECONDS, float,

@@ -44,7 +44,16 @@ SINGULAR_TO_PLURAL = {v[0]: k for k, v in REPO_TYPES.items()}
 URL_PREFIX_TO_PLURAL = {v[1].rstrip("/"): k for k, v in REPO_TYPES.items() if v[1]}
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
-FAIL_MODES = ("503", "429", "drop", "401", "drop_after")
+FAIL_MODES = ("503", "429", "drop", "401", "drop_after", "card")
+# What /api/validate-yaml accepts, like the Hub: the license ids it knows (a
+# subset of the Hub's list) and its size buckets. Anything else is a 400 with
+# {"errors": [{"message": ...}]}, which the client raises as ValueError.
+CARD_LICENSES = frozenset((
+    "unknown other cc0-1.0 cc-by-4.0 cc-by-sa-4.0 cc-by-nc-4.0 cc-by-nc-sa-4.0 cc-by-nd-4.0 cc-by-nc-nd-4.0 "
+    "cc-by-3.0 cc-by-sa-3.0 odc-by odbl pddl apache-2.0 mit cdla-permissive-2.0 cdla-sharing-1.0 "
+    "cdla-permissive-1.0 bsd-3-clause gpl-3.0 agpl-3.0 lgpl-3.0 mpl-2.0 openrail").split())
+CARD_SIZES = frozenset(("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B",
+                        "1B<n<10B", "10B<n<100B", "100B<n<1T", "n>1T"))
 GITATTRIBUTES = (
     b"*.7z filter=lfs diff=lfs merge=lfs -text\n"
     b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
@@ -186,6 +195,7 @@ class HubServer:
         host: str = "127.0.0.1",
         port: int = 0,
         commits_page_size: int = 1000,
+        xet_cas: str | os.PathLike | None = None,
     ):
         self.tokens: dict[str, tuple[str, str]] = {}
         for tok, spec in (tokens or {}).items():
@@ -194,6 +204,11 @@ class HubServer:
         self.host = host
         self.port = int(port)
         self.commits_page_size = int(commits_page_size)
+        # A folder: the Xet token route hands the client this local CAS (`local://DIR`), so that
+        # the client's own upload path (hf_xet) runs. Files it stores there are kept in the CAS
+        # only: a commit names them by sha256, which the CAS cannot be asked about from Python,
+        # so this server cannot serve their bytes back (resolve answers 501 for them).
+        self.xet_cas = os.fspath(xet_cas) if xet_cas is not None else None
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status); status 0 = connection dropped
 
         self._lock = threading.RLock()
@@ -450,6 +465,7 @@ def _kind(method: str, segs: list[str]) -> str:
                 "tree": "tree",
                 "paths-info": "paths_info",
                 "super-squash": "super_squash",
+                "xet-write-token": "xet_write_token",
             }.get(action, "other")
         return "other"
     if segs[0] == "lfs-upload":
@@ -636,6 +652,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(429, "Too Many Requests (injected)", headers={"Retry-After": str(ra)})
         if mode == "401":
             raise HubError(401, INVALID_CREDENTIALS)
+        if mode == "card":  # the Hub refuses a README.md's metadata (meant for only="validate_yaml")
+            return self._send(400, {"errors": [{"message": "injected: the card's metadata is invalid"}],
+                                    "warnings": []})
         raise HubError(503, "Service Unavailable (injected)")
 
     # ------------------------------------------------------------------ routing
@@ -649,8 +668,7 @@ class _Handler(BaseHTTPRequestHandler):
         n = len(segs)
         if n >= 1 and segs[0] == "api":
             if n == 2 and segs[1] == "validate-yaml" and method == "POST":
-                self._read_body()
-                return self._send(200, {"errors": [], "warnings": []})
+                return self._validate_yaml()
             if n == 3 and segs[1] == "repos" and segs[2] == "create" and method == "POST":
                 return self._create_repo(ident)
             if n >= 4 and segs[1] in REPO_TYPES:
@@ -670,6 +688,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._commits(plural, repo_id, ident, rev)
                 if action == "tree" and len(rest) >= 1 and method == "GET":
                     return self._tree(plural, repo_id, ident, rev, "/".join(rest[2:]))
+                if action == "xet-write-token" and len(rest) == 2 and method == "GET" and hub.xet_cas:
+                    hub._get_repo_for_write(plural, repo_id, ident)
+                    return self._send(200, {"accessToken": "xet-local", "exp": int(time.time()) + 3600,
+                                            "casUrl": f"local://{hub.xet_cas}"})
                 if action == "paths-info" and len(rest) == 2 and method == "POST":
                     return self._paths_info(plural, repo_id, ident, rev)
                 if action == "super-squash" and len(rest) == 2 and method == "POST":
@@ -691,6 +713,37 @@ class _Handler(BaseHTTPRequestHandler):
         raise HubError(404, f"Not found: {method} {self.path.split('?')[0]}")
 
     # ------------------------------------------------------------------ endpoints
+
+    def _validate_yaml(self):
+        """The card check the client makes before a commit with a README.md."""
+        import yaml
+
+        content = str((self._json_body() or {}).get("content") or "")
+        errors = []
+        if content.startswith("---"):
+            block = content[3:].split("\n---", 1)[0]
+            try:
+                meta = yaml.safe_load(block)
+            except yaml.YAMLError as exc:
+                meta = None
+                errors.append(f"Invalid YAML in README.md metadata: {' '.join(str(exc).split())}")
+            if meta is not None and not isinstance(meta, dict):
+                errors.append("README.md metadata must be a YAML mapping")
+            elif isinstance(meta, dict):
+                lic = meta.get("license")
+                for value in (lic if isinstance(lic, list) else [lic] if lic is not None else []):
+                    if value not in CARD_LICENSES:
+                        errors.append(f'"license" must be one of the Hub\'s license identifiers, got {value!r}')
+                sizes = meta.get("size_categories")
+                if sizes is not None and (not isinstance(sizes, list) or not set(sizes) <= CARD_SIZES):
+                    errors.append(f'"size_categories" must be a list of {sorted(CARD_SIZES)}, got {sizes!r}')
+                configs = meta.get("configs")
+                if configs is not None and not (isinstance(configs, list) and all(
+                        isinstance(c, dict) and "config_name" in c for c in configs)):
+                    errors.append('"configs" must be a list of mappings with a "config_name"')
+        if errors:
+            return self._send(400, {"errors": [{"message": e} for e in errors], "warnings": []})
+        return self._send(200, {"errors": [], "warnings": []})
 
     def _create_repo(self, ident):
         hub = self.hub
@@ -857,7 +910,9 @@ class _Handler(BaseHTTPRequestHandler):
                 elif kind == "lfsFile":
                     oid, size = content
                     stored = hub._lfs_objects.get(oid)
-                    if stored is None or not hub._blobs.has(oid):
+                    if stored is None and hub.xet_cas and size is not None:
+                        stored = hub._lfs_objects[oid] = int(size)  # uploaded through Xet, to the CAS
+                    if stored is None or not (hub._blobs.has(oid) or hub.xet_cas):
                         raise HubError(400, f"LFS object {oid} for {path} was never uploaded (missing LFS file)")
                     if size is not None and int(size) != stored:
                         raise HubError(400, f"LFS object {oid} has size {stored}, not {size}")
@@ -1157,5 +1212,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Content-Length"] = str(length)
         if self.command == "HEAD":
             return self._send(status, b"", headers, content_type="application/octet-stream")
+        if not hub._blobs.has(entry["blob"]):
+            raise HubError(501, f"{path} was uploaded through Xet: its bytes are in the local CAS only")
         data = hub._blobs.get(entry["blob"])
         self._send(status, data[start : end + 1] if status == 206 else data, headers, content_type="application/octet-stream")

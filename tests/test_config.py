@@ -41,6 +41,27 @@ def test_worker_and_web_refuse_to_start_on_a_bad_value(tmp_path):
         assert "BACKUP_INTERVAL_SECONDS='often'" in r.stderr
 
 
+def test_dataset_license_and_publish_names(monkeypatch):
+    config = load_config({})
+    assert config.hf_dataset_license == "unknown"  # no rights granted unless the owner says so
+    assert config.hf_dataset_publish_names is None  # no choice made
+    config = load_config({"HF_DATASET_LICENSE": "CC-BY-4.0", "HF_DATASET_PUBLISH_NAMES": "false"})
+    assert config.hf_dataset_license == "cc-by-4.0" and config.hf_dataset_publish_names is False
+
+
+@pytest.mark.parametrize("name, value, listed", [
+    ("HF_DATASET_LICENSE", "gpl-9", ["unknown", "cc0-1.0", "cc-by-4.0", "odbl"]),
+    ("HF_DATASET_PUBLISH_NAMES", "sometimes", ["true or false"]),
+    ("HF_DATASET_PRIVATE", "secret", ["true or false"]),
+])
+def test_unknown_license_or_privacy_value_lists_the_valid_ones(name, value, listed):
+    with pytest.raises(ConfigError) as err:
+        load_config({name: value})
+    message = str(err.value)
+    assert name in message and repr(value) in message
+    assert all(item in message for item in listed), message
+
+
 def test_supervisord_waits_longer_than_the_workers_final_backup():
     """The timeout pair, read from the real files: supervisord must not SIGKILL a final backup."""
     import configparser
@@ -90,3 +111,18 @@ def test_reviews_at_risk_only_without_a_dataset_on_a_wiped_disk():
     assert not load_config({}).reviews_at_risk  # a checkout's disk persists
     assert load_config({"FEEDBACK_DATA_PERSISTENT": "false"}).reviews_at_risk
     assert not load_config({"FEEDBACK_DATA_PERSISTENT": "false", "HF_DATASET_REPO": "me/feedback"}).reviews_at_risk
+
+
+def test_the_containers_final_backup_fits_dockers_stop_grace_period():
+    """The Dockerfile's pair: `docker stop` SIGKILLs after 10 s by default; the web's stop (at most
+    uvicorn's 5 s graceful bound, ~0.2 s in practice) comes first, then the final backup."""
+    import re
+    from pathlib import Path
+
+    dockerfile = Path(__file__).resolve().parent.parent / "Dockerfile"
+    if not dockerfile.exists():
+        pytest.skip("no Dockerfile in this checkout")
+    match = re.search(r"FINAL_BACKUP_TIMEOUT_SECONDS=(\d+(?:\.\d+)?)", dockerfile.read_text())
+    assert match, "the Dockerfile no longer sets FINAL_BACKUP_TIMEOUT_SECONDS: the worker would take 45 s"
+    docker_stop_grace = 10
+    assert float(match.group(1)) < docker_stop_grace - 1, match.group(0)

@@ -1,4 +1,4 @@
-"""`python -m worker [run|backup|status|restore|verify|publish]`: the backup worker and its ops commands."""
+"""`python -m worker [run|backup|status|backups|restore|verify|publish]`: the backup worker and its ops commands."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from worker.backup import Backup
 from worker.drill import RestoreDrill, verify
 from worker.errors import describe_error
 from worker.loop import BackupLoop, StopSignal
-from worker.restore import RestoreRefused, restore
+from worker.restore import NoBackup, RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
 from worker.targets import LocalFolderTarget, Target
@@ -90,13 +90,15 @@ def cmd_run(config: Config, target: Target) -> int:
     return 0
 
 
-def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False) -> int:
+def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False, full: bool = False) -> int:
     if not config.db_path.exists():
         print(f"no database at {config.db_path} yet: start the app first", file=sys.stderr)
         return 1
-    outcome = Backup(config, target).run(allow_fewer=allow_fewer)
+    outcome = Backup(config, target).run(allow_fewer=allow_fewer, full=full)
     if outcome.published:
-        print(f"published rows={outcome.published.rows} to {outcome.published.location}")
+        print(f"published rows={outcome.published.rows} to {outcome.published.location} cycle={outcome.cycle}")
+    elif outcome.rows == 0:
+        print("no reviews yet: an empty database is not published")
     else:
         print(f"no change since the last backup (rows={outcome.rows}); nothing published")
     return 0
@@ -138,7 +140,48 @@ def cmd_verify(config: Config, target: Target, *, revision: str | None) -> int:
     return 0 if verdict.ok else 1
 
 
-def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool) -> int:
+def parse_utc(text: str) -> str:
+    """`2026-11-20T10:00Z`, `2026-11-20T10:00:30Z` or `2026-11-20` (UTC) -> `YYYY-MM-DDTHH:MM:SSZ`."""
+    from datetime import datetime, timezone
+
+    raw = text.strip().upper().removesuffix("Z").replace(" ", "T")
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            continue
+    raise ValueError(f"--at {text!r} is not a UTC time: use e.g. 2026-11-20T10:00Z")
+
+
+def cmd_backups(target: Target, *, as_json: bool) -> int:
+    entries = target.history()
+    if as_json:
+        print(json.dumps([{"revision": e.revision, "at": e.at, "rows": e.rows} for e in entries], indent=1))
+        return 0
+    if not entries:
+        print(f"no backups at {target.name}")
+        return 0
+    width = max(len("revision"), *(len(e.revision) for e in entries))
+    print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
+    for e in entries:
+        print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+    return 0
+
+
+def backup_at(target: Target, at: str):
+    """The newest backup made at or before `at` (like Litestream's -timestamp)."""
+    entries = [e for e in target.history() if e.at <= at]
+    if not entries:
+        raise NoBackup(f"no backup at or before {at} at {target.name}")
+    return max(entries, key=lambda e: e.at)
+
+
+def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool, at: str | None = None) -> int:
+    if at is not None:
+        chosen = backup_at(target, at)
+        print(f"restoring the backup of {chosen.at} ({'-' if chosen.rows is None else chosen.rows} reviews), "
+              f"revision {chosen.revision}")
+        revision = chosen.revision
     info = restore(config, target, revision=revision, force=force)
     print(f"restored rows={info.rows} from {info.location}{' at ' + info.revision if info.revision else ''}")
     return 0
@@ -148,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="back up on a schedule until stopped (the default)")
-    sub.add_parser("backup", help="back up now, once")
+    backup = sub.add_parser("backup", help="back up now, once")
+    backup.add_argument("--full", action="store_true",
+                        help="a full snapshot, every file rewritten and published (normally only new reviews are)")
     publish = sub.add_parser("publish", help="back up now, once; --allow-fewer publishes even a smaller database")
     publish.add_argument("--allow-fewer", action="store_true",
                          help="publish although the newest backup holds reviews the local database lacks")
@@ -156,12 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true")
     rest = sub.add_parser("restore", help="bring a backup back into the local database")
     rest.add_argument("--revision", help="an earlier backup (commit id, or local backup name)")
+    rest.add_argument("--at", metavar="UTC_TIME",
+                      help="the newest backup at or before this UTC time, e.g. 2026-11-20T10:00Z")
     rest.add_argument("--force", action="store_true", help="replace a non-empty local database (a copy is kept)")
+    backups = sub.add_parser("backups", help="list the backups: revision, time, reviews; newest first")
+    backups.add_argument("--json", action="store_true")
     check = sub.add_parser("verify", help="download a backup into a scratch folder and check it as a restore "
                                           "would; the live database is not touched")
     check.add_argument("--revision", help="an earlier backup (commit id, or local backup name); default the newest")
     args = parser.parse_args(argv)
     command = args.command or "run"
+    at = None
+    if command == "restore" and args.at is not None:
+        if args.revision:
+            parser.error("--at and --revision choose a backup each: give one of them")
+        try:
+            at = parse_utc(args.at)
+        except ValueError as exc:
+            parser.error(str(exc))
 
     try:
         config = load_config()
@@ -173,19 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         from huggingface_hub import get_token  # also a token from a saved login
 
         secrets.append(get_token() or "")
-    setup_logging("worker", "INFO" if command in ("status", "verify") else config.log_level, secrets=secrets)
+    setup_logging("worker", "INFO" if command in ("status", "backups", "verify") else config.log_level, secrets=secrets)
     try:
         target = make_target(config)
         if command == "run":
             return cmd_run(config, target)
         if command == "backup":
-            return cmd_backup(config, target)
+            return cmd_backup(config, target, full=args.full)
         if command == "publish":
             return cmd_backup(config, target, allow_fewer=args.allow_fewer)
         if command == "status":
             return cmd_status(config, target, as_json=args.json)
         if command == "restore":
-            return cmd_restore(config, target, revision=args.revision, force=args.force)
+            return cmd_restore(config, target, revision=args.revision, force=args.force, at=at)
+        if command == "backups":
+            return cmd_backups(target, as_json=args.json)
         if command == "verify":
             return cmd_verify(config, target, revision=args.revision)
     except RestoreRefused as exc:

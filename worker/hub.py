@@ -20,16 +20,16 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Config
-from shared.db import COLUMNS, Summary
+from shared.db import Summary
+from worker.card import CARD_FILE, DB_FILE, render_card
 from worker.errors import WorkerError, retry_after_seconds
 from worker.manifest import BackupManifest
-from worker.snapshot import Snapshot
+from worker.privacy import names_rule
+from worker.targets import BackupEntry, commit_title
+from worker.tree import DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.hub")
 
-DB_FILE = "reviews.db"
-CSV_FILE = "reviews.csv"
-CARD_FILE = "README.md"
 REPO_TYPE = "dataset"
 _MARKER = re.compile(r"<!--\s*feedback-backup\s+(\{.*?\})\s*-->")
 
@@ -75,6 +75,12 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
     from huggingface_hub.errors import RepositoryNotFoundError
 
     status = _status(exc)
+    if isinstance(exc, ValueError) and str(exc).startswith("Invalid metadata in README.md"):
+        # The client checks the card with the Hub before committing; keep the
+        # Hub's own words. Not permanent: the snapshot stays staged and the
+        # loop retries (a fixed worker or a fixed Hub then publishes it).
+        reasons = "; ".join(line.lstrip("- ").strip() for line in str(exc).splitlines()[1:] if line.strip())
+        return HubError(f"the Hub refused the dataset card (README.md) of {repo_id}: {reasons or str(exc)[:200]}")
     if isinstance(exc, RepositoryNotFoundError) or status == 404:
         return HubError(f"dataset {repo_id} not found at {endpoint}, or this token cannot see it: check "
                         "HF_DATASET_REPO and that HF_TOKEN belongs to its owner", permanent=True)
@@ -98,43 +104,6 @@ def translate(exc: BaseException, repo_id: str, endpoint: str) -> HubError:
     return HubError(f"cannot reach the Hub at {endpoint}: {type(exc).__name__}: {detail}".rstrip(": "))
 
 
-def render_card(repo_id: str, info: BackupManifest, summary: Summary) -> str:
-    meta = json.dumps(info.to_json() | {"revision": None}, sort_keys=True)
-    average = f"{summary.average:.2f}" if summary.average is not None else "-"
-    counts = " | ".join(str(n) for n in summary.counts)
-    return f"""---
-pretty_name: Feedback form reviews (backup)
-configs:
-- config_name: default
-  data_files: {CSV_FILE}
----
-# Feedback form reviews: backup
-
-Written by the feedback app's backup worker. Each commit is one consistent backup.
-
-- Backup time (UTC): {info.at}
-- Reviews: {info.rows} (highest id {info.max_id}), average rating {average}
-- Reviews per rating 1 | 2 | 3 | 4 | 5: {counts}
-
-## Files
-- `{DB_FILE}`: SQLite snapshot, taken with the SQLite backup API and checked with `PRAGMA integrity_check`.
-- `{CSV_FILE}`: every review from that same snapshot. Columns: {", ".join(f"`{c}`" for c in COLUMNS)}
-  (`created_at` is UTC; `rating` is from 1 to 5). Text cells that begin with
-  `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them.
-
-## Restore
-On the app's machine, with `HF_DATASET_REPO={repo_id}` and `HF_TOKEN` set:
-
-    python -m worker restore                      # the newest backup, into an empty data folder
-    python -m worker restore --revision <commit>  # an earlier backup
-    python -m worker restore --force              # replace a non-empty database (a copy is kept)
-
-A fresh machine with an empty data folder restores the newest backup by itself at start.
-
-<!-- feedback-backup {meta} -->
-"""
-
-
 def parse_card(text: str, revision: str, location: str) -> BackupManifest | None:
     match = _MARKER.search(text)
     if not match:
@@ -147,8 +116,12 @@ def parse_card(text: str, revision: str, location: str) -> BackupManifest | None
 
 class HubTarget:
     def __init__(self, api, repo_id: str, *, private: bool = True, squash_after: int = 0,
-                 has_token: bool = True):
+                 has_token: bool = True, license_id: str = "unknown", publish_names: bool | None = None):
         self.api = api
+        self.license_id = license_id
+        self.publish_names = publish_names
+        self._remote_private: bool | None = None  # as the Hub last said; None: not known (or no repo yet)
+        self._remote_files: set[str] | None = None  # the head's files, from the same repo_info call
         self.repo_id = repo_id
         self.private = private
         self.squash_after = squash_after
@@ -165,7 +138,8 @@ class HubTarget:
         token = get_token()
         assert config.hf_dataset_repo
         return cls(HfApi(token=token or False), config.hf_dataset_repo, private=config.hf_dataset_private,
-                   squash_after=config.hf_squash_after_commits, has_token=bool(token))
+                   squash_after=config.hf_squash_after_commits, has_token=bool(token),
+                   license_id=config.hf_dataset_license, publish_names=config.hf_dataset_publish_names)
 
     @property
     def endpoint(self) -> str:
@@ -194,9 +168,12 @@ class HubTarget:
         from huggingface_hub.errors import RepositoryNotFoundError
 
         try:
-            return self.api.repo_info(self.repo_id, repo_type=REPO_TYPE).sha
+            info = self.api.repo_info(self.repo_id, repo_type=REPO_TYPE)
         except RepositoryNotFoundError:
             return None
+        self._remote_private = getattr(info, "private", None)
+        self._remote_files = {s.rfilename for s in (info.siblings or [])}
+        return info.sha
 
     def _card_at(self, revision: str) -> BackupManifest | None:
         from huggingface_hub.errors import EntryNotFoundError
@@ -220,30 +197,66 @@ class HubTarget:
         self._known = self._call(self._card_at, head)
         return self._known
 
-    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest) -> BackupManifest:
-        from huggingface_hub import CommitOperationAdd
+    def names_policy(self) -> str:
+        """KEEP or BLANK for the names in this push; raises NamesChoiceMissing when a
+        public dataset has no explicit choice. Uses what `newest()` learnt from the Hub."""
+        why = ("HF_DATASET_PRIVATE=false" if not self.private
+               else "the existing repo is public" if self._remote_private is False else "")
+        return names_rule(public=bool(why), publish_names=self.publish_names, repo_id=self.repo_id, why_public=why)
+
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
+                previous_rows: int | None = None) -> BackupManifest:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         self._ensure_repo()
-        summary = snapshot.summary
         info = manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}")
-        card = render_card(self.repo_id, info, summary)
-        operations = [
-            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(snapshot.path)),
-            CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
-            CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")),
-        ]
+        public = not self.private or self._remote_private is False
+        card = render_card(self.repo_id, info, summary, license_id=self.license_id, private=not public, names=names)
+        # Only what the Hub's newest backup lacks (normally the delta and the last shard of
+        # each format); the files not in this commit stay as they are in the repo. Files by
+        # path, never in-memory buffers for large files: a commit that holds a buffer falls
+        # back from Xet to plain HTTP for every file.
+        send, complete = tree.to_send(self._known)
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(tree.folder / rel)) for rel in send]
+        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")))
+        stale: list[str] = []
+        if complete:
+            # A whole new backup: the files of the one before that it does not have (a stale
+            # shard after fewer reviews, the single reviews.csv of an older layout) go.
+            keep = set(send) | {CARD_FILE, ".gitattributes"}
+            stale = sorted(f for f in (self._remote_files or ()) if f not in keep)
+            operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
         # parent_commit: if another machine pushed since we looked, the Hub
         # refuses this commit instead of silently stacking ours on top.
         parent = self._known.revision if self._known is not None else None
+        if previous_rows is None and self._known is not None:
+            previous_rows = self._known.rows
         commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
-                            commit_message=f"Backup {info.at}: {summary.total} reviews",
-                            commit_description=f"rows={summary.total} max_id={summary.max_id}",
+                            commit_message=commit_title(info.at, summary.total, previous_rows),
+                            commit_description=f"rows={summary.total} max_id={summary.max_id} at={info.at} "
+                                               f"files={len(send)}",
                             parent_commit=parent, write=True)
         info = info.placed(revision=commit.oid)
         self._known = info
+        self._remote_files = ((self._remote_files or set()) - set(stale)) | set(send) | {CARD_FILE}
         if self.squash_after:
             self._maybe_squash()
         return info
+
+    def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
+        """Every backup in the dataset's history, newest first (one paginated request).
+        `every_commit`: also commits that are not the worker's (restore's walk-back
+        tries those too: the head may be someone else's commit)."""
+        commits = self._call(self.api.list_repo_commits, self.repo_id, repo_type=REPO_TYPE)
+        entries = []
+        for c in commits:
+            fields = dict(part.split("=", 1) for part in (c.message or "").split() if "=" in part)
+            rows = int(fields["rows"]) if fields.get("rows", "").isdigit() else None
+            at = fields.get("at") or c.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if rows is None and not every_commit and not c.title.startswith(("Backup ", "Squashed ")):
+                continue  # not a backup (e.g. the repo's initial commit)
+            entries.append(BackupEntry(revision=c.commit_id, at=at, rows=rows, title=c.title))
+        return entries
 
     def _maybe_squash(self) -> None:
         commits = self._call(self.api.list_repo_commits, self.repo_id, repo_type=REPO_TYPE, write=True)
@@ -272,4 +285,9 @@ class HubTarget:
         info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
+        verify_base(Path(path), info)
+        if info.base_max_id is not None and info.max_id > info.base_max_id:
+            # Beside the db, as dest_dir/DELTA_FILE: restore applies it (worker.restore.fetch_checked).
+            self._call(self.api.hf_hub_download, self.repo_id, DELTA_FILE, repo_type=REPO_TYPE, revision=head,
+                       local_dir=dest_dir)
         return Path(path), info
