@@ -139,12 +139,18 @@ def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
 
 
 def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None, *,
-                      sql: str = EXPORT_SQL) -> None:
+                      sql: str = EXPORT_SQL, arrow: bool = True) -> None:
     """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept),
     or those `sql` selects (`range_sql`: one shard of a backup).
 
     `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
-    dates and ratings); that goes through the csv module, which binds parameters (same bytes)."""
+    dates and ratings); that goes through the csv module, which binds parameters (same bytes).
+    `arrow=False`: the csv module path only, through Python's own SQLite library."""
+    if not arrow and only_ids is None:
+        # A database other connections of this process have open: Python's own SQLite only
+        # (see web/admin.write_export).
+        _write_stdlib(db_path, csv_path, sql)
+        return
     if only_ids is not None:
         ids, params = only_ids
         sql = EXPORT_SQL.replace(" FROM reviews ORDER BY", f" FROM reviews WHERE {COLUMNS[0]} IN ({ids}) ORDER BY")

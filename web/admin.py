@@ -50,7 +50,14 @@ EXPORT_KEEP_NEWEST = 2  # besides the one being written
 EXPORT_FOLDER_NAME = "owner-exports"
 TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
 # Passed to mount_gradio_app in web/__main__.py (Gradio 6 takes css/js there).
-CSS = style.CSS
+# On a phone the five columns would squeeze to a letter a line ("i d"): the table keeps a
+# readable width and scrolls sideways inside its own box; the page itself does not.
+CSS = style.CSS + """
+@media (max-width: 640px) {
+  #admin-table .table-wrap { overflow-x: auto; }
+  #admin-table .virtual-table-viewport { min-width: 720px; }
+}
+"""
 JS = style.JS
 STORAGE_ERROR_MESSAGE = "The reviews could not be read right now (storage problem). Please try again."
 
@@ -115,7 +122,13 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
     try:
         # 0600 before any byte is written: the export holds every name, like the database itself.
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        write_reviews_csv(db_path, partial, only_ids=filtered_ids_sql(f) if f is not None and f.active else None)
+        # arrow=False: the Arrow path opens the live database with the ADBC driver's own copy of
+        # SQLite, and two SQLite libraries in one process release each other's POSIX locks when
+        # either closes the file (https://www.sqlite.org/howtocorrupt.html, section 2.2): after an
+        # export the web's connections kept reading an old snapshot. The worker exports from a
+        # snapshot file no other connection has open, where the fast path is safe.
+        write_reviews_csv(db_path, partial, only_ids=filtered_ids_sql(f) if f is not None and f.active else None,
+                          arrow=False)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)
@@ -197,7 +210,11 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
 
     def summary_outputs(f: ReviewFilter) -> tuple:
         data = read(lambda conn: (summarize(conn, f),))[0]
-        return data.per_day, data.per_day, data.distribution, data.text
+        # No reviews in the range: the sentence says so, and no empty axes (which Vega also
+        # leaves as unlabelled images for a screen reader).
+        shown = bool(data.per_day["reviews"].sum())
+        return (gr.LinePlot(data.per_day, visible=shown), gr.LinePlot(data.per_day, visible=shown),
+                gr.BarPlot(data.distribution, visible=shown), data.text)
 
     def apply(query: str | None, ratings: list | None, first: str | None, last: str | None) -> tuple:
         """Check the filter (a bad date range changes nothing and says why), then show page 1 and the charts."""
