@@ -128,3 +128,24 @@ def test_shards_are_ours_only_whatever_the_umask(tmp_path):
     for path in [folder / update.files[0], folder / parquet.MANIFEST]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((folder / "data").stat().st_mode) & 0o077 == 0
+
+
+def test_another_history_with_the_same_counts_rewrites_every_shard(tmp_path, small_shards):
+    """A restore of another machine's backup: same row count, ids and write counter, other rows."""
+    import shutil
+
+    db, other, folder = tmp_path / "r.db", tmp_path / "other.db", tmp_path / "pq"
+    conn = open_store_db(db)
+    for i in range(15):
+        insert_review(conn, Review(f"here {i}", 3, ""))
+    parquet.update_shards(db, folder, read_summary(conn))
+    conn.close()
+    theirs = open_store_db(other)
+    for i in range(16):
+        insert_review(theirs, Review(f"there {i}", 4, "x"))
+    theirs.close()
+    shutil.copyfile(other, db)
+    conn = open_store_db(db)
+    update = parquet.update_shards(db, folder, read_summary(conn))
+    assert update.written == update.files
+    assert [r["name"] for r in _rows(folder, update.files)] == [f"there {i}" for i in range(16)]

@@ -107,7 +107,16 @@ def _only_inserts_since(conn, before: dict, summary: Summary) -> bool:
         return False
     # An insert with an explicit low id would also pass the counts: check the old range is untouched.
     below = conn.execute("SELECT COUNT(*) FROM reviews WHERE id <= ?", (int(before["max_id"]),)).fetchone()[0]
-    return below == int(before["rows"])
+    if below != int(before["rows"]):
+        return False
+    # Another history with the same counts (a restore of another machine's backup): its
+    # last row then differs in time. The backup guard tells a stranger the same way.
+    return _tip(conn, int(before["max_id"])) == before.get("tip")
+
+
+def _tip(conn, max_id: int) -> str | None:
+    row = conn.execute("SELECT created_at, name, comments FROM reviews WHERE id = ?", (max_id,)).fetchone()
+    return None if row is None else json.dumps(row)
 
 
 def _read_rows(conn, index: int):
@@ -187,7 +196,12 @@ def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str =
     removed = sorted(existing - set(files))
     for name in removed:
         (folder / name).unlink(missing_ok=True)
-    manifest = {"rows": summary.total, "max_id": summary.max_id, "changes": summary.changes,
+    conn = connect(db_path, readonly=True)
+    try:
+        tip = _tip(conn, summary.max_id)
+    finally:
+        conn.close()
+    manifest = {"rows": summary.total, "max_id": summary.max_id, "changes": summary.changes, "tip": tip,
                 "shard_rows": SHARD_ROWS, "names": names, "files": files}
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
