@@ -36,7 +36,9 @@ def main() -> int:
         ds = datasets.load_dataset(repo, split="train", revision=rev)
         parquet = fs.glob(f"datasets/{repo}@{rev}/data/*.parquet")
         frame = pd.read_parquet(f"hf://datasets/{repo}@{rev}/data/")
-        csv = pd.read_csv(f"hf://datasets/{repo}@{rev}/reviews.csv", dtype=str, keep_default_na=False)
+        # The CSV is in shards of ids (issue 14), like the Parquet files.
+        csv = pd.concat([pd.read_csv(f"hf://{path}", dtype=str, keep_default_na=False)
+                         for path in sorted(fs.glob(f"datasets/{repo}@{rev}/csv/*.csv"))], ignore_index=True)
         out[rev] = {
             "features": {name: str(feature.dtype) for name, feature in ds.features.items()},
             "datasets_rows": [[_cell(row[c]) for c in ds.column_names] for row in ds],

@@ -24,6 +24,7 @@ from worker.privacy import NamesChoiceMissing
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "alice/feedback"
+CSV_SHARD = "csv/reviews-0000000001-0000100000.csv"  # the first shard of ids: every review of these small tests
 FEATURES = {"id": "int64", "created_at": "timestamp[ms, tz=UTC]", "name": "string", "rating": "int8",
             "comments": "string"}
 
@@ -95,7 +96,9 @@ def test_every_revision_reads_back_typed_and_exact_with_datasets_and_pandas(hub_
 
     read = read_as_readers_do(hub_server, revisions, tmp_path)
     for rev in revisions:
-        expected = db_rows(download(hub_server, "reviews.db", rev, tmp_path))
+        # The backup's db is its base plus its delta (issue 14).
+        expected = (db_rows(download(hub_server, "reviews.db", rev, tmp_path))
+                    + db_rows(download(hub_server, "reviews-delta.db", rev, tmp_path)))
         got = read[rev]
         assert got["features"] == FEATURES
         assert got["pandas_dtypes"] == {"id": "int64", "created_at": "datetime64[ms, UTC]", "name": "str",
@@ -157,7 +160,7 @@ def test_a_private_dataset_keeps_the_names(hub_server, data_dir, tmp_path):
     rev = Backup(config, target_for(hub_server, config)).run().published.revision
     assert hub_server.is_private(REPO)
     assert db_rows(download(hub_server, "reviews.db", rev, tmp_path))[0][2] == "Ada Lovelace"
-    assert "Ada Lovelace" in download(hub_server, "reviews.csv", rev, tmp_path).read_text(encoding="utf-8")
+    assert "Ada Lovelace" in download(hub_server, CSV_SHARD, rev, tmp_path).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("how", ["HF_DATASET_PRIVATE=false", "the existing repo is public"])
@@ -193,7 +196,7 @@ def test_names_withheld_are_blank_in_every_pushed_file_and_the_card_says_so(hub_
     assert [r[4] for r in db_rows(db)] == ["first", "second", "third"]
     raw = db.read_bytes().lower()  # not in free pages, not in the search index (which stores terms lowercased)
     assert b"lovelace" not in raw and b"hopper" not in raw and b"ada" not in raw
-    assert "Lovelace" not in download(hub_server, "reviews.csv", rev, tmp_path).read_text(encoding="utf-8")
+    assert "Lovelace" not in download(hub_server, CSV_SHARD, rev, tmp_path).read_text(encoding="utf-8")
     read = read_as_readers_do(hub_server, [rev], tmp_path)[rev]
     assert [r[2] for r in read["datasets_rows"]] == [None, None, None]
     assert [r[4] for r in read["pandas_rows"]] == ["first", "second", "third"]
@@ -263,9 +266,9 @@ def test_a_local_target_lists_its_backups_and_keeps_parquet_with_each(data_dir, 
     insert_raw(config, [("y", 1, "")])
     second = Backup(config, target).run().published
     assert [e.revision for e in target.history()] == [second.revision, first.revision]
-    shards = sorted((config.backups_dir / f"{first.revision}.parquet" / "data").glob("*.parquet"))
+    shards = sorted((config.backups_dir / first.revision / "data").glob("*.parquet"))
     assert len(pq.read_table(shards[0])) == len(TRICKY)  # the first backup's own rows, unchanged
-    shards = sorted((config.backups_dir / f"{second.revision}.parquet" / "data").glob("*.parquet"))
+    shards = sorted((config.backups_dir / second.revision / "data").glob("*.parquet"))
     assert len(pq.read_table(shards[0])) == len(TRICKY) + 1
 
 
@@ -329,9 +332,9 @@ def test_the_worker_commit_goes_through_xet_when_the_hub_offers_it(tmp_path, dat
         assert stats.get("xet_write_token", 0) >= 1
         assert stats.get("lfs_batch", 0) == 0 and stats.get("lfs_put", 0) == 0
         files = srv.list_commits(REPO)[0]["files"]
-        assert "reviews.db" in files and "reviews.csv" in files
+        assert "reviews.db" in files and CSV_SHARD in files
         # The shard the worker keeps is byte for byte what the CAS holds for the committed file.
-        shard = next((data_dir / "backups" / "parquet" / "data").glob("*.parquet"))
+        shard = next((data_dir / "backups" / ".mirror" / "tree" / "data").glob("*.parquet"))
         assert shard.stat().st_size >= HUB_LFS_THRESHOLD  # so it took the LFS/Xet path
         info = hf_xet.hash_files([str(shard)])[0]
         back = tmp_path / "from-cas.parquet"

@@ -4,6 +4,7 @@ import json
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,20 +37,22 @@ def test_reviews_over_the_api_end_up_in_the_local_backup(app):
         r = gradio_api.add_review(app.url, f"e2e-{i}", 1 + i % 5, f"comment {i}")
         assert r.ok, r.error
         sent.append(f"e2e-{i}")
-        status, _, rating_cleared, _, table, total = r.data[:6]
+        status, _, rating_cleared, _, list_html, total = r.data[:6]
         assert status.startswith("Thank you") and rating_cleared is None
-        shown, _ = gradio_api.latest_reviews(table)  # the public list is HTML since issue 15
-        assert shown[0].name == f"e2e-{i}"  # newest first
+        assert gradio_api.latest_reviews(list_html)[0][0].name == f"e2e-{i}"  # newest first
     conn = connect(app.data_dir / "reviews.db", readonly=True)
     expected = conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
     conn.close()
     wait_until(lambda: (newest_backup(app) or {}).get("rows") == expected, 20, what="a backup with every review")
     info = newest_backup(app)
-    backup = connect(info["location"], readonly=True)
-    names = {row[0] for row in backup.execute("SELECT name FROM reviews")}
-    backup.close()
+    folder = Path(info["location"]).parent  # the backup's folder: base db + delta db + CSV shards
+    names = set()
+    for db in ("reviews.db", "reviews-delta.db"):
+        backup = connect(folder / db, readonly=True)
+        names |= {row[0] for row in backup.execute("SELECT name FROM reviews")}
+        backup.close()
     assert set(sent) <= names
-    csv_text = open(info["location"][:-3] + ".csv", encoding="utf-8").read()
+    csv_text = "".join(f.read_text(encoding="utf-8") for f in sorted(folder.glob("csv/*.csv")))
     assert all(name in csv_text for name in sent)
     # The manifest lands before the worker logs the backup, and supervisord writes the log later still.
     wait_until(lambda: "backup published" in app.log("worker"), 20, what="the worker's backup log line")

@@ -9,11 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
 from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import COLUMNS, connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.apprunner import App, wait_until
 from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env
@@ -54,15 +55,25 @@ def download(srv, filename, revision, tmp_path):
 
 
 def check_pushed(srv, config, revision, tmp_path):
-    """The db and csv at `revision` hold exactly the local database's rows."""
+    """The db (base + delta) and the CSV shards at `revision` hold exactly the local database's rows."""
     db = download(srv, "reviews.db", revision, tmp_path)
+    delta = download(srv, "reviews-delta.db", revision, tmp_path)
     expected = local_rows(config.db_path)
-    assert local_rows(db) == expected
-    assert connect(db, readonly=True).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    text = download(srv, "reviews.csv", revision, tmp_path).read_text(encoding="utf-8")
-    parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed[0] == ["id", "created_at", "name", "rating", "comments"]
-    assert [int(r[0]) for r in parsed[1:]] == [r[0] for r in expected]
+    assert local_rows(db) + local_rows(delta) == expected
+    for f in (db, delta):
+        assert connect(f, readonly=True).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    files = HfApi(endpoint=srv.endpoint, token=HUB_TOKEN).list_repo_files(REPO, repo_type="dataset", revision=revision)
+    assert "reviews.csv" not in files, "no stale single CSV next to the shards"
+    parsed = []
+    for name in sorted(f for f in files if f.startswith("csv/")):
+        rows = list(csv.reader(io.StringIO(download(srv, name, revision, tmp_path).read_text(encoding="utf-8"))))
+        assert rows[0] == list(COLUMNS)
+        parsed += rows[1:]
+    assert [int(r[0]) for r in parsed] == [r[0] for r in expected]
+    ids = []
+    for name in sorted(f for f in files if f.startswith("data/") and f.endswith(".parquet")):
+        ids += pq.read_table(download(srv, name, revision, tmp_path)).column("id").to_pylist()
+    assert ids == [r[0] for r in expected], "the Parquet shards hold the same reviews"
     card = download(srv, "README.md", revision, tmp_path).read_text(encoding="utf-8")
     assert f"Reviews: {len(expected):,}" in card and "python -m worker restore" in card
     return expected
@@ -76,7 +87,8 @@ def test_push_is_one_private_commit_with_db_csv_and_card(hub_server, data_dir, t
     commits = hub_server.list_commits(REPO)
     newest = commits[0]
     assert newest["oid"] == outcome.published.revision
-    assert set(newest["files"]) >= {"reviews.db", "reviews.csv", "README.md"}
+    assert set(newest["files"]) >= {"reviews.db", "reviews-delta.db", "csv/reviews-0000000001-0000100000.csv",
+                                    "README.md"}
     assert "25 reviews" in newest["title"] and "Z" in newest["title"]  # UTC time and the count
     check_pushed(hub_server, config, outcome.published.revision, tmp_path)
     assert hub_server.stats().get("lfs_put", 0) == 0  # small files took the regular path
@@ -134,8 +146,17 @@ def test_outage_then_recovery_pushes_everything_and_logs_once(hub_server, data_d
             for i in range(4):
                 add(config, 2, tag=f"during{i}-")
                 wait_until(lambda n=i: loop.failures >= n + 1, 15, what="a failed cycle")
-            assert (data_dir / "backups" / ".work" / "reviews.db").exists(), "snapshot kept until a push succeeds"
-            hub_server.fail_next(0)
+        finally:
+            stop.set()
+            runner.join(30)
+        # Looked at with the loop stopped: a running loop may be re-taking the snapshot at this instant.
+        assert (data_dir / "backups" / ".mirror" / "tree" / "reviews-delta.db").exists(), \
+            "the backup's files are kept until a push succeeds"
+        hub_server.fail_next(0)
+        stop = threading.Event()
+        runner = threading.Thread(target=loop.run, args=(stop,))
+        runner.start()
+        try:
             wait_until(lambda: loop.failures == 0, 30, what="recovery")
         finally:
             stop.set()
@@ -234,8 +255,8 @@ def test_fresh_disk_restores_before_the_first_page_load(hub_server, tmp_path):
         from tests import gradio_api
         first = gradio_api.overview(app.url)
         assert first.ok and first.data[1] == 7
-        shown, _ = gradio_api.latest_reviews(first.data[0])  # the public list is HTML since issue 15
-        assert [r.name for r in shown][:3] == ["restored-6", "restored-5", "restored-4"]
+        shown, _ = gradio_api.latest_reviews(first.data[0])
+        assert [review.name for review in shown][:3] == ["restored-6", "restored-5", "restored-4"]
         web_pid = app.pid("web")
         environ = Path(f"/proc/{web_pid}/environ").read_bytes().split(b"\0")
         assert not any(item.startswith((b"HF_TOKEN=", b"HUGGING_FACE_HUB_TOKEN=")) for item in environ)

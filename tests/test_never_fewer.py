@@ -15,13 +15,16 @@ from worker.state import load_state
 
 
 def hub_rows(srv, tmp_path, revision="main"):
+    """The rows of the backup at `revision`: its db (the base) then its delta."""
     from huggingface_hub import hf_hub_download
-    path = hf_hub_download(REPO, "reviews.db", repo_type="dataset", revision=revision, endpoint=srv.endpoint,
-                           token=HUB_TOKEN, local_dir=tmp_path / f"check-{revision[:8]}")
-    conn = connect(path, readonly=True)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
-    conn.close()
+    rows = []
+    for name in ("reviews.db", "reviews-delta.db"):
+        path = hf_hub_download(REPO, name, repo_type="dataset", revision=revision, endpoint=srv.endpoint,
+                               token=HUB_TOKEN, local_dir=tmp_path / f"check-{revision[:8]}")
+        conn = connect(path, readonly=True)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows += conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
+        conn.close()
     return rows
 
 

@@ -17,6 +17,7 @@ from shared.reviews import Review
 from tests.apprunner import wait_until
 from worker.backup import Backup
 from worker.loop import BackupLoop
+from worker.restore import fetch_checked
 from worker.state import load_state
 from worker.targets import LocalFolderTarget
 
@@ -60,12 +61,18 @@ def test_local_target_keeps_newest_n_complete_pairs(config):
     for manifest in kept:
         info = json.loads(manifest.read_text())
         stem = manifest.name[: -len(".json")]
-        db, csv_file = config.backups_dir / f"{stem}.db", config.backups_dir / f"{stem}.csv"
-        assert db.exists() and csv_file.exists()
+        # base + delta db and the CSV shards, hard links to the worker's files
+        folder = config.backups_dir / stem
+        assert (folder / "reviews.db").exists() and (folder / "reviews-delta.db").exists()
+        staging = config.data_dir / f"check-{stem}"
+        staging.mkdir()
+        db, _, summary = fetch_checked(target, staging, stem)  # what a restore makes of it: base + delta
+        assert summary.total == info["rows"]
         conn = connect(db, readonly=True)
         assert conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0] == info["rows"]
         conn.close()
-        assert len(csv_file.read_text().splitlines()) == info["rows"] + 1
+        shards = sorted(folder.glob("csv/*.csv"))
+        assert sum(len(f.read_text().splitlines()) - 1 for f in shards) == info["rows"]
     assert [json.loads(m.read_text())["rows"] for m in kept] == [4, 5, 6]
     leftovers = [p for p in config.backups_dir.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []

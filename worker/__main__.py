@@ -90,13 +90,13 @@ def cmd_run(config: Config, target: Target) -> int:
     return 0
 
 
-def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False) -> int:
+def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False, full: bool = False) -> int:
     if not config.db_path.exists():
         print(f"no database at {config.db_path} yet: start the app first", file=sys.stderr)
         return 1
-    outcome = Backup(config, target).run(allow_fewer=allow_fewer)
+    outcome = Backup(config, target).run(allow_fewer=allow_fewer, full=full)
     if outcome.published:
-        print(f"published rows={outcome.published.rows} to {outcome.published.location}")
+        print(f"published rows={outcome.published.rows} to {outcome.published.location} cycle={outcome.cycle}")
     elif outcome.rows == 0:
         print("no reviews yet: an empty database is not published")
     else:
@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="back up on a schedule until stopped (the default)")
-    sub.add_parser("backup", help="back up now, once")
+    backup = sub.add_parser("backup", help="back up now, once")
+    backup.add_argument("--full", action="store_true",
+                        help="a full snapshot, every file rewritten and published (normally only new reviews are)")
     publish = sub.add_parser("publish", help="back up now, once; --allow-fewer publishes even a smaller database")
     publish.add_argument("--allow-fewer", action="store_true",
                          help="publish although the newest backup holds reviews the local database lacks")
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "run":
             return cmd_run(config, target)
         if command == "backup":
-            return cmd_backup(config, target)
+            return cmd_backup(config, target, full=args.full)
         if command == "publish":
             return cmd_backup(config, target, allow_fewer=args.allow_fewer)
         if command == "status":

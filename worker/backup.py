@@ -1,4 +1,9 @@
-"""One backup run: snapshot -> integrity check -> CSV from the snapshot -> publish.
+"""One backup run: mirror (new rows, or a full snapshot) -> backup files -> publish.
+
+The cost of a run follows the new reviews (see worker.mirror and worker.tree):
+the mirror copies the rows above its highest id, the tree rewrites the delta
+and the shards they land in, and the target receives what it lacks. Any change
+that is not "new rows on top" makes a full run (`--full` asks for one).
 
 Before publishing, the run learns what the target's newest backup holds
 (rows, highest id and that row's time, recorded with every backup) and
@@ -8,28 +13,29 @@ database must never become the newest backup. Two ways past that guard:
   merges the newest backup in first (`pending_merge`, see `worker.merge`);
 - ops say so explicitly: `python -m worker publish --allow-fewer`.
 
-The files of a run are staged in `backups/.work/`; when publishing fails
-they stay there (the newest snapshot is on disk until a push succeeds).
+The files of a run are kept in `backups/.mirror/tree/`; when publishing
+fails they stay there (the newest backup is on disk until a push succeeds),
+and the next run sends the target everything its newest backup lacks.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 
 from shared.config import Config
-from shared.csv_export import write_reviews_csv
 from shared.db import connect, read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso
 from worker.merge import merge_newest_backup
-from worker.parquet import update_shards
-from worker.privacy import BLANK, blank_names
-from worker.snapshot import Snapshot, integrity_check, take_snapshot
+from worker.mirror import MIRROR_DIR, Mirror
+from worker.snapshot import Snapshot
 from worker.state import WorkerState, load_state, update_state
-from worker.targets import ShardFiles, Target
+from worker.targets import Target
+from worker.tree import Tree
 
 log = logging.getLogger("worker.backup")
 
@@ -44,19 +50,24 @@ class BackupConflict(WorkerError):
 class Outcome:
     published: BackupManifest | None  # None: nothing changed, nothing published
     rows: int
+    cycle: str = "none"  # "full" | "rebase" | "append" | "same" (what the backup files needed)
 
 
 class Backup:
     def __init__(self, config: Config, target: Target):
         self.config = config
         self.target = target
-        self.work_dir = config.backups_dir / ".work"
+        self.work_dir = config.backups_dir / ".work"  # before the mirror: removed when found
+        self.mirror = Mirror(config.backups_dir / MIRROR_DIR)
+        self.tree = Tree(self.mirror)
 
-    def run(self, *, force: bool = False, allow_fewer: bool = False) -> Outcome:
+    def run(self, *, force: bool = False, allow_fewer: bool = False, full: bool = False) -> Outcome:
+        """`force`: publish even when the target holds this data; `full`: a full
+        snapshot and every file rewritten, whatever the mirror says."""
         with worker_lock(self.config.data_dir):
-            return self._run_locked(force=force, allow_fewer=allow_fewer)
+            return self._run_locked(force=force, allow_fewer=allow_fewer, full=full)
 
-    def _run_locked(self, *, force: bool, allow_fewer: bool) -> Outcome:
+    def _run_locked(self, *, force: bool, allow_fewer: bool, full: bool = False) -> Outcome:
         state = load_state(self.config.state_path)
         if state.pending_merge:
             merge_newest_backup(self.config, self.target)  # raises while the target is unreachable
@@ -74,41 +85,34 @@ class Backup:
             log.debug("no reviews yet, nothing published target=%s", self.target.name)
             return Outcome(published=None, rows=0)
         # No change since our last backup: no snapshot, no request to the target.
-        if ours is not None and ours.fingerprint == current.fingerprint and not force:
+        if ours is not None and ours.fingerprint == current.fingerprint and not (force or full):
             log.debug("no change since last backup, nothing published rows=%d target=%s",
                       current.total, self.target.name)
             return Outcome(published=None, rows=current.total)
 
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        snap = take_snapshot(self.config.db_path, self.work_dir / "reviews.db")
+        started = time.monotonic()
+        self._clear_work()
+        refresh = self.mirror.refresh(self.config.db_path, full=full)
+        snap = refresh.snapshot()
         newest = self.target.newest()
-        if newest is not None and newest.fingerprint == snap.summary.fingerprint and not force:
+        if newest is not None and newest.fingerprint == snap.summary.fingerprint and not (force or full):
             log.debug("target already holds this data, nothing published rows=%d target=%s",
                       snap.summary.total, self.target.name)
-            self._clear_work()
             self._remember(state, newest)
-            return Outcome(published=None, rows=snap.summary.total)
+            return Outcome(published=None, rows=snap.summary.total, cycle=refresh.kind)
         if newest is not None and not allow_fewer:
             self._guard(snap, newest)
         names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
-        db_path = snap.path
-        if names == BLANK:
-            db_path = self.work_dir / "reviews-names-withheld.db"
-            blank_names(snap.path, db_path)
-            integrity_check(db_path)
-        # The CSV and the Parquet shards come from the very file that is pushed.
-        csv_path = self.work_dir / "reviews.csv"
-        write_reviews_csv(db_path, csv_path)
-        shard_dir = self.config.backups_dir / "parquet"
-        update = update_shards(db_path, shard_dir, snap.summary, names=names)
-        info = self.target.publish(snap, csv_path, BackupManifest.for_snapshot(snap), db_file=db_path,
-                                   shards=ShardFiles(folder=shard_dir, files=update.files), names=names,
+        # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
+        update = self.tree.update(refresh, names=names)
+        info = self.target.publish(self.tree, self.tree.manifest(snap), snap.summary, names=names,
                                    previous_rows=newest.rows if newest is not None else None)
         self._remember(state, info)
-        self._clear_work()
-        log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s snapshot_s=%.2f",
-                 info.rows, info.max_id, self.target.name, info.location, info.revision, snap.seconds)
-        return Outcome(published=info, rows=info.rows)
+        log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s cycle=%s new_rows=%d "
+                 "files_rewritten=%d mirror_s=%.2f files_s=%.2f total_s=%.2f reason=%s", info.rows, info.max_id,
+                 self.target.name, info.location, info.revision, update.kind, refresh.new_rows, len(update.changed),
+                 refresh.seconds, update.seconds, time.monotonic() - started, refresh.reason or "-")
+        return Outcome(published=info, rows=info.rows, cycle=update.kind)
 
     def _guard(self, snap: Snapshot, newest: BackupManifest) -> None:
         """Raise BackupConflict unless the snapshot holds everything the newest backup holds."""
@@ -117,7 +121,6 @@ class Backup:
             # Same history: the backup's last row is ours too, with the same time.
             lacking = snap.created_at(newest.max_id) != newest.tip
         if lacking:
-            self._clear_work()
             raise BackupConflict(
                 f"not publishing: the local database (rows={snap.summary.total} max_id={snap.summary.max_id}) "
                 f"lacks reviews that the newest backup at {self.target.name} holds (rows={newest.rows} "

@@ -15,9 +15,9 @@ from shared.db import Summary
 from worker.parquet import DATA_DIR, SHARD_ROWS
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest
+from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE
 
-DB_FILE = "reviews.db"
-CSV_FILE = "reviews.csv"
+DB_FILE = BASE_FILE
 CARD_FILE = "README.md"
 
 # The Hub's size_categories buckets.
@@ -94,8 +94,8 @@ and the Parquet files of a commit all come from the same snapshot and hold the s
 | file | use it for |
 |---|---|
 | `{DATA_DIR}/reviews-*.parquet` | reading and analysis: `load_dataset`, pandas, polars, DuckDB, the dataset viewer. Typed, exact values. |
-| `{CSV_FILE}` | opening in a spreadsheet. Text cells that begin with `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them; NULL and `''` are both an empty cell. The guard exists **only** in the CSV. |
-| `{DB_FILE}` | restoring the form (SQLite, taken with the backup API and checked with `PRAGMA integrity_check`). The source of truth. |
+| `{CSV_DIR}/reviews-*.csv` | opening in a spreadsheet, one file per shard of ids as for Parquet. Text cells that begin with `=`, `+`, `-`, `@`, tab or carriage return carry a leading `'` so spreadsheets do not run them; NULL and `''` are both an empty cell. The guard exists **only** in the CSV. |
+| `{DB_FILE}` + `{DELTA_FILE}` | restoring the form (SQLite). `{DB_FILE}` is a base checked with `PRAGMA integrity_check` (reviews up to id {info.base_max_id if info.base_max_id is not None else info.max_id}), `{DELTA_FILE}` the reviews since; `python -m worker restore` puts them together. The source of truth. |
 
 ## Schema
 

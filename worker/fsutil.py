@@ -29,10 +29,13 @@ def replace_durably(tmp: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def write_text_atomic(target: Path, text: str) -> None:
+def write_text_atomic(target: Path, text: str, *, mode: int | None = None) -> None:
+    """`mode`: set on the file whatever the umask of the command that writes it."""
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
+        if mode is not None:
+            os.chmod(tmp, mode)
         replace_durably(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

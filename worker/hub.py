@@ -20,13 +20,13 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Config
-from worker.card import CARD_FILE, CSV_FILE, DB_FILE, render_card
+from shared.db import Summary
+from worker.card import CARD_FILE, DB_FILE, render_card
 from worker.errors import WorkerError, retry_after_seconds
 from worker.manifest import BackupManifest
-from worker.parquet import DATA_DIR
 from worker.privacy import names_rule
-from worker.snapshot import Snapshot
-from worker.targets import BackupEntry, ShardFiles, commit_title
+from worker.targets import BackupEntry, commit_title
+from worker.tree import DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.hub")
 
@@ -204,32 +204,28 @@ class HubTarget:
                else "the existing repo is public" if self._remote_private is False else "")
         return names_rule(public=bool(why), publish_names=self.publish_names, repo_id=self.repo_id, why_public=why)
 
-    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest, *,
-                db_file: Path | None = None, shards: ShardFiles | None = None, names: str = "keep",
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
                 previous_rows: int | None = None) -> BackupManifest:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         self._ensure_repo()
-        summary = snapshot.summary
         info = manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}")
         public = not self.private or self._remote_private is False
         card = render_card(self.repo_id, info, summary, license_id=self.license_id, private=not public, names=names)
-        # Files by path, never in-memory buffers for large files: a commit that
-        # holds a buffer falls back from Xet to plain HTTP for every file.
-        operations = [
-            CommitOperationAdd(path_in_repo=DB_FILE, path_or_fileobj=str(db_file or snapshot.path)),
-            CommitOperationAdd(path_in_repo=CSV_FILE, path_or_fileobj=str(csv_file)),
-        ]
-        stale: list[str] = []
-        if shards is not None:
-            # Every shard, changed or not: the client skips a file whose content
-            # the Hub already has (same oid), so unchanged shards cost a hash, not an upload.
-            operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(shards.folder / name))
-                           for name in shards.files]
-            stale = sorted(f for f in (self._remote_files or ()) if f.startswith(DATA_DIR + "/")
-                           and f.endswith(".parquet") and f not in set(shards.files))
-            operations += [CommitOperationDelete(path_in_repo=name) for name in stale]
+        # Only what the Hub's newest backup lacks (normally the delta and the last shard of
+        # each format); the files not in this commit stay as they are in the repo. Files by
+        # path, never in-memory buffers for large files: a commit that holds a buffer falls
+        # back from Xet to plain HTTP for every file.
+        send, complete = tree.to_send(self._known)
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(tree.folder / rel)) for rel in send]
         operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")))
+        stale: list[str] = []
+        if complete:
+            # A whole new backup: the files of the one before that it does not have (a stale
+            # shard after fewer reviews, the single reviews.csv of an older layout) go.
+            keep = set(send) | {CARD_FILE, ".gitattributes"}
+            stale = sorted(f for f in (self._remote_files or ()) if f not in keep)
+            operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
         # parent_commit: if another machine pushed since we looked, the Hub
         # refuses this commit instead of silently stacking ours on top.
         parent = self._known.revision if self._known is not None else None
@@ -237,13 +233,12 @@ class HubTarget:
             previous_rows = self._known.rows
         commit = self._call(self.api.create_commit, self.repo_id, operations, repo_type=REPO_TYPE,
                             commit_message=commit_title(info.at, summary.total, previous_rows),
-                            commit_description=f"rows={summary.total} max_id={summary.max_id} at={info.at}",
+                            commit_description=f"rows={summary.total} max_id={summary.max_id} at={info.at} "
+                                               f"files={len(send)}",
                             parent_commit=parent, write=True)
         info = info.placed(revision=commit.oid)
         self._known = info
-        if shards is not None:
-            self._remote_files = (self._remote_files or set()) - set(stale) | set(shards.files) | {
-                DB_FILE, CSV_FILE, CARD_FILE}
+        self._remote_files = ((self._remote_files or set()) - set(stale)) | set(send) | {CARD_FILE}
         if self.squash_after:
             self._maybe_squash()
         return info
@@ -290,4 +285,9 @@ class HubTarget:
         info = self._call(self._card_at, head) or BackupManifest(
             fingerprint="", rows=-1, max_id=-1, at="", location=f"{self.endpoint}/datasets/{self.repo_id}",
             revision=head)
+        verify_base(Path(path), info)
+        if info.base_max_id is not None and info.max_id > info.base_max_id:
+            # Beside the db, as dest_dir/DELTA_FILE: restore applies it (worker.restore.fetch_checked).
+            self._call(self.api.hf_hub_download, self.repo_id, DELTA_FILE, repo_type=REPO_TYPE, revision=head,
+                       local_dir=dest_dir)
         return Path(path), info

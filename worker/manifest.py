@@ -33,6 +33,11 @@ class BackupManifest:
     # created_at of the row with the highest id: two databases with the same max_id but
     # different tips have different histories (a stranger, not a descendant).
     tip: str | None = None
+    # Incremental layout (worker.tree): the db file holds the rows up to base_max_id
+    # and reviews-delta.db the rest. None: a backup made before it, whose db holds all.
+    base_max_id: int | None = None
+    base_sha256: str | None = None  # of the db file, checked (integrity_check) when it was made
+    lineage: str | None = None  # changes at every full cycle: equal lineage = only rows appended since
 
     @classmethod
     def for_snapshot(cls, snapshot: "Snapshot", *, at: str | None = None) -> "BackupManifest":
@@ -52,4 +57,6 @@ class BackupManifest:
     def from_json(cls, data: dict) -> "BackupManifest":
         return cls(fingerprint=str(data["fingerprint"]), rows=int(data["rows"]), max_id=int(data["max_id"]),
                    at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"),
-                   tip=data.get("tip"))
+                   tip=data.get("tip"),
+                   base_max_id=None if data.get("base_max_id") is None else int(data["base_max_id"]),
+                   base_sha256=data.get("base_sha256"), lineage=data.get("lineage"))

@@ -9,13 +9,14 @@ import os
 import re
 import shutil
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from worker.fsutil import fsync_dir, fsync_file, replace_durably
+from shared.db import Summary
+from worker.fsutil import fsync_dir, replace_durably
 from worker.manifest import BackupManifest
-from worker.snapshot import Snapshot
+from worker.tree import BASE_FILE, DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.targets")
 
@@ -26,14 +27,6 @@ def commit_title(at: str, rows: int, previous_rows: int | None) -> str:
     """`Backup 2026-11-25T10:00Z: 1,234 reviews (+5)`: the time, the total and the change."""
     change = "first backup" if previous_rows is None else f"{rows - previous_rows:+,}"
     return f"Backup {at[:16]}Z: {rows:,} review{'' if rows == 1 else 's'} ({change})"
-
-
-@dataclass(frozen=True)
-class ShardFiles:
-    """The Parquet shards of one backup: `folder / name` for each name (names as in the dataset)."""
-
-    folder: Path
-    files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,11 +45,11 @@ class Target(Protocol):
     def newest(self) -> BackupManifest | None:
         """What the newest backup holds, or None when there is none."""
 
-    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest, *,
-                db_file: Path | None = None, shards: ShardFiles | None = None, names: str = "keep",
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
                 previous_rows: int | None = None) -> BackupManifest:
-        """Store the snapshot (or `db_file`, its copy with names blanked), its CSV and its
-        Parquet shards as the newest backup, atomically: all or none.
+        """Store the tree's files as the newest backup, atomically: all or nothing
+        (sending only what the target lacks: see Tree.to_send). `names` and
+        `previous_rows` are for the dataset card and the commit title.
         Returns `manifest` placed: with the backup's location and revision."""
 
     def names_policy(self) -> str:
@@ -67,15 +60,19 @@ class Target(Protocol):
         commits that are not the worker's)."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
-        """Download the db of the newest (or the given) backup into dest_dir."""
+        """Download the db of the newest (or the given) backup into dest_dir, and its
+        delta as dest_dir/DELTA_FILE when it has one; a base with a recorded sha256 is
+        checked against it (worker.tree.verify_base). restore.fetch_checked applies the delta."""
 
 
 class LocalFolderTarget:
-    """Backups as db+csv pairs in a folder, newest `keep` kept.
+    """Backups in a folder, newest `keep` kept: `<stem>/` holds the backup's files
+    (hard links to the tree's, which are never rewritten in place: a backup costs
+    no copy), `<stem>.json` its manifest. Backups made before the incremental
+    layout are `<stem>.db` + `<stem>.csv` pairs; they are still read and pruned.
 
-    A pair is complete when its manifest (`<stem>.json`) exists: the db and
-    csv are renamed into place first, the manifest last, so a crash midway
-    leaves no half pair that restore could pick.
+    A backup is complete when its manifest exists: the files are put in place
+    first, the manifest last, so a crash midway leaves nothing restore could pick.
     """
 
     def __init__(self, folder: Path, keep: int):
@@ -119,45 +116,27 @@ class LocalFolderTarget:
             entries.append(BackupEntry(revision=manifest.name[: -len(".json")], at=info.at, rows=info.rows))
         return entries
 
-    def _place_shards(self, shards: ShardFiles, dest: Path) -> None:
-        """Hard links: shard files are never modified in place (a rewrite is a new
-        file renamed over the old), so a link is a free, stable copy."""
-        for name in shards.files:
-            target = dest / name
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                os.link(shards.folder / name, target)
-            except OSError:
-                shutil.copyfile(shards.folder / name, target)
-
-    def publish(self, snapshot: Snapshot, csv_file: Path, manifest: BackupManifest, *,
-                db_file: Path | None = None, shards: ShardFiles | None = None, names: str = "keep",
+    def publish(self, tree: Tree, manifest: BackupManifest, summary: Summary, *, names: str = "keep",
                 previous_rows: int | None = None) -> BackupManifest:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self._next_stem()
-        info = manifest.placed(location=str(self.folder / f"{stem}.db"), revision=stem)
-        placed: list[Path] = []
+        info = manifest.placed(location=str(self.folder / stem / BASE_FILE), revision=stem)
+        staging = self.folder / f"{stem}.tmp"
+        manifest_tmp = self.folder / f"{stem}.json.tmp"
         try:
-            for src, suffix in ((db_file or snapshot.path, ".db"), (csv_file, ".csv")):
-                tmp = self.folder / f"{stem}{suffix}.tmp"
-                shutil.copyfile(src, tmp)
-                placed.append(tmp)
-                fsync_file(tmp)
-                os.replace(tmp, self.folder / f"{stem}{suffix}")
-                placed[-1] = self.folder / f"{stem}{suffix}"
-            if shards is not None:
-                placed.append(self.folder / f"{stem}.parquet")
-                self._place_shards(shards, placed[-1])
-            manifest_tmp = self.folder / f"{stem}.json.tmp"
-            placed.append(manifest_tmp)
+            staging.mkdir(mode=0o700)
+            for rel in tree.files():
+                (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.link(tree.folder / rel, staging / rel)
+            for folder in [staging, *(d for d in staging.rglob("*") if d.is_dir())]:
+                fsync_dir(folder)  # the links' directory entries: durable before the manifest names them
+            os.replace(staging, self.folder / stem)
             manifest_tmp.write_text(json.dumps(info.to_json(), indent=1), encoding="utf-8")
             replace_durably(manifest_tmp, self.folder / f"{stem}.json")
         except BaseException:
-            for path in placed:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(self.folder / stem, ignore_errors=True)
+            manifest_tmp.unlink(missing_ok=True)
             raise
         fsync_dir(self.folder)
         self._prune()
@@ -167,18 +146,21 @@ class LocalFolderTarget:
         manifests = self._manifests()
         for manifest in manifests[: max(0, len(manifests) - self.keep)]:
             stem = manifest.name[: -len(".json")]
-            manifest.unlink(missing_ok=True)  # first: the pair stops counting
+            manifest.unlink(missing_ok=True)  # first: the backup stops counting
+            shutil.rmtree(self.folder / stem, ignore_errors=True)
             for suffix in (".db", ".csv"):
                 (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
-            shutil.rmtree(self.folder / f"{stem}.parquet", ignore_errors=True)
-        # Leftovers of a crash mid-publish: files with no manifest, or .tmp.
+            shutil.rmtree(self.folder / f"{stem}.parquet", ignore_errors=True)  # a backup of the dataset work's layout
+        # Leftovers of a crash mid-publish: files or folders with no manifest, or .tmp.
         kept = {m.name[: -len(".json")] for m in self._manifests()}
         for path in self.folder.glob("reviews-*"):
             stem = path.name.split(".", 1)[0]
-            if stem not in kept and (path.suffix == ".tmp" or path.suffix in (".db", ".csv")):
-                path.unlink(missing_ok=True)
-            elif stem not in kept and path.suffix == ".parquet" and path.is_dir():
+            if stem in kept and not path.name.endswith(".tmp"):
+                continue
+            if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.name.endswith(".tmp") or path.suffix in (".db", ".csv"):
+                path.unlink(missing_ok=True)
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         manifests = self._manifests()
@@ -187,7 +169,16 @@ class LocalFolderTarget:
         if not manifests:
             raise FileNotFoundError(f"no backup{' ' + revision if revision else ''} in {self.folder}")
         manifest = manifests[-1]
+        stem = manifest.name[: -len(".json")]
         info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+        dest_dir.mkdir(parents=True, exist_ok=True)  # restore's walk-back passes a fresh subfolder
         dest = dest_dir / "restore.db"
-        shutil.copyfile(self.folder / (manifest.name[: -len(".json")] + ".db"), dest)
+        folder = self.folder / stem
+        if folder.is_dir():
+            shutil.copyfile(folder / BASE_FILE, dest)  # a copy: restore applies the delta to it
+            verify_base(dest, info)
+            if (folder / DELTA_FILE).exists():
+                shutil.copyfile(folder / DELTA_FILE, dest_dir / DELTA_FILE)
+        else:
+            shutil.copyfile(self.folder / f"{stem}.db", dest)  # a backup from before the incremental layout
         return dest, info

@@ -96,10 +96,14 @@ def names_in(db_path: Path) -> list[str]:
 
 
 def hub_names(srv: HubServer) -> list[str]:
+    """The names in the newest Hub backup: its db (the base) and its delta."""
+    names = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "hub.db"
-        path.write_bytes(srv.read_file(REPO, "reviews.db"))
-        return names_in(path)
+        for name in ("reviews.db", "reviews-delta.db"):
+            path = Path(tmp) / name
+            path.write_bytes(srv.read_file(REPO, name))
+            names += names_in(path)
+    return names
 
 
 @pytest.fixture(scope="module")
