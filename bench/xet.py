@@ -6,10 +6,12 @@ CAS folder (`local://DIR`), and its commit report's `dedup_metrics.new_bytes`
 is what the Hub would have to store. This script:
 
 1. builds (or reuses) a database of --rows reviews (bench/make_db.py) and
-   makes one backup cycle with the worker's own code (snapshot, CSV, Parquet
-   shards), uploading every file to a fresh local CAS;
+   makes one backup cycle with the worker's own code (the mirror and the
+   tree of worker/mirror.py and worker/tree.py: db base + delta, CSV shards,
+   Parquet shards), uploading every file to a fresh local CAS;
 2. adds --new reviews through the app's insert and makes the next cycle;
-3. uploads that cycle's files with the client's cache warm (the same CAS
+3. uploads every file of that cycle's tree (unchanged ones cost nothing:
+   the point is what Xet finds again) with the client's cache warm (the same CAS
    folder, whose shard cache the client keeps) and cold (a copy of the CAS
    as it was after cycle 1, with the client-side shard cache and session
    removed: only the CAS's global dedup is left to find old chunks).
@@ -35,24 +37,26 @@ from bench._common import OUT  # noqa: E402
 from bench.make_db import working_copy  # noqa: E402
 from shared.db import insert_review, open_store_db  # noqa: E402
 from shared.reviews import Review  # noqa: E402
-from shared.csv_export import write_reviews_csv  # noqa: E402
-from worker.parquet import update_shards  # noqa: E402
-from worker.snapshot import take_snapshot  # noqa: E402
+from worker.mirror import Mirror  # noqa: E402
+from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree  # noqa: E402
 
 ISSUE_BASELINE_DB_CSV = 55_000  # the issue: "On today's db + CSV this measures about 55 KB"
 GOAL_BYTES = 1_000_000
 
 
-def cycle(live: Path, stage: Path, shard_dir: Path) -> tuple[dict[str, list[Path]], int, float]:
-    """One backup cycle as the worker makes it: files by kind, shards rewritten, seconds."""
+def cycle(live: Path, mirror: Mirror) -> tuple[dict[str, list[Path]], int, float]:
+    """One backup cycle as the worker makes it: the tree's files by kind, files rewritten, seconds."""
     started = time.monotonic()
-    stage.mkdir(parents=True, exist_ok=True)
-    snap = take_snapshot(live, stage / "reviews.db")
-    write_reviews_csv(snap.path, stage / "reviews.csv")
-    update = update_shards(snap.path, shard_dir, snap.summary)
-    files = {"reviews.db": [snap.path], "reviews.csv": [stage / "reviews.csv"],
-             "data/*.parquet": [shard_dir / name for name in update.files]}
-    return files, len(update.written), time.monotonic() - started
+    tree = Tree(mirror)
+    update = tree.update(mirror.refresh(live))
+    files: dict[str, list[Path]] = {"reviews.db + reviews-delta.db": [], "csv/*.csv": [], "data/*.parquet": []}
+    for name in tree.files():
+        kind = ("reviews.db + reviews-delta.db" if name in (BASE_FILE, DELTA_FILE)
+                else "csv/*.csv" if name.startswith(CSV_DIR + "/") else "data/*.parquet" if name.endswith(".parquet")
+                else None)
+        if kind:
+            files[kind].append(tree.folder / name)
+    return files, len(update.changed), time.monotonic() - started
 
 
 def upload(cas: Path, paths: list[Path]) -> tuple[int, int]:
@@ -87,35 +91,33 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="xet-bench-", dir=OUT) as tmp:
         tmp = Path(tmp)
         live = working_copy(args.rows, tmp / "data")
-        shard_dir = tmp / "parquet"
+        mirror = Mirror(tmp / "mirror")
         warm, cold = tmp / "cas-warm", tmp / "cas-cold"
 
-        files1, written1, secs1 = cycle(live, tmp / "stage1", shard_dir)
+        files1, written1, secs1 = cycle(live, mirror)
         first = {kind: upload(warm, paths) for kind, paths in files1.items()}
         shutil.copytree(warm, cold)
         forget_client_cache(cold)
-        # The cycle-1 files of the db/CSV are replaced by cycle 2's: keep nothing of them but the CAS.
-        shutil.rmtree(tmp / "stage1")
 
         conn = open_store_db(live)
         for i in range(args.new):
             insert_review(conn, Review(f"bench {i}", 1 + i % 5, f"new review {i}"))
         conn.close()
-        files2, written2, secs2 = cycle(live, tmp / "stage2", shard_dir)
+        files2, written2, secs2 = cycle(live, mirror)
         sizes = {kind: sum(p.stat().st_size for p in paths) for kind, paths in files2.items()}
         warm2 = {kind: upload(warm, paths) for kind, paths in files2.items()}
         cold2 = {kind: upload(cold, paths) for kind, paths in files2.items()}
 
-    shards = len(files2["data/*.parquet"])
-    print(f"\n{args.rows:,} reviews, then +{args.new}; cycle 1 took {secs1:.1f} s ({written1} shards written), "
-          f"cycle 2 {secs2:.1f} s ({written2} of {shards} shards rewritten)\n")
+    total_files = sum(len(v) for v in files2.values())
+    print(f"\n{args.rows:,} reviews, then +{args.new}; cycle 1 took {secs1:.1f} s ({written1} files written), "
+          f"cycle 2 {secs2:.1f} s ({written2} of {total_files} files rewritten)\n")
     print("| file | size | cycle 1: new bytes | +%d reviews: new bytes, warm cache | cold cache |" % args.new)
     print("|---|---|---|---|---|")
     for kind in files2:
         print(f"| `{kind}` | {kib(sizes[kind])} | {kib(first[kind][0])} | {kib(warm2[kind][0])} | "
               f"{kib(cold2[kind][0])} |")
-    db_csv_warm = warm2["reviews.db"][0] + warm2["reviews.csv"][0]
-    db_csv_cold = cold2["reviews.db"][0] + cold2["reviews.csv"][0]
+    db_csv_warm = sum(v[0] for k, v in warm2.items() if "parquet" not in k)
+    db_csv_cold = sum(v[0] for k, v in cold2.items() if "parquet" not in k)
     total_warm, total_cold = sum(v[0] for v in warm2.values()), sum(v[0] for v in cold2.values())
     print(f"| db + CSV | | | {kib(db_csv_warm)} | {kib(db_csv_cold)} |")
     print(f"| **all files** | {kib(sum(sizes.values()))} | {kib(sum(v[0] for v in first.values()))} | "

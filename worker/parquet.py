@@ -11,24 +11,17 @@ rewrites only the last, partial shard. Files are written with pyarrow's
 content-defined chunking, so that even that rewrite shares most of its
 pages with the previous version in the Hub's Xet storage.
 
-`update_shards` is the one entry point: it compares the snapshot with what
-the shard folder was last made from (a small manifest beside the files) and
-rewrites only the shards that can have changed. Anything other than plain
-inserts since then (an update, a delete, a merge, a restore, a switch to
-blanked names) rewrites every shard: the triggers' write counter tells them
-apart cheaply.
+Which shards a cycle rewrites is decided by worker/tree.py (the backup's
+files between runs), which writes each shard with `_write_shard`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import Summary, connect
-from worker.fsutil import fsync_file, replace_durably
+from worker.fsutil import fsync_file
 
 log = logging.getLogger("worker.parquet")
 
@@ -39,7 +32,6 @@ log = logging.getLogger("worker.parquet")
 # every cycle re-read and re-hash more data for the same few new rows.
 SHARD_ROWS = 100_000
 DATA_DIR = "data"
-MANIFEST = "shards.json"
 COMPRESSION = "zstd"
 BATCH_ROWS = 10_000
 
@@ -74,40 +66,10 @@ def shard_name(index: int) -> str:
     return f"{DATA_DIR}/reviews-{first:010d}-{first + SHARD_ROWS - 1:010d}.parquet"
 
 
-def shard_index(row_id: int) -> int:
-    return (row_id - 1) // SHARD_ROWS if row_id > 0 else 0
-
-
 def _id_range(index: int) -> tuple[int, int]:
     """Ids of a shard. The first also takes ids below 1, which only a hand-edited file can hold."""
     first = index * SHARD_ROWS + 1
     return (first if index else -(2 ** 63)), first + SHARD_ROWS - 1
-
-
-@dataclass(frozen=True)
-class ShardUpdate:
-    """What `update_shards` did. Paths are relative to the shard folder, as in the dataset."""
-
-    files: tuple[str, ...]  # every shard of the snapshot, in id order
-    written: tuple[str, ...]  # rewritten this time (a subset of files)
-    removed: tuple[str, ...]  # shards that no longer exist (their ids are gone)
-
-
-def _read_manifest(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _only_inserts_since(conn, before: dict, summary: Summary) -> bool:
-    """True when the only writes since `before` were inserts above its highest id."""
-    inserted = summary.total - int(before["rows"])
-    if inserted < 0 or summary.changes - int(before["changes"]) != inserted or summary.max_id < int(before["max_id"]):
-        return False
-    # An insert with an explicit low id would also pass the counts: check the old range is untouched.
-    below = conn.execute("SELECT COUNT(*) FROM reviews WHERE id <= ?", (int(before["max_id"]),)).fetchone()[0]
-    return below == int(before["rows"])
 
 
 def _read_rows(conn, index: int):
@@ -127,6 +89,8 @@ def _read_rows(conn, index: int):
 
 
 def _write_shard(conn, index: int, dest: Path) -> int:
+    """Write shard `index` of the database behind `conn` to `dest` (tmp + rename, 0600);
+    the number of rows, 0 when the range holds none (then nothing is written)."""
     import pyarrow.parquet as pq
 
     table = _read_rows(conn, index)
@@ -149,49 +113,3 @@ def _write_shard(conn, index: int, dest: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return table.num_rows
-
-
-def update_shards(db_path: Path, folder: Path, summary: Summary, *, names: str = "keep") -> ShardUpdate:
-    """Bring the shards in `folder`/data/ up to date with the snapshot at `db_path`.
-
-    `summary` is the snapshot's own (rows, highest id, write counter); `names`
-    ("keep" or "blank") records whether the snapshot's names were blanked, so
-    that switching rewrites everything. Only shards that can differ are written.
-    """
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (folder / DATA_DIR).mkdir(mode=0o700, exist_ok=True)
-    before = _read_manifest(folder)
-    conn = connect(db_path, readonly=True)
-    try:
-        # The ranges that hold rows: one index lookup per range, not a scan of the table.
-        wanted = [i for i in range(shard_index(summary.max_id) + 1)
-                  if conn.execute("SELECT 1 FROM reviews WHERE id BETWEEN ? AND ? LIMIT 1", _id_range(i)).fetchone()]
-        existing = {p.relative_to(folder).as_posix() for p in (folder / DATA_DIR).glob("reviews-*.parquet")}
-        incremental = (before is not None and before.get("shard_rows") == SHARD_ROWS
-                       and before.get("names") == names and set(before.get("files", [])) <= existing
-                       and _only_inserts_since(conn, before, summary))
-        # New ids are above the old highest: the first shard they can land in.
-        first_dirty = shard_index(int(before["max_id"]) + 1) if incremental and before else -1
-        written = []
-        for index in wanted:
-            name = shard_name(index)
-            if incremental and index < first_dirty and name in existing:
-                continue  # full before, and nothing but inserts above it since: unchanged
-            if incremental and index == first_dirty and name in existing and summary.max_id == int(before["max_id"]):
-                continue  # no new row at all
-            _write_shard(conn, index, folder / name)
-            written.append(name)
-    finally:
-        conn.close()
-    files = [shard_name(i) for i in wanted]
-    removed = sorted(existing - set(files))
-    for name in removed:
-        (folder / name).unlink(missing_ok=True)
-    manifest = {"rows": summary.total, "max_id": summary.max_id, "changes": summary.changes,
-                "shard_rows": SHARD_ROWS, "names": names, "files": files}
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    replace_durably(tmp, folder / MANIFEST)
-    log.debug("parquet shards updated files=%d written=%d removed=%d", len(files), len(written), len(removed))
-    return ShardUpdate(files=tuple(files), written=tuple(written), removed=tuple(removed))
