@@ -17,6 +17,8 @@ RUN python3 -m venv /opt/venv \
 # Stage 2: what runs. No compiler, no pip cache, no apt lists.
 FROM ${BASE_IMAGE}
 # uid 1000 with a home: what a Space runs as (the same on any Docker host, so files on /data match).
+# No /data here: the entrypoint takes a writable /data for persistent storage, and an empty folder
+# made by the image would pass for it on a Space without any.
 RUN useradd --create-home --uid 1000 --shell /bin/sh user
 COPY --from=venv /opt/venv /opt/venv
 # The code stays owned by root, read-only for the app: a compromised form cannot rewrite it.

@@ -50,16 +50,27 @@ LEADING_IGNORED = " \u00a0\t\n\r\u200b\u200c\u200d\u2060\ufeff\u3000"
 FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+def _sql_literal(c: str) -> str:
+    return f"'{c}'" if c.isprintable() and c != "'" else f"char({ord(c)})"
+
+
 def _sql_chars(chars) -> str:
     return " || ".join(f"char({ord(c)})" for c in chars)
 
 
 def _guarded(column: str) -> str:
+    # Most cells start with a letter: one substr and one IN decide, as with the first-character
+    # rule alone. The trim runs only for a cell that starts with an ignorable character (ltrim on
+    # every cell made the whole export 5x slower).
     text = f"COALESCE(CAST({column} AS TEXT), '')"
-    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
-    return (f"CASE WHEN substr({text}, 1, 1) IN (char(9), char(13)) "
-            f"OR substr(ltrim({text}, {_sql_chars(LEADING_IGNORED)}), 1, 1) IN ({starts}) "
-            f"THEN '''' || {text} ELSE {text} END AS {column}")
+    first = f"substr({text}, 1, 1)"
+    starts = ", ".join(_sql_literal(c) for c in FORMULA_STARTS)
+    ignored = ", ".join(_sql_literal(c) for c in LEADING_IGNORED)
+    guarded = f"'''' || {text}"
+    return (f"CASE WHEN {first} NOT IN ({starts}, {ignored}) THEN {text} "
+            f"WHEN {first} IN ({starts}, char(9), char(13)) THEN {guarded} "
+            f"WHEN substr(ltrim({text}, {_sql_chars(LEADING_IGNORED)}), 1, 1) IN ({starts}) THEN {guarded} "
+            f"ELSE {text} END AS {column}")
 
 
 # Every column but the id is guarded, also those the app fills itself.

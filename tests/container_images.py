@@ -106,14 +106,20 @@ def _ignored(rel: str, rules: list[tuple[bool, str]]) -> bool:
 
 def context_files() -> list[Path]:
     rules = _ignore_rules()
+    kept = [pattern for negate, pattern in rules if negate]
     files = []
-    for path in sorted(ROOT.rglob("*")):
-        rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith((".git/", ".venv/")) or rel in (".git", ".venv"):
-            continue
-        if path.is_file() and not _ignored(rel, rules):
-            files.append(path)
-    return files
+    for folder, dirs, names in os.walk(ROOT):
+        here = Path(folder)
+        # Do not walk an ignored folder no "!" pattern reaches into (.git, .venv, tests/node_modules...).
+        for d in list(dirs):
+            rel = (here / d).relative_to(ROOT).as_posix()
+            if _ignored(rel, rules) and not any(p == rel or p.startswith(rel + "/") for p in kept):
+                dirs.remove(d)
+        for name in names:
+            rel = (here / name).relative_to(ROOT).as_posix()
+            if not _ignored(rel, rules):
+                files.append(here / name)
+    return sorted(files)
 
 
 def app_tag() -> str:

@@ -111,3 +111,18 @@ def test_reviews_at_risk_only_without_a_dataset_on_a_wiped_disk():
     assert not load_config({}).reviews_at_risk  # a checkout's disk persists
     assert load_config({"FEEDBACK_DATA_PERSISTENT": "false"}).reviews_at_risk
     assert not load_config({"FEEDBACK_DATA_PERSISTENT": "false", "HF_DATASET_REPO": "me/feedback"}).reviews_at_risk
+
+
+def test_the_containers_final_backup_fits_dockers_stop_grace_period():
+    """The Dockerfile's pair: `docker stop` SIGKILLs after 10 s by default; the web's stop (at most
+    uvicorn's 5 s graceful bound, ~0.2 s in practice) comes first, then the final backup."""
+    import re
+    from pathlib import Path
+
+    dockerfile = Path(__file__).resolve().parent.parent / "Dockerfile"
+    if not dockerfile.exists():
+        pytest.skip("no Dockerfile in this checkout")
+    match = re.search(r"FINAL_BACKUP_TIMEOUT_SECONDS=(\d+(?:\.\d+)?)", dockerfile.read_text())
+    assert match, "the Dockerfile no longer sets FINAL_BACKUP_TIMEOUT_SECONDS: the worker would take 45 s"
+    docker_stop_grace = 10
+    assert float(match.group(1)) < docker_stop_grace - 1, match.group(0)

@@ -371,3 +371,27 @@ def test_a_connection_flood_neither_stops_the_form_nor_floods_the_log(direct_app
     assert "owner login refused client=127.0.0.1" in web_log  # the earlier line survived
     assert len(web_log) < 100_000 and (logs / "web.err.log").stat().st_size < 100_000
     assert web_log.count("connection refused") <= 10, web_log[-3000:]
+
+
+def test_connection_caps_stay_under_the_open_file_limit():
+    from web.connections import FD_RESERVE, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, connection_limits
+
+    assert connection_limits(20_000) == (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT)
+    total, per_client = connection_limits(1024)  # a common default soft limit
+    assert total == 1024 - FD_RESERVE and per_client <= total
+    assert connection_limits(100) == (16, 16)  # never zero, even on a tiny limit
+
+
+def test_oversized_headers_are_refused_and_the_form_stays_up(direct_app):
+    with socket.create_connection(("127.0.0.1", direct_app.port), timeout=10,
+                                  source_address=("127.0.0.1", 0)) as s:
+        # In two parts: h11's cap is on what it buffers while the headers are incomplete.
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000)
+        time.sleep(0.5)
+        try:
+            s.sendall(b"\r\n\r\n")
+        except OSError:
+            pass  # closed already
+        reply = s.recv(200)
+    assert reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")) or reply == b"", reply
+    assert httpx.get(direct_app.url + "/", timeout=10).status_code == 200

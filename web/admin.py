@@ -143,6 +143,10 @@ def _count_text(first: int, shown: int, matching: int | None, exact: bool, total
     return f"{span} reviews."
 
 
+# applied filter, the 6 page outputs, 3 charts and the summary line (see apply_outputs below).
+APPLY_OUTPUTS = 11
+
+
 def _filter_state(f: ReviewFilter) -> dict:
     return dataclasses.asdict(f)
 
@@ -200,7 +204,10 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         try:
             f = parse_filter(query, ratings, first, last, max_query_chars=MAX_QUERY_CHARS)
         except FilterError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            # The message as a toast, and every output left as it was (gr.Error would also
+            # mark each output "Error", as if the page had broken).
+            gr.Warning(str(exc), duration=None)
+            return tuple(gr.skip() for _ in range(APPLY_OUTPUTS))
         return (_filter_state(f), *show(f, 0), *summary_outputs(f))
 
     def newer_page(state: dict, cursor: dict) -> tuple:
@@ -277,6 +284,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
 
         page_outputs = [table, counts, page_label, cursor, newer, older]
         apply_outputs = [applied, *page_outputs, per_day, average, distribution, summary_text]
+        assert len(apply_outputs) == APPLY_OUTPUTS
         common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
         filter_inputs = [query, ratings, first_day, last_day]
         demo.load(apply, filter_inputs, apply_outputs, **common)

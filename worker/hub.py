@@ -243,15 +243,17 @@ class HubTarget:
             self._maybe_squash()
         return info
 
-    def history(self) -> list[BackupEntry]:
-        """Every backup in the dataset's history, newest first (one paginated request)."""
+    def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
+        """Every backup in the dataset's history, newest first (one paginated request).
+        `every_commit`: also commits that are not the worker's (restore's walk-back
+        tries those too: the head may be someone else's commit)."""
         commits = self._call(self.api.list_repo_commits, self.repo_id, repo_type=REPO_TYPE)
         entries = []
         for c in commits:
             fields = dict(part.split("=", 1) for part in (c.message or "").split() if "=" in part)
             rows = int(fields["rows"]) if fields.get("rows", "").isdigit() else None
             at = fields.get("at") or c.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if rows is None and not c.title.startswith(("Backup ", "Squashed ")):
+            if rows is None and not every_commit and not c.title.startswith(("Backup ", "Squashed ")):
                 continue  # not a backup (e.g. the repo's initial commit)
             entries.append(BackupEntry(revision=c.commit_id, at=at, rows=rows, title=c.title))
         return entries

@@ -144,8 +144,8 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
 
 
 def backup_revisions(target: Target) -> list[str]:
-    """Every backup's revision, newest first."""
-    return [entry.revision for entry in target.history()]
+    """Every revision that may hold a backup, newest first (the head first, whoever made it)."""
+    return [entry.revision for entry in target.history(every_commit=True)]
 
 
 def restore(config: Config, target: Target, *, revision: str | None = None, force: bool = False) -> BackupManifest:

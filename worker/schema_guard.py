@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from shared.db import connect, ensure_schema
+from shared.db import connect, ensure_schema, transaction
 from shared.logs import q
 
 log = logging.getLogger("worker.schema_guard")
@@ -102,8 +102,7 @@ def remove_foreign_objects(conn: sqlite3.Connection, *, source: str = "") -> lis
     order = {"trigger": 0, "view": 1, "index": 2, "table": 3}
     drops.sort(key=lambda d: (order.get(d[0].type, 9), not (d[0].sql or "").upper().startswith("CREATE VIRTUAL")))
     dropped = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):  # all or nothing; rolled back also when COMMIT fails
         for obj, reason in drops:
             if obj.type == "table" and not _exists(conn, obj):
                 continue  # a shadow table dropped with its virtual table
@@ -111,10 +110,6 @@ def remove_foreign_objects(conn: sqlite3.Connection, *, source: str = "") -> lis
             dropped.append(f"{obj.type} {obj.name} ({reason})")
         for mine in recreate:
             conn.execute(mine.sql)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     for item in dropped:
         log.warning("dropped a schema object we do not create from the restored database object=%s source=%s",
                     q(item), q(source or "backup"))

@@ -55,8 +55,9 @@ class Target(Protocol):
     def names_policy(self) -> str:
         """"keep" or "blank" for the names in the next push; raises when a push must not happen."""
 
-    def history(self) -> list[BackupEntry]:
-        """Every backup the target holds, newest first."""
+    def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
+        """Every backup the target holds, newest first (`every_commit`: on the Hub, also
+        commits that are not the worker's)."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         """Download the db of the newest (or the given) backup into dest_dir, and its
@@ -105,7 +106,7 @@ class LocalFolderTarget:
     def names_policy(self) -> str:
         return "keep"  # the owner's own disk
 
-    def history(self) -> list[BackupEntry]:
+    def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
         entries = []
         for manifest in reversed(self._manifests()):
             try:
