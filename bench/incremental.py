@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import make_db  # noqa: E402
-from bench._common import OUT, PYTHON, ROOT, run_measured, table  # noqa: E402
+from bench._common import OUT, PYTHON, run_measured, table  # noqa: E402
 from shared.db import COLUMNS, open_store_db, transaction  # noqa: E402
 
 REPO = "alice/bench-incremental"
