@@ -17,7 +17,7 @@ for row with the live database (SQL EXCEPT both ways, in SQLite).
 
 Goals (issue 14, at 10M + 10 new): cycle <= 3 s, worker peak RSS <= 200 MiB, Xet new bytes <= 1 MB,
 restore <= 1.5x download. The script prints "met"/"NOT met" beside each; it asserts nothing.
-Runtime: 1M ~1-2 min; 10M ~10 min on the shared 2-core machine (first full cycles dominate).
+Runtime on the shared 2-core machine: 1M ~5 min; 10M ~25 min per target (the two full cycles dominate).
 """
 
 from __future__ import annotations
