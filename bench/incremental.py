@@ -194,8 +194,9 @@ def run_size(rows: int, args, results: list[dict], extra: list[str]) -> None:
                       flush=True)
 
             record("first (no mirror yet)", 0, cycle(data, hub))
-            add_reviews(data / "reviews.db", 10, "full")
-            record("full cycle (--full), today's cost", 10, cycle(data, hub, full=True))
+            if args.full:
+                add_reviews(data / "reviews.db", 10, "full")
+                record("full cycle (--full), today's cost", 10, cycle(data, hub, full=True))
             cas = work / "xet-cas"
             for i, n in enumerate(args.new):
                 add_reviews(data / "reviews.db", n, f"new{i}")
@@ -229,6 +230,8 @@ def main() -> int:
     p.add_argument("--targets", default="local,hub")
     p.add_argument("--no-restore", dest="restore", action="store_false")
     p.add_argument("--no-xet", dest="xet", action="store_false")
+    p.add_argument("--no-full", dest="full", action="store_false",
+                   help="skip the --full comparison cycle (the first cycle is a full one anyway)")
     p.add_argument("--keep", action="store_true", help="keep bench/out/incr-* (data folders, Hub state)")
     args = p.parse_args()
     args.new = [int(x) for x in args.new.split(",")]
