@@ -258,12 +258,22 @@ def backup_csv(app, outcomes) -> tuple[pd.DataFrame, list[tuple]]:
         return info if info.get("max_id", 0) >= newest_id else None
 
     info = wait_until(backup, 30, 0.2, "a local backup with every stored case")
-    conn = connect(info["location"], readonly=True)
-    try:
-        db_rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
-    frame = pd.read_csv(info["location"][:-3] + ".csv", keep_default_na=False, dtype=str)
+    # A backup is a base db plus a delta db of the reviews above the base (worker/tree.py): both, in id order.
+    db_rows = []
+    for db_file in (Path(info["location"]), Path(info["location"]).parent / "reviews-delta.db"):
+        if not db_file.exists():
+            continue
+        conn = connect(db_file, readonly=True)
+        try:
+            db_rows += conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
+        finally:
+            conn.close()
+    db_rows.sort()
+    # The backup's CSV is sharded by id range (worker/tree.py): read every shard, in id order.
+    shards = sorted((Path(info["location"]).parent / "csv").glob("reviews-*.csv"))
+    assert shards, f"no CSV shard beside {info['location']}"
+    frame = pd.concat([pd.read_csv(shard, keep_default_na=False, dtype=str) for shard in shards],
+                      ignore_index=True)
     return frame, db_rows
 
 
