@@ -149,6 +149,13 @@ def test_a_hub_backup_made_before_the_change_restores_and_is_then_replaced_whole
     assert r.returncode == 0, r.stderr
     config = hub_config(data_dir)
     assert local_rows(config.db_path) == local_rows(old.db_path)
+    # verify and --at read it too.
+    r = run_worker_cmd(hub_server, data_dir, "verify")
+    assert r.returncode == 0, r.stdout + r.stderr
+    by_time = tmp_path / "by-time"
+    r = run_worker_cmd(hub_server, by_time, "restore", "--at", "2100-01-01T00:00Z")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert local_rows(by_time / "reviews.db") == local_rows(old.db_path)
 
     add(config, 2, tag="new")
     target, rec = recording_target(hub_server)

@@ -143,3 +143,20 @@ def test_a_migration_of_the_live_database_falls_back_to_a_full_snapshot(tmp_path
     assert result.kind == "full" and "schema" in result.reason
     shutil.rmtree(mirror.folder)
     assert mirror.refresh(live).reason == "no mirror yet"
+
+
+def test_a_full_snapshot_comes_at_least_weekly_even_with_only_appends(tmp_path):
+    from worker import mirror as mirror_mod
+
+    live = tmp_path / "reviews.db"
+    add(live, 3)
+    mirror = Mirror(tmp_path / ".mirror")
+    first = mirror.refresh(live)
+    add(live, 1)
+    assert mirror.refresh(live).kind == "append"
+    add(live, 1)
+    later = mirror.lineage_path.stat().st_mtime + mirror_mod.FULL_SNAPSHOT_SECONDS + 1
+    result = mirror.refresh(live, now=later)
+    assert result.kind == "full" and "weekly" in result.reason
+    assert result.lineage != first.lineage, "a new lineage: every backup file is rewritten from it"
+    same_as_live(mirror, live)

@@ -39,6 +39,10 @@ from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_chec
 
 log = logging.getLogger("worker.mirror")
 
+# A full snapshot at least this often, changes or not: it is what sees a change made
+# behind the triggers' back (which keeps the counters consistent), and it starts a
+# new lineage, so every file is rewritten and re-checked from the live database.
+FULL_SNAPSHOT_SECONDS = 7 * 86_400.0
 MIRROR_DIR = ".mirror"
 MIRROR_FILE = "reviews.db"
 LINEAGE_FILE = "lineage"
@@ -109,13 +113,16 @@ class Mirror:
         finally:
             conn.close()
 
-    def refresh(self, live_db: Path, *, full: bool = False) -> Refresh:
+    def refresh(self, live_db: Path, *, full: bool = False, now: float | None = None) -> Refresh:
         """Bring the mirror to the live database's current state: by appending when
         that is provably enough, else by a full snapshot."""
         started = time.monotonic()
+        now = time.time() if now is None else now
         reason = "asked for a full snapshot" if full else ""
         if not reason and not (self.path.exists() and self.lineage()):
             reason = "no mirror yet"
+        if not reason and now - self.lineage_path.stat().st_mtime > FULL_SNAPSHOT_SECONDS:
+            reason = f"the weekly full snapshot (every {FULL_SNAPSHOT_SECONDS / 86400:.0f} days)"
         if not reason:
             try:
                 summary, new_rows = self._append(live_db)
