@@ -12,10 +12,10 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from shared.db import connect, open_store_db, read_summary
+from tests.backup_tree_support import shard_names as shards
+from tests.backup_tree_support import use_small_shards
 from tests.hub_fixtures import HUB_TOKEN
 from tests.test_hub_sync import REPO, add, check_pushed, hub_config, local_rows, run_worker_cmd
-from worker import parquet
-from worker import tree as tree_mod
 from worker.backup import Backup
 from worker.hub import HubTarget
 from worker.restore import restore
@@ -44,13 +44,7 @@ def recording_target(srv):
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
-    monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 12)
-
-
-def shards(*ranges):
-    """The CSV and the Parquet shard of each id range."""
-    return {f"csv/reviews-{r}.csv" for r in ranges} | {f"data/reviews-{r}.parquet" for r in ranges}
+    use_small_shards(monkeypatch, rebase_min_rows=12)
 
 
 def restored_rows(srv, tmp_path, revision=None):

@@ -8,18 +8,11 @@ import shutil
 
 from shared.db import COLUMNS, connect, insert_review, open_store_db, read_summary, transaction
 from shared.reviews import Review
+from tests.backup_tree_support import review_rows as rows
 from worker.merge import merge_backup_into
 from worker.mirror import Mirror
 
 COLS = ", ".join(COLUMNS)
-
-
-def rows(path):
-    conn = connect(path, readonly=True)
-    try:
-        return conn.execute(f"SELECT {COLS} FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def add(db, n, tag="r"):

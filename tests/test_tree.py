@@ -11,6 +11,9 @@ from shared.db import COLUMNS, connect, open_store_db, read_summary, transaction
 from worker import parquet
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv
+from tests.backup_tree_support import review_rows as rows
+from tests.backup_tree_support import shard_names as shards
+from tests.backup_tree_support import use_small_shards
 from worker.mirror import Mirror
 from worker.snapshot import SnapshotError
 from worker.tree import BASE_FILE, DELTA_FILE, Tree, apply_delta, shards_between
@@ -20,14 +23,7 @@ COLS = ", ".join(COLUMNS)
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    # Tiny shards and rebase thresholds so that a few dozen rows cross them.
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
-    monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", 15)
-
-
-def shards(*ranges):
-    """The CSV and the Parquet shard of each id range."""
-    return {f"csv/reviews-{r}.csv" for r in ranges} | {f"data/reviews-{r}.parquet" for r in ranges}
+    use_small_shards(monkeypatch, rebase_min_rows=15)
 
 
 def add(db, n, tag="r"):
@@ -39,12 +35,14 @@ def add(db, n, tag="r"):
     conn.close()
 
 
-def rows(path):
-    conn = connect(path, readonly=True)
-    try:
-        return conn.execute(f"SELECT {COLS} FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
+def backed_up(tmp_path, n, tag="r"):
+    """A live database with n reviews, and a mirror and a tree after their first (full) update."""
+    live = tmp_path / "reviews.db"
+    add(live, n, tag=tag)
+    mirror = Mirror(tmp_path / ".mirror")
+    tree = Tree(mirror)
+    tree.update(mirror.refresh(live))
+    return live, mirror, tree
 
 
 def restored(tree, tmp_path):
@@ -126,11 +124,7 @@ def test_appends_rewrite_only_the_delta_and_the_last_shard(tmp_path, small_shard
 
 
 def test_a_big_delta_becomes_the_new_base(tmp_path, small_shards):
-    live = tmp_path / "reviews.db"
-    add(live, 5)
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 5)
     base_sha256 = tree.state().base_sha256
     add(live, 16)  # > REBASE_MIN_ROWS (15)
     update = tree.update(mirror.refresh(live))
@@ -153,11 +147,7 @@ def test_a_day_without_a_rebase_forces_one(tmp_path, small_shards):
 
 
 def test_a_non_append_change_rebuilds_every_file(tmp_path, small_shards):
-    live = tmp_path / "reviews.db"
-    add(live, 25)
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 25)
     conn = open_store_db(live)
     with transaction(conn):
         conn.execute("DELETE FROM reviews WHERE id > 12")  # e.g. restore --force of an older backup
@@ -170,11 +160,7 @@ def test_a_non_append_change_rebuilds_every_file(tmp_path, small_shards):
 
 
 def test_a_lost_tree_state_rebuilds_the_tree(tmp_path, small_shards):
-    live = tmp_path / "reviews.db"
-    add(live, 12)
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 12)
     tree.state_path.write_text("{not json")
     add(live, 2)
     assert tree.update(mirror.refresh(live)).kind == "full"
@@ -182,11 +168,7 @@ def test_a_lost_tree_state_rebuilds_the_tree(tmp_path, small_shards):
 
 
 def test_apply_delta_refuses_a_delta_that_does_not_follow_the_base(tmp_path, small_shards):
-    live = tmp_path / "reviews.db"
-    add(live, 8)
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 8)
     add(live, 3)
     tree.update(mirror.refresh(live))
     staged = tmp_path / "staged.db"
@@ -225,11 +207,7 @@ def test_ids_below_one_from_a_hand_edited_file_land_in_the_first_shard(tmp_path,
 
 
 def test_names_withheld_leave_no_name_in_any_file_and_switching_rewrites_all(tmp_path, small_shards):
-    live = tmp_path / "reviews.db"
-    add(live, 14, tag="secret-name-")
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 14, tag="secret-name-")
     assert tree.update(mirror.refresh(live), names=tree_mod.BLANK).kind == "full", "a switch rewrites every file"
     add(live, 3, tag="secret-name-new-")
     assert tree.update(mirror.refresh(live), names=tree_mod.BLANK).kind == "append"
@@ -246,11 +224,7 @@ def test_names_withheld_leave_no_name_in_any_file_and_switching_rewrites_all(tmp
 
 
 def test_a_failure_midway_leaves_no_state_and_the_next_run_rebuilds(tmp_path, small_shards, monkeypatch):
-    live = tmp_path / "reviews.db"
-    add(live, 12)
-    mirror = Mirror(tmp_path / ".mirror")
-    tree = Tree(mirror)
-    tree.update(mirror.refresh(live))
+    live, mirror, tree = backed_up(tmp_path, 12)
     add(live, 3)
 
     def disk_full(*args, **kwargs):
