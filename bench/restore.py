@@ -5,7 +5,8 @@
 Starts the test Hub server (tests/hubserver.py) in-process on 127.0.0.1,
 pushes one backup of a `bench/make_db.py` database with the worker's own
 code, then times, each in a fresh empty data folder, median of --runs:
-- baseline: `hf_hub_download` of reviews.db and reviews.csv + `shutil.copyfile` of the db into place;
+- baseline: `hf_hub_download` of the restore's source files (reviews.db and, since the incremental
+  layout, reviews-delta.db) + `shutil.copyfile` of the db into place;
 - ours: `worker.restore.restore` (download, integrity_check, schema check, atomic rename into place).
 It also counts the HTTP requests of a backup cycle with no change and of one with a change.
 Runtime: about 1 minute at 1M rows.
@@ -72,16 +73,18 @@ def main() -> int:
         Backup(config, HubTarget(api, REPO)).run()
         change = srv.stats()
 
+        # What a restore reads: the base db, and the delta when the backup has one (worker/tree.py).
+        sources = [n for n in ("reviews.db", "reviews-delta.db")
+                   if n in api.list_repo_files(REPO, repo_type="dataset")]
         baseline, ours = [], []
         for i in range(args.runs):
             dest = work / f"plain{i}"
             dest.mkdir()
             t = time.perf_counter()
-            db = hf_hub_download(REPO, "reviews.db", repo_type="dataset", endpoint=srv.endpoint, token=TOKEN,
-                                 local_dir=dest / "dl")
-            hf_hub_download(REPO, "reviews.csv", repo_type="dataset", endpoint=srv.endpoint, token=TOKEN,
-                            local_dir=dest / "dl")
-            shutil.copyfile(db, dest / "reviews.db")
+            for name in sources:
+                hf_hub_download(REPO, name, repo_type="dataset", endpoint=srv.endpoint, token=TOKEN,
+                                local_dir=dest / "dl")
+            shutil.copyfile(dest / "dl" / "reviews.db", dest / "reviews.db")
             baseline.append(time.perf_counter() - t)
             shutil.rmtree(dest)
 
@@ -98,7 +101,7 @@ def main() -> int:
     print(f"\nRestore of a {args.rows:,}-review backup ({size_mb:.0f} MB db), median of {args.runs} runs\n")
     print(f"| {'what':<44} | {'seconds':>8} | {'ratio':>6} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 8}|")
-    print(f"| {'baseline: download db+csv, copy db':<44} | {b:8.2f} | {1:6.2f} |")
+    print(f"| {'baseline: download ' + '+'.join(sources) + ', copy db':<44} | {b:8.2f} | {1:6.2f} |")
     print(f"| {'python -m worker restore (checked, atomic)':<44} | {o:8.2f} | {o / b:6.2f} |")
     print("\nHTTP requests of one backup cycle\n")
     kinds = sorted((set(no_change) | set(change)) - {"total"})
