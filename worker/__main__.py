@@ -17,6 +17,7 @@ from worker.backup import Backup
 from worker.drill import RestoreDrill, verify
 from worker.errors import describe_error
 from worker.loop import BackupLoop, StopSignal
+from worker.notify import secrets_from_env, start_notifier, status_info
 from worker.restore import NoBackup, RestoreRefused, restore
 from worker.startup import prepare
 from worker.state import load_state
@@ -75,6 +76,8 @@ def cmd_run(config: Config, target: Target) -> int:
         log.info("Hub sync is off (HF_DATASET_REPO not set); backups go to %s", config.backups_dir)
     log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
     prepare(config, target)
+    # Word of new reviews: its own thread, reading the live database; it never touches a backup.
+    notifier = start_notifier(config)
     backup = Backup(config, target)
     loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds,
                       drill=RestoreDrill(config, target))
@@ -86,6 +89,8 @@ def cmd_run(config: Config, target: Target) -> int:
         final.join(config.final_backup_timeout_seconds)
         if final.is_alive():
             log.error("final backup did not finish in %.0fs, exiting anyway", config.final_backup_timeout_seconds)
+        if notifier is not None:
+            notifier.stop()
         log.info("shutdown complete")
     return 0
 
@@ -123,6 +128,7 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         "last_drill_ok": state.last_drill_ok,
         "last_drill_revision": state.last_drill_revision,
         "last_drill_detail": state.last_drill_detail,
+        **status_info(config),  # the webhook's host only, never its URL
     }
     if as_json:
         print(json.dumps(info, indent=1))
@@ -225,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    secrets = [os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", "")]
+    secrets = [os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", ""), *secrets_from_env()]
     if config.hub_enabled:
         from huggingface_hub import get_token  # also a token from a saved login
 
