@@ -63,6 +63,7 @@ SMTP_TLS_MODES = ("starttls", "none")
 DEFAULT_SMTP_PORT = 587
 DEFAULT_NOTIFY_INTERVAL_SECONDS = 60.0
 DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS = 3600.0
+DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -113,6 +114,7 @@ class Config:
     notify_include_names: bool = False  # names are personal data: off unless the owner opts in
     notify_interval_seconds: float = DEFAULT_NOTIFY_INTERVAL_SECONDS
     notify_backoff_cap_seconds: float = DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS
+    notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
 
     @property
     def notify_state_path(self) -> Path:
@@ -276,4 +278,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                      lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
         notify_backoff_cap_seconds=_get(env, "NOTIFY_BACKOFF_CAP_SECONDS", DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS, float,
                                         lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
+        notify_timeout_seconds=_get(env, "NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS, float,
+                                    lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
     )

@@ -51,7 +51,6 @@ SECRET_VARIABLES = ("NOTIFY_WEBHOOK_URL", "NOTIFY_SMTP_PASSWORD")
 LOW_RATING = 2  # ratings up to this are called out
 LISTED_LOW_MAX = 5  # low ratings listed with an excerpt; the rest are counted
 EXCERPT_CHARS = 140
-SEND_TIMEOUT_SECONDS = 10.0
 # A Retry-After beyond this is a misconfigured server, not a plan: wait the cap instead.
 RETRY_AFTER_MAX_SECONDS = 86400.0
 STATE_VERSION = 1
@@ -205,7 +204,7 @@ class WebhookChannel:
     name = "webhook"
 
     def __init__(self, url: str, body_format: str = "json", include_names: bool = False,
-                 timeout: float = SEND_TIMEOUT_SECONDS):
+                 timeout: float = 10.0):
         self.url, self.format, self.include_names, self.timeout = url, body_format, include_names, timeout
         self._opener = urllib.request.build_opener(_NoRedirect)
 
@@ -253,7 +252,7 @@ class EmailChannel:
 
     def __init__(self, *, host: str, port: int, sender: str, to: tuple[str, ...], user: str | None,
                  password: str | None, tls: str = "starttls", ca_file=None, include_names: bool = False,
-                 timeout: float = SEND_TIMEOUT_SECONDS):
+                 timeout: float = 10.0):
         if password and tls != "starttls":
             raise NotifyConfigError("NOTIFY_SMTP_PASSWORD is set but NOTIFY_SMTP_TLS=none: a password is "
                                     "never sent without TLS")
@@ -310,7 +309,8 @@ def channels_from(config: Config, env: Mapping[str, str] | None = None) -> list[
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise NotifyConfigError("NOTIFY_WEBHOOK_URL is not an http(s) URL (its value is not shown: it is a secret)")
-        channels.append(WebhookChannel(url, config.notify_webhook_format, config.notify_include_names))
+        channels.append(WebhookChannel(url, config.notify_webhook_format, config.notify_include_names,
+                                       timeout=config.notify_timeout_seconds))
     password = env.get("NOTIFY_SMTP_PASSWORD") or None
     if config.notify_email_to:
         if not config.notify_smtp_host:
@@ -324,7 +324,8 @@ def channels_from(config: Config, env: Mapping[str, str] | None = None) -> list[
         channels.append(EmailChannel(host=config.notify_smtp_host, port=config.notify_smtp_port, sender=sender,
                                      to=config.notify_email_to, user=config.notify_smtp_user, password=password,
                                      tls=config.notify_smtp_tls, ca_file=config.notify_smtp_ca_file,
-                                     include_names=config.notify_include_names))
+                                     include_names=config.notify_include_names,
+                                     timeout=config.notify_timeout_seconds))
     return channels
 
 
@@ -386,7 +387,8 @@ class Notifier:
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()  # set by stop() from the main thread, never from a signal handler
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._save_lock = threading.Lock()  # the channels' threads share one state file
 
     def _read(self, work: Callable):
         # A connection per cycle, not one kept open: a restore replaces the database file,
@@ -412,13 +414,14 @@ class Notifier:
 
     def _save(self) -> None:
         try:
-            save_state(self.config.notify_state_path, self.states)
+            with self._save_lock:
+                save_state(self.config.notify_state_path, self.states)
         except OSError as exc:  # a full disk: the mark is kept in memory; a restart may resend once
             log.warning("could not save notify state error=%s", exc)
 
-    def tick(self) -> None:
+    def tick(self, only: Channel | None = None) -> None:
         """One cycle: each channel that is due sends what is new for it. Never raises."""
-        for channel in self.channels:
+        for channel in [only] if only is not None else self.channels:
             try:
                 self._tick_channel(channel)
             except Exception:  # noqa: BLE001 - the notifier must survive anything
@@ -461,29 +464,31 @@ class Notifier:
         log.log(level, "notify failed channel=%s %s failures=%d next_try_in_s=%.0f cause=%s", channel.name,
                 channel.describe(), state.failures, delay, exc)
 
-    def _wait_seconds(self) -> float:
-        now = self.clock()
-        due = [s.next_try - now for s in self.states.values() if s.next_try > now]
-        return max(0.05, min([self.config.notify_interval_seconds, *due]))
+    def _wait_seconds(self, name: str) -> float:
+        left = self.states[name].next_try - self.clock()
+        return max(0.05, min(self.config.notify_interval_seconds, left) if left > 0
+                   else self.config.notify_interval_seconds)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._wait_seconds()):
-            self.tick()
+    def _run(self, channel: Channel) -> None:
+        while not self._stop.wait(self._wait_seconds(channel.name)):
+            self.tick(only=channel)
 
     def start(self) -> "Notifier":
         self.prepare()
         for channel in self.channels:
             log.info("notify on channel=%s %s every_s=%s", channel.name, channel.describe(),
                      self.config.notify_interval_seconds)
-        # A daemon thread: a send stuck in a timeout never holds up the worker's exit.
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
+            # A thread per channel: a webhook stuck in its timeout does not hold up the e-mail.
+            # Daemon threads: a send in progress never holds up the worker's exit.
+            thread = threading.Thread(target=self._run, args=(channel,), name=f"notify-{channel.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout / max(1, len(self._threads)))
 
 
 def start_notifier(config: Config) -> Notifier | None:
