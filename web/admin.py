@@ -36,7 +36,7 @@ from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.csv_export import write_reviews_csv
 from shared.db import (ReviewFilter, Store, count_reviews, filtered_ids_sql, find_reviews, read_summary,
                        read_transaction)
-from web import style
+from web import bot_guard, style
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
 
 log = logging.getLogger("web.admin")
@@ -273,6 +273,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         apply_button = gr.Button("Apply filters", variant="primary", elem_id="admin-apply")
         gr.Markdown("## Summary\nThe charts follow the dates and ratings; the search narrows the list below.")
         summary_text = gr.Markdown(elem_id="admin-summary")
+        refused = gr.Markdown(elem_id="admin-refused")  # the public form's spam refusals (web/bot_guard.py)
         with gr.Row():
             per_day = gr.LinePlot(x="day", y="reviews", label="Reviews per day", y_lim=[0, None],
                                   x_title="day (UTC)", height=240, elem_id="admin-per-day")
@@ -305,6 +306,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
         filter_inputs = [query, ratings, first_day, last_day]
         demo.load(apply, filter_inputs, apply_outputs, **common)
+        demo.load(lambda: bot_guard.refusal_summary(store), None, refused, **common)
         query.submit(apply, filter_inputs, apply_outputs, **common)
         apply_button.click(apply, filter_inputs, apply_outputs, **common)
         for box in (first_day, last_day):

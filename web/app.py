@@ -3,6 +3,8 @@
 Handlers only read and write the local store. Every rule about what may be
 stored lives in `shared.reviews.validate`, so a call through Gradio's HTTP API
 (`/gradio_api/call/add_review`) meets exactly the same checks as the page.
+Spam checks are `web.bot_guard`'s: the page sends two hidden fields the API
+does not have (see that module for what each path is checked for).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from shared.config import Config
 from shared.db import Store, Summary, read_transaction
 from shared.logs import q
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
-from web import review_list, style
+from web import bot_guard, review_list, style
 from web.ratelimit import RateLimiter
 
 log = logging.getLogger("web.app")
@@ -32,8 +34,8 @@ NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
 # Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks).
-CSS = style.CSS + review_list.CSS
-JS = style.JS
+CSS = style.CSS + review_list.CSS + bot_guard.CSS
+JS = f"() => {{ ({style.JS})(); ({bot_guard.JS})(); }}"
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
@@ -84,6 +86,7 @@ def _average(summary: Summary) -> str:
 
 def build_app(config: Config, store: Store) -> gr.Blocks:
     limiter = RateLimiter(config.rate_limit_per_minute)
+    guard = bot_guard.BotGuard(config, store)
 
     def overview() -> tuple:
         with read_transaction(store.conn()):  # the total and the list agree
@@ -92,7 +95,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         return (review_list.render(rows, config.hide_names), summary.total, _average(summary), _chart(summary))
 
     def add_review(name: str | None, rating: int | None, comments: str | None,
-                   request: gr.Request) -> tuple:
+                   request: gr.Request, page: bot_guard.PageFields | None = None) -> tuple:
         """Store one review and return the refreshed page data."""
         try:
             review = validate(name, rating, comments)
@@ -106,12 +109,18 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None,
                            print_exception=False)
         try:
-            review_id = store.add(review)
+            review_id = guard.admit(review, lambda: store.add(review), client=client, page=page)
+        except bot_guard.Refused as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None  # logged by the guard
         except sqlite3.Error as exc:
             log.error("could not store review error=%s", exc)
             raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None, print_exception=False) from None  # logged above
         # Clear the form; the outputs after it refresh the overview.
         return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
+
+    def add_review_on_page(name, rating, comments, trap, token, request: gr.Request) -> tuple:
+        """The page's submit: the hidden fields checked too, and a fresh token for the next review."""
+        return (*add_review(name, rating, comments, request, bot_guard.PageFields(trap, token)), guard.issue())
 
     with gr.Blocks(title="Feedback") as demo:
         gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
@@ -127,6 +136,8 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                                       placeholder="What works well? What should we change? "
                                                   "(Shift+Enter sends the form)",
                                       elem_id="comments"))
+                trap = _as_sent(gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID))
+                token = _as_sent(gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID))
                 submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
                 status = gr.Markdown(elem_id="status")
             with gr.Column(scale=2, min_width=300):
@@ -142,15 +153,17 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
                                 elem_id="latest", padding=False)
 
         overview_outputs = [table, total, average, chart]
-        submit.click(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
-                     api_name="add_review", concurrency_limit=8, concurrency_id="add_review",
-                     show_progress="minimal")
+        outputs = [status, name, rating, comments, *overview_outputs]
+        # The API's add_review keeps its three inputs; the page's submit sends the hidden fields too.
         # Keyboard submit: Enter in the name field, Shift+Enter in the comments (Gradio's
         # multi-line rule), or Tab to the button and Enter/Space.
-        for field in (name, comments):
-            field.submit(add_review, [name, rating, comments], [status, name, rating, comments, *overview_outputs],
-                         api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
-                         show_progress="minimal")
+        for trigger in (submit.click, name.submit, comments.submit):
+            trigger(add_review_on_page, [name, rating, comments, trap, token], [*outputs, token],
+                    api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
+                    show_progress="minimal")
+        gr.Button(visible=False).click(add_review, [name, rating, comments], outputs, api_name="add_review",
+                                       concurrency_limit=8, concurrency_id="add_review")
         demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
+        demo.load(guard.issue, None, [token], api_visibility="private", concurrency_limit=8)
     demo.state_session_capacity = SESSION_CAPACITY
     return quiet_input_count_check(demo)
