@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Callable
 
 from shared.config import Config
-from shared.db import Store, transaction
+from shared.db import Store, connect, transaction
 from shared.logs import q
 from shared.reviews import Review
 
@@ -179,15 +179,20 @@ class RefusalCounter:
         with self._lock:
             pending, self._pending = self._pending, {}
             self._flushed_at = self.clock()
-        if not pending:
+        if not pending or not self.store.path.is_file():
             return
         try:
-            conn = self.store.conn()
-            with transaction(conn):
-                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('refused:since', ?)", (int(time.time()),))
-                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?) "
-                                 "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-                                 [(f"refused:{r}", n) for r, n in pending.items()])
+            # Its own connection: the last flush runs at exit, after the store's are closed.
+            conn = connect(self.store.path)
+            try:
+                with transaction(conn):
+                    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('refused:since', ?)",
+                                 (int(time.time()),))
+                    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?) "
+                                     "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                                     [(f"refused:{r}", n) for r, n in pending.items()])
+            finally:
+                conn.close()
         except sqlite3.Error as exc:  # counted again at the next flush
             log.warning("could not save refusal counts error=%s", exc)
             with self._lock:
