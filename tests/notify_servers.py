@@ -102,7 +102,7 @@ class SmtpServer:
             ok = auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
             return AuthResult(success=ok)
 
-        kwargs: dict = {"authenticator": authenticator, "auth_require_tls": tls, "auth_required": True}
+        kwargs: dict = {"authenticator": authenticator, "auth_require_tls": tls, "auth_required": tls}
         if tls:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(cert, key)
