@@ -161,9 +161,13 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             trigger(add_review_on_page, [name, rating, comments, trap, token], [*outputs, token],
                     api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
                     show_progress="minimal")
-        gr.Button(visible=False).click(add_review, [name, rating, comments], outputs, api_name="add_review",
-                                       concurrency_limit=8, concurrency_id="add_review")
-        demo.load(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
-        demo.load(guard.issue, None, [token], api_visibility="private", concurrency_limit=8)
+        # The public API (`add_review`, `overview`) hangs on a button that is never drawn: its calls keep
+        # their inputs and outputs, and the page's own events carry the hidden fields and the token.
+        api_only = gr.Button(visible=False)
+        api_only.click(add_review, [name, rating, comments], outputs, api_name="add_review",
+                       concurrency_limit=8, concurrency_id="add_review")
+        api_only.click(overview, None, overview_outputs, api_name="overview", concurrency_limit=8)
+        demo.load(lambda: (*overview(), guard.issue()), None, [*overview_outputs, token], api_visibility="private",
+                  concurrency_limit=8)
     demo.state_session_capacity = SESSION_CAPACITY
     return quiet_input_count_check(demo)
