@@ -36,11 +36,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, median, stop_group, table  # noqa: E402
-from bench.load import _inputs, run_level  # noqa: E402
-from bench.make_db import working_copy  # noqa: E402
-from tests.apprunner import free_port, wait_until  # noqa: E402
-from web.bot_guard import KEY_BYTES  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, median, stop_group, table
+from bench.load import _inputs, run_level
+from bench.make_db import working_copy
+from tests.apprunner import free_port, wait_until
+from web.bot_guard import KEY_BYTES
 
 # The form with its spam checks off: what `--spam-checks` compares the form with.
 NO_CHECKS = {"FEEDBACK_MIN_SUBMIT_SECONDS": "0", "FEEDBACK_DUPLICATE_WINDOW_SECONDS": "0",

@@ -200,6 +200,12 @@ def _parse_address(raw: str) -> str:
     return address
 
 
+def _parse_host(raw: str) -> str:
+    if any(c.isspace() or c in "/:@" for c in raw):
+        raise ValueError(raw)
+    return raw
+
+
 def _parse_file(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_file():
@@ -265,8 +271,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                    "one of " + ", ".join(WEBHOOK_FORMATS)),
         notify_email_to=_get(env, "NOTIFY_EMAIL_TO", (), _parse_addresses, expect="e-mail addresses, comma-separated"),
         notify_email_from=_get(env, "NOTIFY_EMAIL_FROM", None, _parse_address, expect="one e-mail address"),
-        notify_smtp_host=_get(env, "NOTIFY_SMTP_HOST", None, str, lambda v: not any(c.isspace() for c in v),
-                              "a host name or address"),
+        notify_smtp_host=_get(env, "NOTIFY_SMTP_HOST", None, _parse_host, expect="a host name or address"),
         notify_smtp_port=_get(env, "NOTIFY_SMTP_PORT", DEFAULT_SMTP_PORT, int, lambda v: 1 <= v <= 65535,
                               "a port number from 1 to 65535"),
         notify_smtp_user=_get(env, "NOTIFY_SMTP_USER", None, str, expect="a user name"),

@@ -30,7 +30,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.posts.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
                 self.send_response(receiver.status)
@@ -90,7 +90,7 @@ class SmtpServer:
         server = self
 
         class Handler:
-            async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 - aiosmtpd's name
+            async def handle_DATA(self, smtp, session, envelope):
                 server.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                                         "data": envelope.content.decode("utf-8", "replace"),
                                         "tls": session.ssl is not None})

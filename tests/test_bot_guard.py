@@ -62,7 +62,7 @@ def test_token_minimum_time_one_use_expiry_and_a_key_that_survives_a_restart(tmp
     assert reason(lambda: submit(restarted, store, page=PageFields("", token))) == "stale_page"  # one review each
     forged = token[:-1] + ("0" if token[-1] != "0" else "1")
     for bad in (None, "", "garbage", forged, 42):
-        assert reason(lambda: submit(restarted, store, page=PageFields("", bad))) == "stale_page"
+        assert reason(lambda bad=bad: submit(restarted, store, page=PageFields("", bad))) == "stale_page"
     old = restarted.issue()
     clock.now += TOKEN_MAX_AGE_SECONDS + 1
     assert reason(lambda: submit(restarted, store, page=PageFields("", old))) == "stale_page"

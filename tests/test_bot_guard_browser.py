@@ -11,14 +11,14 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
-from tests import gradio_api  # noqa: E402
-from tests.apprunner import App, wait_until  # noqa: E402
-from tests.browser_support import (PASSWORD, db_count, db_rows, error_toast, fill_review, login,  # noqa: E402
+from tests import gradio_api
+from tests.apprunner import App, wait_until
+from tests.browser_support import (PASSWORD, db_count, db_rows, error_toast, fill_review, login,
                                    open_form, submit_and_wait)
-from tests.test_accessibility import AXE_JS, axe_violations  # noqa: E402
-from web.bot_guard import TRAP_ELEM_ID  # noqa: E402
+from tests.test_accessibility import AXE_JS, axe_violations
+from web.bot_guard import TRAP_ELEM_ID
 
 pytestmark = pytest.mark.browser
 

@@ -424,7 +424,7 @@ class Notifier:
         for channel in [only] if only is not None else self.channels:
             try:
                 self._tick_channel(channel)
-            except Exception:  # noqa: BLE001 - the notifier must survive anything
+            except Exception:  # the notifier must survive anything; logged with its traceback
                 log.exception("notify cycle crashed channel=%s", channel.name)
 
     def _tick_channel(self, channel: Channel) -> None:
@@ -503,7 +503,7 @@ def start_notifier(config: Config) -> Notifier | None:
         return None
     try:
         return Notifier(config, channels).start()
-    except Exception:  # noqa: BLE001 - e.g. an unreadable database: backups still go on
+    except Exception:  # e.g. an unreadable database: backups still go on
         log.exception("notifications off: the notifier could not start")
         return None
 
