@@ -84,12 +84,15 @@ def test_login_failures_cool_down_then_clear():
     now = [0.0]
     failures = Failures(cooldown=300, clock=lambda: now[0])
     for i in range(MAX_FAILURES - 1):
-        assert failures.failed("a") == (i + 1, False)
+        assert failures.attempt("a") == (0.0, i + 1, False)
     assert failures.blocked_for("a") == 0
-    assert failures.failed("a") == (MAX_FAILURES, True)
+    assert failures.attempt("a") == (0.0, MAX_FAILURES, True)  # counted as it goes in: still checked
     assert failures.blocked_for("a") == 300 and failures.blocked_for("b") == 0
+    assert failures.attempt("a")[0] == 300  # the next one is refused unchecked
     now[0] = 301
-    assert failures.blocked_for("a") == 0
+    assert failures.blocked_for("a") == 0 and failures.attempt("a") == (0.0, 1, False)
+    failures.succeeded("a")
+    assert failures.attempt("a") == (0.0, 1, False)
 
 
 # ---------------------------------------------------------------- behind one proxy
