@@ -52,6 +52,8 @@ DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
 # The owner's login lasts this long without a request (idle), and at most this long in all.
 DEFAULT_OWNER_SESSION_IDLE_SECONDS = 30 * 60.0
 DEFAULT_OWNER_SESSION_MAX_SECONDS = 12 * 3600.0
+# A public event stream (a submit's result) ends after this long; see web/streams.py.
+DEFAULT_STREAM_MAX_SECONDS = 300.0
 # The worker checks that the newest backup would restore, this often (0 = never).
 DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
 
@@ -90,12 +92,13 @@ class Config:
     trusted_proxy_hops: int
     login_cooldown_seconds: float
     restore_drill_interval_seconds: float
-    # The address people open the form at (scheme, host, port, path). Gradio puts it in /config and
+    # The address people open the form at (scheme, host, port). Gradio puts it in /config and
     # the page (its API calls go there): taken from here, never from a request's Host or
     # X-Forwarded-Host, which anyone can write (a shared cache would keep the forged one).
     public_url: str
     owner_session_idle_seconds: float
     owner_session_max_seconds: float
+    stream_max_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -163,8 +166,11 @@ def _parse_url(raw: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    # No path: Gradio's apps are mounted at / and /admin of the form's own address.
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username or parts.password):
         raise ValueError(raw)
+    parts.port  # noqa: B018 - raises ValueError for a port out of range
     return raw.rstrip("/")
 
 
@@ -229,9 +235,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                             lambda v: v == 0 or 1 <= v <= 31 * 86400,
                                             "0 (off) or seconds between 1 and 2678400"),
         public_url=_get(env, "FEEDBACK_PUBLIC_URL", default_public_url(env, server_name, server_port), _parse_url,
-                        expect="the form's address, http(s)://host[:port][/path], e.g. https://feedback.example.org"),
+                        expect="the form's address, http(s)://host[:port], e.g. https://feedback.example.org"),
         owner_session_idle_seconds=_get(env, "FEEDBACK_OWNER_SESSION_IDLE_SECONDS", DEFAULT_OWNER_SESSION_IDLE_SECONDS,
                                         float, lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
         owner_session_max_seconds=_get(env, "FEEDBACK_OWNER_SESSION_MAX_SECONDS", DEFAULT_OWNER_SESSION_MAX_SECONDS,
                                        float, lambda v: 1 <= v <= 7 * 86400, "seconds between 1 and 604800"),
+        stream_max_seconds=_get(env, "FEEDBACK_STREAM_MAX_SECONDS", DEFAULT_STREAM_MAX_SECONDS, float,
+                                lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
     )

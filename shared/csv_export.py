@@ -64,7 +64,8 @@ _IGNORED_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp")
 def _ignored_characters() -> str:
     import unicodedata
 
-    chars = [c for c in map(chr, range(0x110000))
+    # Not NUL: SQLite's ltrim reads its character set as a C string, and a review never holds one.
+    chars = [c for c in map(chr, range(1, 0x110000))
              if not 0xD800 <= ord(c) <= 0xDFFF and unicodedata.category(c) in _IGNORED_CATEGORIES]
     return "".join(sorted(set(chars) | set(_INVISIBLE_LETTERS_AND_MARKS)))
 
@@ -78,7 +79,9 @@ def _sql_literal(c: str) -> str:
 
 
 def _sql_chars(chars) -> str:
-    return f"char({', '.join(str(ord(c)) for c in chars)})"
+    # SQLite takes at most 127 arguments per function call (SQLITE_MAX_FUNCTION_ARG before 3.48).
+    codes = [str(ord(c)) for c in chars]
+    return " || ".join(f"char({', '.join(codes[i:i + 100])})" for i in range(0, len(codes), 100))
 
 
 def _guarded(column: str) -> str:

@@ -65,6 +65,7 @@ def build_web(config, store):
                                  connection_limits, guarded_protocol, raise_open_file_limit)
     from web.http_limits import BodySizeLimit, RouteAllowlist
     from web.login_throttle import Failures, LoginThrottle
+    from web.public_url import PublicOrigin
     from web.request_errors import OneLineErrors
     from web.streams import StreamLimit
 
@@ -77,13 +78,10 @@ def build_web(config, store):
         # run_history=False: the owner's results must not be kept in the browser's storage.
         auth_message = ADMIN_AUTH_MESSAGE.format(failures=LOGIN_MAX_FAILURES,
                                                  minutes=max(1, round(config.login_cooldown_seconds / 60)))
-        # root_path: a full URL from the configuration, so Gradio never builds one from Host or
-        # X-Forwarded-Host (see shared/config.py public_url). allowed_paths: the owner's CSV exports,
-        # in a folder of this instance's own (web/admin.py export_dir).
+        # allowed_paths: the owner's CSV exports, in a folder of this instance's own (web/admin.py export_dir).
         app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
                                   auth=check_password(config), auth_message=auth_message,
                                   footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS,
-                                  root_path=config.public_url + "/admin",
                                   allowed_paths=[str(export_dir(config.data_dir))])
         owner_logged_in = owner_login_check(app, config)
     # Gradio's file route serves files to whoever knows the path: the public app refuses the data
@@ -91,14 +89,16 @@ def build_web(config, store):
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
                               blocked_paths=[str(export_dir(config.data_dir)), str(config.data_dir)],
-                              css=PUBLIC_CSS, js=PUBLIC_JS, root_path=config.public_url)
-    # Outermost last: the client's address first, then one-line errors, the allowlist, the stream caps,
+                              css=PUBLIC_CSS, js=PUBLIC_JS)
+    # Outermost last: the client's address first, our own address (web/public_url.py), one-line errors, the allowlist, the stream caps,
     # the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))
-    app.add_middleware(StreamLimit, owner_lifetime=config.owner_session_max_seconds)
+    app.add_middleware(StreamLimit, lifetime=config.stream_max_seconds,
+                       owner_lifetime=config.owner_session_max_seconds)
     app.add_middleware(RouteAllowlist, logged_in=owner_logged_in)
     app.add_middleware(OneLineErrors)
+    app.add_middleware(PublicOrigin, public_url=config.public_url)
     app.add_middleware(ClientAddress, hops=config.trusted_proxy_hops)
     open_files = raise_open_file_limit()
     max_connections, per_client = connection_limits(open_files)

@@ -57,7 +57,9 @@ class OneLineErrors:
         except Exception as exc:  # noqa: BLE001 - whatever Gradio raises: one line, never a traceback
             cause = exc.__cause__ or exc.__context__
             shown = cause if cause is not None and "response already started" in str(exc) else exc
-            log.error("request failed client=%s method=%s path=%s error=%s where=%s",
+            # A refusal Gradio raised (404 for an unknown session) is the client's doing: a warning.
+            level = logging.WARNING if 400 <= getattr(shown, "status_code", 500) < 500 else logging.ERROR
+            log.log(level, "request failed client=%s method=%s path=%s error=%s where=%s",
                       q((scope.get("client") or ("unknown",))[0]), q(scope.get("method")), q(scope.get("path")),
                       q(f"{type(shown).__name__}: {shown}"), q(_where(shown)))
             try:

@@ -35,7 +35,8 @@ log = logging.getLogger("web.streams")
 MAX_STREAMS_PER_CLIENT = 16
 # Half the connection cap (web/connections.py MAX_CONNECTIONS): the other half is for ordinary requests.
 MAX_STREAMS = 500
-# A public stream carries one submit's result: seconds. Five minutes covers a queue under load.
+# A public stream carries one submit's result: seconds. Five minutes covers a queue under load
+# (FEEDBACK_STREAM_MAX_SECONDS, shared/config.py).
 STREAM_LIFETIME_SECONDS = 300.0
 
 STREAM_PATHS = re.compile(r"(/admin)?/gradio_api/(heartbeat/[^/]+|queue/data/?|call/[^/]+/[^/]+)")
