@@ -182,7 +182,7 @@ def remove_foreign_objects(conn: sqlite3.Connection, *, source: str = "") -> lis
                 done.append(f"table {table.name} (rebuilt from our SQL: its definition differed)")
             for name in sorted(redo_virtual):
                 conn.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
-                conn.execute(ours[("table", name)].sql)
+                conn.execute(ours[("table", name)].sql or "")
                 conn.execute(f"INSERT INTO {_quote(name)} ({_quote(name)}) VALUES ('rebuild')")
                 done.append(f"table {name} (search index created again from our SQL)")
             now = _objects(conn)
@@ -200,12 +200,13 @@ def remove_foreign_objects(conn: sqlite3.Connection, *, source: str = "") -> lis
 def _rebuild_table(conn: sqlite3.Connection, table: SchemaObject) -> None:
     """Our table from our SQL, with the backup's rows (see the module doc)."""
     scratch = f"{table.name}__schema_guard"
+    sql = table.sql or ""
     head = re.match(r"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"(?:[^\"]|\"\")*\"|'[^']*'|\S+?)(?=\s*\()",
-                    table.sql, re.IGNORECASE)
+                    sql, re.IGNORECASE)
     if head is None:
         raise SchemaRefused(f"cannot read our own definition of table {table.name}")
     conn.execute(f"DROP TABLE IF EXISTS {_quote(scratch)}")
-    conn.execute(f"CREATE TABLE {_quote(scratch)}" + table.sql[head.end():])
+    conn.execute(f"CREATE TABLE {_quote(scratch)}" + sql[head.end():])
     columns = ", ".join(_quote(name) for name, _ in expected_schema()[1][table.name])
     conn.execute(f"INSERT INTO {_quote(scratch)} ({columns}) SELECT {columns} FROM {_quote(table.name)}")
     has_sequence = _exists(conn, SchemaObject("table", "sqlite_sequence", "", None))
