@@ -95,6 +95,12 @@ def test_login_failures_cool_down_then_clear():
     assert failures.blocked_for("a") == 0 and failures.attempt("a") == (0.0, 1, False)
     failures.succeeded("a")
     assert failures.attempt("a") == (0.0, 1, False)
+    # An attempt that never reached the check (an empty form: 422) is given back, even the fifth.
+    for _ in range(MAX_FAILURES - 1):
+        failures.attempt("c")
+    assert failures.attempt("c")[2] and failures.blocked_for("c") > 0
+    failures.not_checked("c")
+    assert failures.blocked_for("c") == 0 and failures.attempt("c") == (0.0, MAX_FAILURES, True)
 
 
 # ---------------------------------------------------------------- behind one proxy

@@ -76,6 +76,17 @@ class Failures:
         with self._lock:
             self._state.pop(client, None)
 
+    def not_checked(self, client: str) -> None:
+        """Give back an attempt that never reached the password check (a malformed form: 422)."""
+        with self._lock:
+            entry = self._state.get(client)
+            if entry is None:
+                return
+            if entry[1] == 0 and entry[2] > self.clock():  # this attempt started the cool-down: undo it
+                entry[1], entry[2] = self.max_failures - 1, 0.0
+            elif entry[1] > 0:
+                entry[1] -= 1
+
 
 class LoginThrottle:
     """Pure ASGI middleware in front of Gradio's POST /admin/login."""
@@ -110,6 +121,9 @@ class LoginThrottle:
         if status == 200:
             self.failures.succeeded(client)
             log.info("owner login accepted client=%s", q(client))
+        elif status == 422:
+            self.failures.not_checked(client)  # no password to check: not a guess
+            log.warning("owner login refused client=%s reason=malformed", q(client))
         else:
             log.warning("owner login refused client=%s reason=wrong_password failures=%d status=%d",
                         q(client), count, status)
