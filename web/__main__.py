@@ -136,9 +136,9 @@ def main() -> int:
     store = Store(config.db_path)
     try:
         app, server, (open_files, max_connections, per_client) = build_web(config, store)
-        log.info("web starting address=%s:%d db=%s trusted_proxy_hops=%d open_file_limit=%d max_connections=%d "
-                 "max_per_client=%s", config.server_name, config.server_port, config.db_path,
-                 config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
+        log.info("web starting address=%s:%d public_url=%s db=%s trusted_proxy_hops=%d open_file_limit=%d "
+                 "max_connections=%d max_per_client=%s", config.server_name, config.server_port, config.public_url,
+                 config.db_path, config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
         uvicorn.run(app, **server)
     finally:
         store.close()
