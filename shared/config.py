@@ -49,6 +49,11 @@ REVIEWS_AT_RISK_WARNING = (
 DEFAULT_TRUSTED_PROXY_HOPS = 0
 # The owner's login: after this many refused passwords from one client, refuse it for this long.
 DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
+# The owner's login lasts this long without a request (idle), and at most this long in all.
+DEFAULT_OWNER_SESSION_IDLE_SECONDS = 30 * 60.0
+DEFAULT_OWNER_SESSION_MAX_SECONDS = 12 * 3600.0
+# A public event stream (a submit's result) ends after this long; see web/streams.py.
+DEFAULT_STREAM_MAX_SECONDS = 300.0
 # The worker checks that the newest backup would restore, this often (0 = never).
 DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
 
@@ -87,6 +92,13 @@ class Config:
     trusted_proxy_hops: int
     login_cooldown_seconds: float
     restore_drill_interval_seconds: float
+    # The address people open the form at (scheme, host, port). Gradio puts it in /config and
+    # the page (its API calls go there): taken from here, never from a request's Host or
+    # X-Forwarded-Host, which anyone can write (a shared cache would keep the forged one).
+    public_url: str
+    owner_session_idle_seconds: float
+    owner_session_max_seconds: float
+    stream_max_seconds: float
 
     @property
     def db_path(self) -> Path:
@@ -150,16 +162,40 @@ def _parse_repo(raw: str) -> str:
     return raw
 
 
+def _parse_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    # No path: Gradio's apps are mounted at / and /admin of the form's own address.
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username or parts.password):
+        raise ValueError(raw)
+    parts.port  # noqa: B018 - raises ValueError for a port out of range
+    return raw.rstrip("/")
+
+
+def default_public_url(env: Mapping[str, str], server_name: str, server_port: int) -> str:
+    """A Space's own address (SPACE_HOST, set by the Hub), else where the form listens."""
+    space_host = (env.get("SPACE_HOST") or "").strip()
+    if space_host:
+        return f"https://{space_host}"
+    host = "localhost" if server_name in ("0.0.0.0", "::", "") else server_name
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{server_port}"
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     data_dir = Path(env.get("FEEDBACK_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"FEEDBACK_DATA_DIR={str(data_dir)!r} is not valid: it exists and is not a folder")
+    server_name = _get(env, "GRADIO_SERVER_NAME", DEFAULT_SERVER_NAME, str, expect="a host name or address")
+    server_port = _get(env, "GRADIO_SERVER_PORT", DEFAULT_SERVER_PORT, int,
+                       lambda v: 1 <= v <= 65535, "a port number from 1 to 65535")
     return Config(
         data_dir=data_dir,
-        server_name=_get(env, "GRADIO_SERVER_NAME", DEFAULT_SERVER_NAME, str, expect="a host name or address"),
-        server_port=_get(env, "GRADIO_SERVER_PORT", DEFAULT_SERVER_PORT, int,
-                         lambda v: 1 <= v <= 65535, "a port number from 1 to 65535"),
+        server_name=server_name,
+        server_port=server_port,
         backup_interval_seconds=_get(env, "BACKUP_INTERVAL_SECONDS", DEFAULT_BACKUP_INTERVAL_SECONDS, float,
                                      lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
         backup_keep=_get(env, "BACKUP_KEEP", DEFAULT_BACKUP_KEEP, int,
@@ -198,4 +234,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                             DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS, float,
                                             lambda v: v == 0 or 1 <= v <= 31 * 86400,
                                             "0 (off) or seconds between 1 and 2678400"),
+        public_url=_get(env, "FEEDBACK_PUBLIC_URL", default_public_url(env, server_name, server_port), _parse_url,
+                        expect="the form's address, http(s)://host[:port], e.g. https://feedback.example.org"),
+        owner_session_idle_seconds=_get(env, "FEEDBACK_OWNER_SESSION_IDLE_SECONDS", DEFAULT_OWNER_SESSION_IDLE_SECONDS,
+                                        float, lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        owner_session_max_seconds=_get(env, "FEEDBACK_OWNER_SESSION_MAX_SECONDS", DEFAULT_OWNER_SESSION_MAX_SECONDS,
+                                       float, lambda v: 1 <= v <= 7 * 86400, "seconds between 1 and 604800"),
+        stream_max_seconds=_get(env, "FEEDBACK_STREAM_MAX_SECONDS", DEFAULT_STREAM_MAX_SECONDS, float,
+                                lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
     )

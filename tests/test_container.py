@@ -128,6 +128,42 @@ def web_environ(container: Container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
+def token_readable_at(container: Container, token: str) -> dict:
+    """What a process of the web's uid (1000, no capabilities) can read of every other process:
+    {"holders": places whose environ or cmdline shows the token, "denied": commands whose environ
+    it may not read, "read": commands whose environ it read}. The token goes in reversed, so
+    this reader's own command line never holds it; its own environment (podman exec passes
+    the container's) is skipped."""
+    script = (
+        "import json, os, sys\n"
+        "token = sys.argv[1][::-1].encode()\n"
+        "out = {'holders': [], 'denied': [], 'read': []}\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    if int(pid) == os.getpid():\n"
+        "        continue\n"
+        "    try:\n"
+        "        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode(errors='replace')\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    for part in ('environ', 'cmdline'):\n"
+        "        try:\n"
+        "            data = open(f'/proc/{pid}/{part}', 'rb').read()\n"
+        "        except PermissionError:\n"
+        "            out['denied'].append(cmd)\n"
+        "            continue\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if part == 'environ':\n"
+        "            out['read'].append(cmd)\n"
+        "        if token in data:\n"
+        "            out['holders'].append(f'{part} of {cmd}')\n"
+        "print(json.dumps(out))\n"
+    )
+    import json
+
+    return json.loads(container.exec("python3", "-c", script, token[::-1]).stdout)
+
+
 def owners_page_config(url: str) -> str:
     """The owner's page as the browser gets it (Gradio's /config), after the login."""
     with httpx.Client(base_url=url, timeout=10) as client:
@@ -181,6 +217,13 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         assert env.get("FEEDBACK_DATA_DIR") == IN_CONTAINER_DATA
         assert env.get("FEEDBACK_DATA_PERSISTENT") == "false"
         assert env.get("FEEDBACK_TRUSTED_PROXY_HOPS") == "1"
+        # Nor can any process of the web's uid read it from another process: supervisord and the
+        # worker are not dumpable (shared/undumpable.py), the other programs never get it.
+        seen = token_readable_at(c1, hub.token)
+        assert seen["holders"] == [], seen
+        assert any("-m web" in cmd for cmd in seen["read"]), seen  # a same-uid process IS readable
+        assert any("-m worker" in cmd for cmd in seen["denied"]), seen
+        assert any("shared.supervise" in cmd for cmd in seen["denied"]), seen
         assert c1.exec("test", "-d", "/data", check=False).returncode != 0  # no persistent storage here
         assert "admin-backup-warning" not in owners_page_config(url)  # the Hub keeps the reviews
         c1.stop(GRACE_SECONDS)

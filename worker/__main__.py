@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
-import faulthandler
-import json
-import logging
-import os
-import signal
-import sys
-import threading
+# First, before the token is used or anything else is imported: the worker holds HF_TOKEN,
+# and no other process of our user (the web) may read it from /proc (shared/undumpable.py).
+from shared.undumpable import make_undumpable
 
-from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
-from shared.logs import setup_logging
-from worker.backup import Backup
-from worker.drill import RestoreDrill, verify
-from worker.errors import describe_error
-from worker.loop import BackupLoop, StopSignal
-from worker.restore import NoBackup, RestoreRefused, restore
-from worker.startup import prepare
-from worker.state import load_state
-from worker.targets import LocalFolderTarget, Target
+make_undumpable()
+
+import argparse  # noqa: E402
+import faulthandler  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config  # noqa: E402
+from shared.logs import setup_logging  # noqa: E402
+from worker.backup import Backup  # noqa: E402
+from worker.drill import RestoreDrill, verify  # noqa: E402
+from worker.errors import describe_error  # noqa: E402
+from worker.loop import BackupLoop, StopSignal  # noqa: E402
+from worker.restore import NoBackup, RestoreRefused, restore  # noqa: E402
+from worker.startup import prepare  # noqa: E402
+from worker.state import load_state  # noqa: E402
+from worker.targets import LocalFolderTarget, Target  # noqa: E402
 
 log = logging.getLogger("worker")
 

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.config import Config
-from shared.db import SCHEMA_VERSION, StoreError, Summary, connect, ensure_schema, read_summary, schema_version
+from shared.db import StoreError, Summary, connect, read_summary
 from shared.logs import q
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
-from worker.schema_guard import SchemaRefused, remove_foreign_objects
+from worker.schema_guard import SchemaRefused, guard_and_migrate
 from worker.snapshot import SnapshotError, integrity_check
 from worker.manifest import BackupManifest
 from worker.targets import Target
@@ -105,13 +105,7 @@ def fetch_checked(target: Target, staging: Path, revision: str | None = None, *,
     source = info.revision or revision or "newest"
     staged = connect(fetched)
     try:
-        # A backup at our version is cleaned before anything runs on it (a foreign trigger could
-        # fire on a migration's writes); an older one after its migration, against our schema.
-        removed = []
-        if schema_version(staged) == SCHEMA_VERSION:
-            removed += remove_foreign_objects(staged, source=source)
-        ensure_schema(staged)
-        removed += remove_foreign_objects(staged, source=source)
+        removed = guard_and_migrate(staged, source=source)
         # The reviews since the base go in last, once only our own triggers are left to fire.
         apply_delta_conn(staged, staging / DELTA_FILE, info)
         summary = read_summary(staged)
