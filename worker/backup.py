@@ -33,7 +33,8 @@ from worker.manifest import BackupManifest, utc_now_iso
 from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
 from worker.snapshot import Snapshot
-from worker.state import WorkerState, load_state, update_state
+from worker.privacy import KEEP
+from worker.state import TargetState, load_state, update_target
 from worker.targets import Target
 from worker.tree import Tree
 
@@ -54,12 +55,20 @@ class Outcome:
 
 
 class Backup:
+    """One target's backup run. Every target has its own Backup (and its own state,
+    backoff and cadence in the loop); they share the mirror, and a tree per names
+    rule (a public dataset with names blanked and the owner's bucket with names kept
+    do not rebuild each other's files)."""
+
     def __init__(self, config: Config, target: Target):
         self.config = config
         self.target = target
         self.work_dir = config.backups_dir / ".work"  # before the mirror: removed when found
         self.mirror = Mirror(config.backups_dir / MIRROR_DIR)
         self.tree = Tree(self.mirror)
+
+    def _tree_for(self, names: str) -> Tree:
+        return self.tree if names == KEEP else Tree(self.mirror, variant=names)
 
     def run(self, *, force: bool = False, allow_fewer: bool = False, full: bool = False) -> Outcome:
         """`force`: publish even when the target holds this data; `full`: a full
@@ -68,11 +77,11 @@ class Backup:
             return self._run_locked(force=force, allow_fewer=allow_fewer, full=full)
 
     def _run_locked(self, *, force: bool, allow_fewer: bool, full: bool = False) -> Outcome:
-        state = load_state(self.config.state_path)
+        state = load_state(self.config.state_path).target(self.target.name)
         if state.pending_merge:
             merge_newest_backup(self.config, self.target)  # raises while the target is unreachable
-            state = update_state(self.config, pending_merge=False)
-        ours = state.last_published if state.target == self.target.name else None
+            state = update_target(self.config, self.target.name, pending_merge=False)
+        ours = state.last_published
         live = connect(self.config.db_path, readonly=True)
         try:
             current = read_summary(live)
@@ -104,8 +113,9 @@ class Backup:
             self._guard(snap, newest)
         names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
         # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
-        update = self.tree.update(refresh, names=names)
-        info = self.target.publish(self.tree, self.tree.manifest(snap), snap.summary, names=names,
+        tree = self._tree_for(names)
+        update = tree.update(refresh, names=names)
+        info = self.target.publish(tree, tree.manifest(snap), snap.summary, names=names,
                                    previous_rows=newest.rows if newest is not None else None)
         self._remember(state, info)
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s cycle=%s new_rows=%d "
@@ -128,9 +138,9 @@ class Backup:
                 "`python -m worker restore --force`; to publish the local database anyway: "
                 "`python -m worker publish --allow-fewer`")
 
-    def _remember(self, state: WorkerState, info: BackupManifest) -> None:
-        if state.target != self.target.name or state.last_published != info:
-            update_state(self.config, target=self.target.name, last_published=info, last_attempt_at=utc_now_iso())
+    def _remember(self, state: TargetState, info: BackupManifest) -> None:
+        if state.last_published != info:
+            update_target(self.config, self.target.name, last_published=info, last_attempt_at=utc_now_iso())
 
     def _clear_work(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)

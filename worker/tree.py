@@ -285,10 +285,12 @@ def _blank_copy(src_db: Path, dest: Path) -> None:
 class Tree:
     """The current backup files, next to the mirror: `backups/.mirror/tree/`."""
 
-    def __init__(self, mirror: Mirror):
+    def __init__(self, mirror: Mirror, *, variant: str = KEEP):
+        """`variant`: the names rule the tree is kept for; a second rule gets a tree of its own."""
         self.mirror = mirror
-        self.folder = mirror.folder / TREE_DIR
-        self.state_path = mirror.folder / STATE_FILE
+        suffix = "" if variant == KEEP else f"-{variant}"
+        self.folder = mirror.folder / f"{TREE_DIR}{suffix}"
+        self.state_path = mirror.folder / STATE_FILE.replace(".json", f"{suffix}.json")
 
     def state(self) -> TreeState | None:
         try:
