@@ -239,3 +239,50 @@ def test_status_and_backups_show_every_target(tmp_path):
     config.db_path.unlink()
     restored = worker("restore")
     assert restored.returncode == 0 and "restored rows=2 from " + str(tmp_path / "mount") in restored.stdout
+
+
+class StuckTarget(FolderTarget):
+    """A Hub that takes its time: publish blocks until the test lets it go."""
+
+    def __init__(self, folder):
+        super().__init__(folder, keep=3)
+        self.name = f"stuck:{folder}"
+        import threading
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def publish(self, *args, **kwargs):
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().publish(*args, **kwargs)
+
+
+def test_a_slow_target_never_holds_back_the_mount(tmp_path):
+    import threading
+
+    from tests.apprunner import wait_until
+
+    config = make_config(tmp_path)
+    mount = FolderTarget(tmp_path / "mount", keep=50, on_mount=True)
+    stuck = StuckTarget(tmp_path / "stuck")
+    loop = BackupLoop([Backup(config, mount), Backup(config, stuck)], interval=0.2, backoff_cap=1,
+                      intervals={mount.name: 0.2, stuck.name: 0.2})
+    stop = threading.Event()
+    add(config, 1)
+    runner = threading.Thread(target=loop.run, args=(stop,))
+    runner.start()
+    try:
+        assert stuck.entered.wait(10)  # the slow target is mid-upload...
+        for i in range(3):  # ...while reviews keep coming and the mount keeps taking them
+            add(config, 1, tag=f"more{i}-")
+            wait_until(lambda n=i: (mount.newest() or None) and mount.newest().rows == n + 2, 10, 0.05,
+                       "the mount's backup while the other target is stuck")
+        assert stuck.newest() is None
+        stuck.release.set()
+        wait_until(lambda: stuck.newest() is not None and stuck.newest().rows == 4, 10, 0.05,
+                   "the slow target catching up in one backup")
+    finally:
+        stuck.release.set()
+        stop.set()
+        runner.join(10)
+    assert load_state(config.state_path).consecutive_failures == 0

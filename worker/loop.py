@@ -7,8 +7,9 @@
 - Retries back off exponentially up to a cap, honouring Retry-After.
 - The loop waits on "next job or stop", so a signal wakes it at once.
 - Each target (the Hub dataset, a folder on a mounted bucket, a local folder) has its
-  own job, cadence, failure streak and backoff: a Hub that fails or is throttled
-  never holds back the copy on the mount, and the reverse. A target that asks to
+  own job, cadence, failure streak and backoff, and runs in its own thread (the
+  worker lock is held only while files are made, see worker.backup): a Hub that is
+  slow, fails or is throttled never holds back the copy on the mount, and the reverse. A target that asks to
   wait (`Target.wait_seconds()`, e.g. a spent commit budget) is skipped without
   counting a failure; its changes go in its next publish.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import threading
 import time
 import time as _time
 from typing import Callable, Iterable, Protocol
@@ -151,9 +153,10 @@ class TargetRunner:
         self._last_cause = cause
 
     def _succeeded(self) -> None:
-        self._save(consecutive_failures=0, last_error=None, conflict=None, next_try_at=None)  # before the counter
         if self.failures:
             log.info("backup recovered after %d failures target=%s", self.failures, self.name)
+        # Then the state file, then the counter: whoever sees either change finds the rest done.
+        self._save(consecutive_failures=0, last_error=None, conflict=None, next_try_at=None)
         self.failures = 0
         self.not_before = 0.0
         self._last_cause = None
@@ -181,6 +184,7 @@ class BackupLoop:
         self.interval = interval
         self.backoff_cap = backoff_cap
         self.clock = clock
+        self._threads: dict[str, threading.Thread] = {}
 
     # The first target's streak: what a caller with one target reads (and a test may reset).
     @property
@@ -196,9 +200,31 @@ class BackupLoop:
         self.runners[0].not_before = value
 
     def tick(self, *, final: bool = False) -> None:
-        """One backup to every target (each unless backing off); never raises."""
-        for runner in self.runners:
-            runner.tick(final=final)
+        """One backup to every target (each unless backing off); never raises. In the
+        caller's thread, one target after the other; `final` (on stop): after any backup
+        still running, every target at once."""
+        if not final:
+            for runner in self.runners:
+                runner.tick()
+            return
+        for thread in list(self._threads.values()):
+            thread.join()  # the caller bounds the whole stop (FINAL_BACKUP_TIMEOUT_SECONDS)
+        finals = [threading.Thread(target=r.tick, kwargs={"final": True}, name=f"final-{i}", daemon=True)
+                  for i, r in enumerate(self.runners)]
+        for thread in finals:
+            thread.start()
+        for thread in finals:
+            thread.join()
+
+    def _dispatch(self, runner: TargetRunner) -> None:
+        """Run `runner`'s tick in its own thread, so a slow target never delays another's.
+        While its previous backup still runs, this tick is skipped: the next one carries it."""
+        thread = self._threads.get(runner.name)
+        if thread is not None and thread.is_alive():
+            return
+        thread = threading.Thread(target=runner.tick, name=f"backup-{len(self._threads)}", daemon=True)
+        self._threads[runner.name] = thread
+        thread.start()
 
     def _drill(self) -> None:
         try:
@@ -209,10 +235,11 @@ class BackupLoop:
     def run(self, stop: Stop) -> None:
         scheduler = schedule.Scheduler()
         for runner in self.runners:
-            scheduler.every(runner.interval).seconds.do(runner.tick)
+            scheduler.every(runner.interval).seconds.do(self._dispatch, runner)
         if self.drill is not None:
             scheduler.every(min(self.interval, DRILL_CHECK_SECONDS)).seconds.do(self._drill)
-        self.tick()  # a first backup at start, not one interval later
+        for runner in self.runners:
+            self._dispatch(runner)  # a first backup at start, not one interval later
         while not stop.is_set():
             scheduler.run_pending()
             idle = scheduler.idle_seconds

@@ -302,6 +302,21 @@ class Tree:
             log.warning("tree state unreadable, rebuilding the tree path=%s error=%s", self.state_path, exc)
             return None
 
+    def freeze(self, dest: Path) -> "Tree":
+        """A copy of the tree that later updates do not touch, for a target to publish from
+        while the worker lock is free: hard links (every file is replaced by a rename, never
+        rewritten in place, so a link keeps this version) and a copy of the state."""
+        shutil.rmtree(dest, ignore_errors=True)
+        folder = dest / TREE_DIR
+        folder.mkdir(mode=0o700, parents=True)
+        for rel in self.files():
+            (folder / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.link(self.folder / rel, folder / rel)
+        shutil.copyfile(self.state_path, dest / STATE_FILE)
+        frozen = Tree(self.mirror)
+        frozen.folder, frozen.state_path = folder, dest / STATE_FILE
+        return frozen
+
     def files(self) -> list[str]:
         """Every file of the current backup, as paths relative to the tree."""
         out = []
