@@ -44,7 +44,7 @@ DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
 # Shown in the worker's log at every start and on the owner's page.
 REVIEWS_AT_RISK_WARNING = (
     "HF_DATASET_REPO is not set and the data folder is not persistent: every review will be LOST at the "
-    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or add persistent storage) to keep them.")
+    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or mount a storage bucket or a disk at /data) to keep them.")
 # 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
 DEFAULT_TRUSTED_PROXY_HOPS = 0
 # The owner's login: after this many refused passwords from one client, refuse it for this long.
