@@ -36,7 +36,8 @@ USER user
 # graceful-shutdown bound), then the final backup gets 8 s. If the Hub is slower than that, the previous backup stays
 # the newest (a Hub commit is all or nothing) and the reviews since it, at most
 # BACKUP_INTERVAL_SECONDS old, are lost on a disk without persistent storage (with a bucket at /data,
-# only those since the last mount backup; with a disk at /data they are kept and pushed at the next start). Give more time with `docker stop -t 30` where you can.
+# only those since the last mount backup; with a disk at /data they are kept and pushed at the next
+# start). Give more time with `docker stop -t 30` where you can.
 ENV HOME=/home/user \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
