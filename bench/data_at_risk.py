@@ -105,9 +105,11 @@ def main() -> int:
                     break
                 time.sleep(0.25)
             conn.close()
-    finally:
-        if worker is not None:
             worker.kill()  # no final backup: what a wiped disk leaves is what the targets held
+            worker.wait(30)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
             worker.wait(30)
         srv.stop()
         shutil.rmtree(work, ignore_errors=True)

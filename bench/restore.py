@@ -60,10 +60,12 @@ def main() -> int:
     from tests.container_images import FuseMount
 
     work = Path(tempfile.mkdtemp(prefix="bench-restore-"))
-    fuse = FuseMount(work / "bucket", work / "mnt") if args.fuse else nullcontext()
-    with fuse:
-        mount_dir = (work / "mnt" if args.fuse else work / "mount-folder") / "feedback-backups"
-        return run(args, work, FolderTarget(mount_dir, keep=3, on_mount=True))
+    try:
+        with FuseMount(work / "bucket", work / "mnt") if args.fuse else nullcontext():
+            mount_dir = (work / "mnt" if args.fuse else work / "mount-folder") / "feedback-backups"
+            return run(args, work, FolderTarget(mount_dir, keep=3, on_mount=True))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # after the unmount
 
 
 def run(args, work: Path, mount: FolderTarget) -> int:
@@ -121,7 +123,6 @@ def run(args, work: Path, mount: FolderTarget) -> int:
             shutil.rmtree(fresh)
     finally:
         srv.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
     b, o, m = statistics.median(baseline), statistics.median(ours), statistics.median(from_mount)
     print(f"\nRestore of a {args.rows:,}-review backup ({size_mb:.0f} MB db), median of {args.runs} runs\n")
