@@ -9,9 +9,9 @@
 - Each target (the Hub dataset, a folder on a mounted bucket, a local folder) has its
   own job, cadence, failure streak and backoff, and runs in its own thread (the
   worker lock is held only while files are made, see worker.backup): a Hub that is
-  slow, fails or is throttled never holds back the copy on the mount, and the reverse. A target that asks to
-  wait (`Target.wait_seconds()`, e.g. a spent commit budget) is skipped without
-  counting a failure; its changes go in its next publish.
+  slow, fails or is throttled never holds back the copy on the mount, and the reverse.
+  A target that asks to wait (`Target.wait_seconds()`, e.g. a spent commit budget) is
+  skipped without counting a failure; its changes go in its next publish.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import os
 import select
 import threading
 import time
-import time as _time
 from typing import Callable, Iterable, Protocol
 
 import schedule
@@ -74,7 +73,7 @@ class StopSignal:
 
 
 def _utc_in(seconds: float) -> str:
-    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(_time.time() + seconds))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
 
 
 class TargetRunner:
