@@ -137,7 +137,7 @@ def cmd_backup(config: Config, targets: list[Target], *, allow_fewer: bool = Fal
         prefix = f"{target.name}: " if len(targets) > 1 else ""
         try:
             outcome = Backup(config, target).run(allow_fewer=allow_fewer, full=full)
-        except Exception as exc:  # noqa: BLE001 - reported, then the next target
+        except Exception as exc:  # reported, then the next target
             if len(targets) == 1:
                 raise
             print(f"{prefix}failed: {describe_error(exc)}", file=sys.stderr)

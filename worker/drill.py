@@ -51,7 +51,7 @@ def verify(config: Config, target: Target, revision: str | None = None) -> Verdi
             _fetched, info, summary = fetch_checked(target, scratch, revision, dropped=dropped)
         except NoBackup as exc:
             return Verdict(False, revision, None, f"no backup to check: {exc}")
-        except Exception as exc:  # noqa: BLE001 - the error policy decides: a defect is a verdict, an outage raised
+        except Exception as exc:  # the error policy decides: a defect is a verdict, an outage raised
             if not is_backup_defect(exc):
                 raise
             return Verdict(False, revision, None, f"the backup would be refused: {exc}")

@@ -100,10 +100,11 @@ class TargetRunner:
             wait = float(getattr(self.backup.target, "wait_seconds", lambda: 0.0)())
         except Exception:  # noqa: BLE001 - a target that cannot tell is asked by publishing
             wait = 0.0
-        if wait > 0:
+        # The final backup at a stop goes anyway: one commit over a budget is far inside the Hub's own limit.
+        if wait > 0 and not final:
             if not self._waiting:  # once per stretch, not every tick
-                log.info("target asks to wait, changes go in its next backup target=%s wait_s=%.0f%s",
-                         self.name, wait, " (final backup skipped there)" if final else "")
+                log.info("target asks to wait, changes go in its next backup target=%s wait_s=%.0f",
+                         self.name, wait)
                 self._waiting = True
                 self._save(waiting=f"target asks to wait {wait:.0f}s", next_try_at=_utc_in(wait))
             return

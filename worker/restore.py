@@ -127,7 +127,7 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
     """fetch_checked on the newest backup, else on the next older one that passes, and so on."""
     try:
         return fetch_checked(target, staging / "newest")
-    except Exception as exc:  # noqa: BLE001 - the error policy decides: a defect is skipped, an outage raised
+    except Exception as exc:  # the error policy decides: a defect is skipped, an outage raised
         if not is_backup_defect(exc):
             raise
         first_cause = exc
@@ -137,7 +137,7 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
     for i, revision in enumerate(older[1:], start=1):
         try:
             fetched, info, summary = fetch_checked(target, staging / f"older-{i}", revision)
-        except Exception as exc:  # noqa: BLE001 - as above
+        except Exception as exc:  # as above: the error policy decides
             if not is_backup_defect(exc):
                 raise
             log.error("skipped backup revision=%s cause=%s", q(revision), q(exc))

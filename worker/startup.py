@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from typing import Sequence, cast
 
 from shared.config import Config
 from shared.db import open_store_db
@@ -35,12 +35,12 @@ RESTORE_RETRY_SECONDS = 2.0
 
 
 def prepare(config: Config, targets: Target | Sequence[Target]) -> None:
-    targets = [targets] if not isinstance(targets, (list, tuple)) else list(targets)
+    every = list(targets) if isinstance(targets, (list, tuple)) else [cast(Target, targets)]
     config.data_dir.mkdir(parents=True, exist_ok=True)
     with worker_lock(config.data_dir):
         move_aside_if_corrupt(config.db_path)
         if not config.db_path.exists():
-            _restore_on_fresh_disk(config, targets)
+            _restore_on_fresh_disk(config, every)
         open_store_db(config.db_path).close()
     mark_ready(config)
 
