@@ -123,3 +123,31 @@ def test_backup_mount_settings(tmp_path):
                         ("FEEDBACK_ALLOW_NETWORK_DATA_DIR", "maybe")):
         with pytest.raises(ConfigError, match=name):
             load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "d"), name: value})
+
+
+def test_the_worker_and_scripts_start_refuse_a_data_folder_on_a_real_fuse_mount(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.container_images import FuseMount
+
+    if shutil.which("rclone") is None or shutil.which("fusermount") is None:
+        pytest.skip("needs rclone and fuse3 (bash scripts/test installs them)")
+    root = Path(__file__).resolve().parent.parent
+    with FuseMount(tmp_path / "bucket", tmp_path / "mnt") as fuse:
+        env = {**os.environ, "FEEDBACK_DATA_DIR": str(fuse.mountpoint / "data"), "PYTHONPATH": str(root)}
+        env.pop("HF_DATASET_REPO", None)
+        worker = subprocess.run([sys.executable, "-m", "worker", "run"], cwd=root, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert worker.returncode == 2, worker.stdout + worker.stderr
+        said = worker.stdout + worker.stderr
+        assert "refusing to start" in said and "fuse.rclone" in said and "FEEDBACK_ALLOW_NETWORK_DATA_DIR" in said
+        assert not (fuse.mountpoint / "data" / "reviews.db").exists()  # nothing was opened there
+        check = subprocess.run([sys.executable, "-m", "shared.storage", "check"], cwd=root, env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 2 and "fuse.rclone" in check.stderr
+        env["FEEDBACK_ALLOW_NETWORK_DATA_DIR"] = "true"
+        allowed = subprocess.run([sys.executable, "-m", "shared.storage", "check"], cwd=root, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert allowed.returncode == 0, allowed.stderr
