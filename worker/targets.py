@@ -3,7 +3,6 @@ restore and the tests do not care whether it is a local folder or the Hub."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -17,7 +16,7 @@ from typing import Protocol
 
 from shared.db import Summary
 from worker.errors import WorkerError
-from worker.fsutil import fsync_dir, replace_durably
+from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
 from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, verify_base
 
@@ -166,7 +165,7 @@ class FolderTarget:
             staging.mkdir(mode=0o700)
             for rel in tree.files():
                 (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _link_or_copy(tree.folder / rel, staging / rel)
+                link_or_copy(tree.folder / rel, staging / rel)
             for folder in [staging, *(d for d in staging.rglob("*") if d.is_dir())]:
                 fsync_dir(folder)  # the links' directory entries: durable before the manifest names them
             os.replace(staging, self.folder / stem)
@@ -257,24 +256,6 @@ class FolderTarget:
 
 # The name the rest of the code (and the benches) used for a local folder.
 LocalFolderTarget = FolderTarget
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-            raise
-        shutil.copyfile(src, dest)  # another file system (or one without hard links): a copy
-        _fsync_path(dest)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_of(path: Path) -> str:

@@ -42,7 +42,7 @@ from pathlib import Path
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import BUSY_TIMEOUT_MS, COLUMNS, connect, read_summary
 from worker import parquet
-from worker.fsutil import replace_durably, write_text_atomic
+from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
@@ -311,7 +311,7 @@ class Tree:
         folder.mkdir(mode=0o700, parents=True)
         for rel in self.files():
             (folder / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.link(self.folder / rel, folder / rel)
+            link_or_copy(self.folder / rel, folder / rel)
         shutil.copyfile(self.state_path, dest / STATE_FILE)
         frozen = Tree(self.mirror)
         frozen.folder, frozen.state_path = folder, dest / STATE_FILE
