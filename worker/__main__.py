@@ -113,8 +113,9 @@ def cmd_run(config: Config, targets: list[Target]) -> int:
              ",".join(f"{t.name}(every {intervals[t.name]:g}s)" for t in targets))
     prepare(config, targets)
     # The drill checks the primary target (the Hub, or the local folder): the one a Space relies on.
+    # Its own instance: the drill runs in the loop's thread while that target publishes in its own.
     loop = BackupLoop([Backup(config, t) for t in targets], interval=config.backup_interval_seconds,
-                      backoff_cap=config.backoff_cap_seconds, drill=RestoreDrill(config, targets[-1]),
+                      backoff_cap=config.backoff_cap_seconds, drill=RestoreDrill(config, make_target(config)),
                       intervals=intervals)
     try:
         loop.run(stop)
