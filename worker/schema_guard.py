@@ -46,12 +46,15 @@ from pathlib import Path
 
 from shared.db import SCHEMA_VERSION, connect, ensure_schema, schema_version, transaction
 from shared.logs import q
+from worker.errors import WorkerError
 
 log = logging.getLogger("worker.schema_guard")
 
 
-class SchemaRefused(ValueError):
+class SchemaRefused(WorkerError):
     """A table of ours has other columns than the ones we create."""
+
+    defect = True  # that backup cannot be restored: restore tries an older one
 
 
 @dataclass(frozen=True)
