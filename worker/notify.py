@@ -42,6 +42,7 @@ from typing import Callable, Mapping, Protocol
 
 from shared.config import Config
 from shared.db import connect, read_transaction
+from worker.errors import WorkerError
 from worker.fsutil import write_text_atomic
 from worker.manifest import utc_now_iso
 
@@ -56,7 +57,7 @@ RETRY_AFTER_MAX_SECONDS = 86400.0
 STATE_VERSION = 1
 
 
-class NotifyError(RuntimeError):
+class NotifyError(WorkerError):
     """A message that was not delivered; the text is safe to log (no secret, no review text)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
@@ -65,8 +66,10 @@ class NotifyError(RuntimeError):
         self.permanent = permanent
 
 
-class NotifyConfigError(ValueError):
+class NotifyConfigError(WorkerError):
     """A notifier setting that cannot work; names the variable, never a secret's value."""
+
+    permanent = True  # the owner must change the setting
 
 
 # --- what is new -------------------------------------------------------------------------------
