@@ -83,6 +83,13 @@ class BackupLoop:
         now = self.clock()
         if now < self.not_before and not final:
             return
+        # A target that does not take a publish yet (the Hub's commit budget, a 429's wait) is
+        # skipped, not failed: the next publish carries everything. The final backup at a stop
+        # goes anyway: one commit over the budget is far inside the Hub's own limit.
+        wait = getattr(self.backup.target, "wait_seconds", None)
+        if wait is not None and not final and wait() > 0:
+            log.debug("target not taking a publish yet target=%s", self.backup.target.name)
+            return
         try:
             self.backup.run()
         except Exception as exc:  # noqa: BLE001 - the loop must survive any job failure

@@ -37,6 +37,7 @@ class BackupEntry:
     at: str  # UTC, ISO 8601
     rows: int | None  # None: not recorded (e.g. a squash commit)
     title: str = ""
+    tag: str | None = None  # on the Hub: the tag that keeps this backup after a squash (worker.history)
 
 
 class Target(Protocol):
@@ -58,6 +59,10 @@ class Target(Protocol):
     def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
         """Every backup the target holds, newest first (`every_commit`: on the Hub, also
         commits that are not the worker's)."""
+
+    def wait_seconds(self) -> float:
+        """Seconds until the target accepts its next publish (0.0: now). The loop skips the
+        target while it is > 0, without counting a failure (the Hub's commit budget, a 429)."""
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         """Download the db of the newest (or the given) backup into dest_dir, and its
@@ -105,6 +110,9 @@ class LocalFolderTarget:
 
     def names_policy(self) -> str:
         return "keep"  # the owner's own disk
+
+    def wait_seconds(self) -> float:
+        return 0.0  # a local folder takes every cycle
 
     def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
         entries = []
