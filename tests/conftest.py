@@ -27,6 +27,7 @@ from tests.browser_fixtures import browser, page  # noqa: E402,F401
 KINDS = ("unit", "hub", "e2e", "browser", "faults", "container")
 FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_hub_sync.py": ("hub",),
+    "test_hub_citizen.py": ("hub",),
     "test_hubserver.py": ("hub",),
     "test_never_fewer.py": ("hub",),
     "test_incremental.py": ("hub",),

@@ -111,6 +111,9 @@ def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
         "target": target.name,
         "hub_sync": "on" if config.hub_enabled else "off",
         "dataset": config.hf_dataset_repo,
+        # The Hub's commits are budgeted: a 429 (its own quota) shows in last_error until it frees.
+        "hub_commits_per_hour": config.hf_commits_per_hour if config.hub_enabled else None,
+        "hub_squash_after_commits": config.hf_squash_after_commits if config.hub_enabled else None,
         "last_backup_at": last.at if last else None,
         "last_backup_rows": last.rows if last else None,
         "last_backup_location": last.location if last else None,
@@ -156,15 +159,17 @@ def parse_utc(text: str) -> str:
 def cmd_backups(target: Target, *, as_json: bool) -> int:
     entries = target.history()
     if as_json:
-        print(json.dumps([{"revision": e.revision, "at": e.at, "rows": e.rows} for e in entries], indent=1))
+        print(json.dumps([{"revision": e.revision, "at": e.at, "rows": e.rows, "tag": e.tag} for e in entries],
+                         indent=1))
         return 0
     if not entries:
         print(f"no backups at {target.name}")
         return 0
     width = max(len("revision"), *(len(e.revision) for e in entries))
-    print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
+    print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}  kept as")
     for e in entries:
-        print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+        # "kept as": the tag that keeps an older backup restorable after main is squashed.
+        print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}  {e.tag or '-'}")
     return 0
 
 

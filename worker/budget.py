@@ -24,7 +24,13 @@ QUOTA_BACKOFF_SECONDS = 600.0
 
 
 class CommitBudget:
-    """`per_hour` commits in any sliding hour of `clock` (seconds since the epoch); 0: no budget."""
+    """`per_hour` commits in any sliding hour of `clock` (seconds since the epoch), spaced at least
+    an hour / `per_hour` apart; 0: no budget.
+
+    The spacing, not only the count: a window alone lets a busy form spend the hour's budget in
+    its first minutes and then make no commit for the rest of it, leaving the newest reviews
+    off the Hub for most of an hour. Spaced, the Hub is never more than 3600/per_hour seconds
+    behind, and a quiet form's first review still goes at once."""
 
     def __init__(self, per_hour: int, *, clock: Callable[[], float] = time.time):
         if per_hour < 0:
@@ -71,6 +77,11 @@ class CommitBudget:
         self.blocked_until = max(self.blocked_until, self.clock() + wait)
         return wait
 
+    def spacing(self) -> float:
+        return WINDOW_SECONDS / self.per_hour if self.per_hour else 0.0
+
     def wait_seconds(self) -> float:
         """Seconds until the next commit is allowed (0.0: now)."""
-        return max(0.0, self.window_frees_in(), self.blocked_until - self.clock())
+        now = self.clock()
+        spaced = self._times[-1] + self.spacing() - now if (self.per_hour and self._times) else 0.0
+        return max(0.0, self.window_frees_in(), spaced, self.blocked_until - now)

@@ -227,7 +227,7 @@ class HubTarget:
                 replaced = _fields(f"{c.title} {c.message or ''}").get("commits_last_hour", "")
                 times += [made] * (int(replaced) if replaced.isdigit() else 0)
         self.budget.seed(times)
-        self._main_commits = len(commits)
+        self._main_commits = max(1, len(commits))  # a repo about to be created starts with one commit
         self._points = self.points() if (self.squash_after and commits) else []
         self._seeded = True
         log.debug("hub budget learnt repo=%s commits_last_hour=%d main_commits=%d points=%d", self.repo_id,
