@@ -25,10 +25,10 @@ from worker.targets import LocalFolderTarget, Target
 log = logging.getLogger("worker")
 
 # Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
-# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; 8 s in the
-# container, see the Dockerfile), the watchdog exits this margin later, and supervisord
-# SIGKILLs only after 60 s, so a final backup is never cut short by a kill.
-# tests/test_config.py checks the pair from the real files.
+# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; the container's
+# grace period is asked for in the Space card, see the Dockerfile), the watchdog exits this
+# margin later, and supervisord SIGKILLs only after 60 s, so a final backup is never cut
+# short by supervisord. tests/test_config.py checks the pair from the real files.
 STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 

@@ -30,7 +30,9 @@ class CommitBudget:
     The spacing, not only the count: a window alone lets a busy form spend the hour's budget in
     its first minutes and then make no commit for the rest of it, leaving the newest reviews
     off the Hub for most of an hour. Spaced, the Hub is never more than 3600/per_hour seconds
-    behind, and a quiet form's first review still goes at once."""
+    behind, and a quiet form's first review still goes at once. The spacing follows this
+    process's own commits; the ones learnt from the Hub at start count in the hour only, so a
+    restarted worker commits what its new disk holds without waiting a step."""
 
     def __init__(self, per_hour: int, *, clock: Callable[[], float] = time.time):
         if per_hour < 0:
@@ -38,6 +40,7 @@ class CommitBudget:
         self.per_hour = per_hour
         self.clock = clock
         self._times: deque[float] = deque()
+        self._last_own: float | None = None  # this process's newest commit
         self.blocked_until = 0.0  # the Hub refused for quota: nothing before this time
 
     def _trim(self, now: float) -> None:
@@ -53,6 +56,7 @@ class CommitBudget:
     def record(self, at: float | None = None) -> None:
         now = self.clock() if at is None else at
         self._times.append(now)
+        self._last_own = now
         self._trim(self.clock())
 
     def used(self) -> int:
@@ -83,5 +87,5 @@ class CommitBudget:
     def wait_seconds(self) -> float:
         """Seconds until the next commit is allowed (0.0: now)."""
         now = self.clock()
-        spaced = self._times[-1] + self.spacing() - now if (self.per_hour and self._times) else 0.0
+        spaced = self._last_own + self.spacing() - now if self._last_own is not None else 0.0
         return max(0.0, self.window_frees_in(), spaced, self.blocked_until - now)
