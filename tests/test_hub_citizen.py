@@ -339,3 +339,19 @@ def test_budget_and_points_survive_a_restart_on_a_wiped_disk(clocked_hub, tmp_pa
     assert [p.tag for p in again.points()] == [p.tag for p in form.target.points()]
     clock.advance(HOUR)
     assert again.wait_seconds() == 0
+
+
+def test_wait_seconds_never_raises_and_does_not_ask_an_unreachable_hub_at_every_cycle(clocked_hub, tmp_path):
+    srv, clock = clocked_hub
+    form = Form(config_for(tmp_path), target_for(srv, clock))
+    form.review()
+    assert form.cycle()  # the repo exists, with a backup
+    target = target_for(srv, clock)  # a new process
+    srv.reset_stats()
+    srv.fail_next(1, mode="401", only="commits")
+    assert target.wait_seconds() == 0.0  # could not learn the hour: the publish will say why, if it fails
+    assert target.wait_seconds() == 0.0
+    assert srv.stats().get("commits") == 1, "not asked again at once"
+    clock.advance(301)
+    assert target.wait_seconds() == 0.0
+    assert srv.stats().get("commits") == 2 and target.budget.used() == 2  # learnt: the repo's first commit, the backup

@@ -48,6 +48,9 @@ log = logging.getLogger("worker.hub")
 REPO_TYPE = "dataset"
 _MARKER = re.compile(r"<!--\s*feedback-backup\s+(\{.*?\})\s*-->")
 
+# wait_seconds() could not reach the Hub: it asks again after this long (a publish asks at once).
+SEED_RETRY_SECONDS = 300.0
+
 # huggingface_hub's HTTP client has no timeout by default: one stalled
 # connection would hang the worker (and its SIGTERM) for ever.
 HTTP_TIMEOUT = {"connect": 15.0, "read": 120.0, "write": 120.0, "pool": 15.0}
@@ -148,6 +151,7 @@ class HubTarget:
         self.clock = clock
         self.budget = CommitBudget(commits_per_hour, clock=clock)
         self._seeded = False  # the budget's hour, main's length and the kept points, learnt from the Hub
+        self._seed_retry_at = 0.0
         self._main_commits = 0
         self._points: list[ladder.Point] = []
         self.license_id = license_id
@@ -199,10 +203,12 @@ class HubTarget:
         """Seconds until the dataset takes its next commit (0.0: now): the commit budget's hour,
         or a 429's wait. The first call learns the last hour's commits from the Hub (one request);
         it never raises (an unreachable Hub shows in the publish that follows)."""
-        if not self._seeded:
+        if not self._seeded and self.clock() >= self._seed_retry_at:
             try:
                 self._seed()
             except Exception as exc:  # noqa: BLE001 - a check, not a backup: the publish reports the cause
+                # Not at every cycle: an unreachable Hub would hold each one for a connect timeout.
+                self._seed_retry_at = self.clock() + SEED_RETRY_SECONDS
                 log.debug("could not learn the commit budget from the Hub yet error=%s", exc)
         return self.budget.wait_seconds()
 
