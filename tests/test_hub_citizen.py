@@ -355,3 +355,26 @@ def test_wait_seconds_never_raises_and_does_not_ask_an_unreachable_hub_at_every_
     clock.advance(301)
     assert target.wait_seconds() == 0.0
     assert srv.stats().get("commits") == 2 and target.budget.used() == 2  # learnt: the repo's first commit, the backup
+
+
+def test_a_long_history_from_before_the_ladder_keeps_its_points_through_the_first_squash(clocked_hub, tmp_path):
+    """A dataset that grew without a squash (the old default): its first squash tags first what the
+    ladder keeps of it, so restore --at still reaches its past."""
+    srv, clock = clocked_hub
+    config = config_for(tmp_path / "live")
+    old = Form(config, target_for(srv, clock, squash_after=0))  # no squash, no tags
+    for day in range(30):
+        clock.now = 1767225600.0 + day * DAY + 9 * HOUR
+        old.review(2)
+        assert old.cycle()
+    assert srv.list_tags(REPO) == {}
+    new = Form(config, target_for(srv, clock, squash_after=20))  # main has 31 commits: the first publish squashes
+    new.rows = old.rows
+    clock.advance(DAY)
+    new.review()
+    assert new.cycle()
+    assert len(srv.list_commits(REPO)) == 1 and srv.list_commits(REPO)[0]["title"].startswith("Squashed")
+    assert len(new.target.points()) == 31  # every day's backup (within 90 days) and the newest
+    at = ladder.iso(1767225600.0 + 10 * DAY + 12 * HOUR)
+    fresh = config_for(tmp_path / "restored")
+    assert restore_at(fresh, new.target, at).rows == 2 * 11 and restored_rows(fresh) == 22

@@ -68,13 +68,14 @@ def parse_tag(name: str, revision: str) -> Point | None:
     return Point(tag=name, revision=revision, at=float(at), rows=int(match.group(2)))
 
 
-def _hour(at: float) -> str:
+def hour_of(at: float) -> str:
+    """The UTC hour a time falls in: the ladder's finest bucket."""
     return time.strftime("%Y%m%d%H", time.gmtime(at))
 
 
 def due(points: list[Point], at: float) -> bool:
     """A backup made at `at` becomes a point when no point is in its UTC hour yet."""
-    return not any(_hour(p.at) == _hour(at) for p in points)
+    return not any(hour_of(p.at) == hour_of(at) for p in points)
 
 
 def expired(points: list[Point], now: float) -> list[Point]:

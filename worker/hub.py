@@ -364,9 +364,41 @@ class HubTarget:
             self._points.remove(old)
             log.debug("kept point dropped repo=%s tag=%s", self.repo_id, old.tag)
 
+    def _adopt_points(self) -> None:
+        """Before a squash: every backup on `main` that the ladder keeps gets its tag. Normally each
+        hour's first backup has one already; this is for a history made before the ladder (a
+        dataset with thousands of commits, squashed for the first time) or an hour whose tag
+        failed. Costs one listing of main, and a tag per point found."""
+        commits = self._call(self.api.list_repo_commits, self.repo_id, repo_type=REPO_TYPE)
+        hours = {ladder.hour_of(p.at) for p in self._points}
+        found: list[ladder.Point] = []
+        for c in reversed(commits):  # oldest first: the first backup of an hour is its point
+            fields = _fields(f"{c.title} {c.message or ''}")
+            if not fields.get("rows", "").isdigit() or "at" not in fields:
+                continue  # not a backup of ours
+            try:
+                at = ladder.epoch(fields["at"])
+            except ValueError:
+                continue
+            if ladder.hour_of(at) in hours:
+                continue
+            hours.add(ladder.hour_of(at))
+            rows = int(fields["rows"])
+            found.append(ladder.Point(tag=ladder.tag_name(at, rows), revision=c.commit_id, at=at, rows=rows))
+        gone = set(ladder.expired(self._points + found, self.clock()))
+        adopted = [p for p in found if p not in gone]
+        for p in adopted:
+            self._call(self.api.create_tag, self.repo_id, tag=p.tag, revision=p.revision, repo_type=REPO_TYPE,
+                       exist_ok=True, write=True)
+            self._points.append(p)
+        if adopted:
+            self._points.sort(key=lambda p: p.at)
+            log.info("kept points adopted from main before a squash repo=%s points=%d", self.repo_id, len(adopted))
+
     def _squash(self, info: BackupManifest) -> None:
         """One commit for `main`, holding the newest backup; its title carries what history() and a
         restarted budget need (the backup's fields, and how many commits the last hour had)."""
+        self._adopt_points()  # first: a squash must not take a point the ladder keeps
         before, used = self._main_commits, self.budget.used()
         self._call(self.api.super_squash_history, self.repo_id, repo_type=REPO_TYPE,
                    commit_message=f"Squashed {before} backups into the newest: rows={info.rows} "
