@@ -21,12 +21,12 @@ from huggingface_hub import HfApi
 from shared.config import DEFAULT_COMMITS_PER_HOUR, DEFAULT_SQUASH_AFTER_COMMITS, load_config
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
-from tests.hub_fixtures import HUB_TOKEN, clocked_hub, hub_client_env  # noqa: F401
+from tests.hub_fixtures import HUB_TOKEN, hub_client_env
 from worker import history as ladder
 from worker.__main__ import backup_at, parse_utc
 from worker.backup import Backup
 from worker.budget import QUOTA_BACKOFF_SECONDS
-from worker.hub import HubError, HubTarget
+from worker.hub import HubTarget
 from worker.loop import BackupLoop
 from worker.restore import NoBackup, restore
 from worker.state import load_state

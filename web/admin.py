@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
@@ -302,7 +302,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         page_outputs = [table, counts, page_label, cursor, newer, older]
         apply_outputs = [applied, *page_outputs, per_day, average, distribution, summary_text]
         assert len(apply_outputs) == APPLY_OUTPUTS
-        common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
+        common: dict[str, Any] = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
         filter_inputs = [query, ratings, first_day, last_day]
         demo.load(apply, filter_inputs, apply_outputs, **common)
         query.submit(apply, filter_inputs, apply_outputs, **common)
