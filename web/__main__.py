@@ -64,7 +64,7 @@ def build_web(config, store):
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
     from web.app import JS as PUBLIC_JS
-    from web.app import build_app, quiet_input_count_check
+    from web.app import build_app, quiet_input_count_check, theme
     from web.client_address import ClientAddress
     from web.connections import (BACKLOG, KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, REQUEST_HEADER_TIMEOUT_SECONDS,
                                  connection_limits, guarded_protocol, raise_open_file_limit)
@@ -82,13 +82,15 @@ def build_web(config, store):
                                                  minutes=max(1, round(config.login_cooldown_seconds / 60)))
         app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
                                   auth=check_password(config), auth_message=auth_message,
-                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS)
+                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS,
+                                  theme=theme())
         owner_logged_in = owner_login_check(app)
     # Gradio's file route serves any file in its upload folder to whoever knows the path;
     # the owner's CSV exports live there, so the public app must refuse that folder.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
-                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS, js=PUBLIC_JS)
+                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS, js=PUBLIC_JS,
+                              theme=theme())
     # Outermost last: the client's address first, then the allowlist, the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))

@@ -49,13 +49,13 @@ def stars(rating: int) -> str:
 def _item(created_at: str, name: str | None, rating: int, comments: str | None, hide_names: bool) -> str:
     anonymous = hide_names or not (name or "").strip()
     who = (f'<span class="who anon">{ANONYMOUS}</span>' if anonymous
-           else f'<span class="who">{escape(name)}</span>')
+           else f'<span class="who" dir="auto">{escape(name)}</span>')
     parts = [f'<li class="review"><div class="meta">{who}{stars(rating)}'
              f'<time datetime="{escape(created_at)}">{_utc_fallback(created_at)}</time></div>']
     text = comments or ""
     if text:
         long = len(text) > CLAMP_CHARS or text.count("\n") >= CLAMP_LINES
-        parts.append(f'<p class="comment{" clamp" if long else ""}">{escape(text)}</p>')
+        parts.append(f'<p class="comment{" clamp" if long else ""}" dir="auto">{escape(text)}</p>')
         if long:
             parts.append(('<details class="more"><summary><span class="closed-text">Read the whole comment</span>'
                          '<span class="open-text">Show less</span></summary></details>'))
@@ -110,6 +110,9 @@ CSS = """
 #latest .who.anon { font-weight: 400; font-style: italic; }
 #latest .stars { color: #a04a00; letter-spacing: 1px; font-size: 1.05em; }
 #latest .stars .off { color: #767676; }
+/* Dark mode: the filled stars brighter than the empty ones, both readable on the dark page. */
+.dark #latest .stars { color: #fbbf24; }
+.dark #latest .stars .off { color: #8b8b8b; }
 #latest time { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #latest .comment { margin: 6px 0 0; white-space: pre-wrap; color: var(--body-text-color); }
 #latest .comment.clamp { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 4; overflow: hidden; }
