@@ -105,6 +105,21 @@ def average_text(summary: Summary) -> str:
     return f"{summary.average:.2f} / 5"
 
 
+INTRO = "<h1>Tell us what you think</h1><p>Your rating and comments help us improve.</p>"
+
+
+def intro_html(notice: str = "") -> str:
+    """The page's heading, and the owner's notice while the form is closed."""
+    return INTRO + (f'<div id="form-closed">{notice}</div>' if notice else "")
+
+
+def board_html(latest_html: str, summary: Summary | None) -> str:
+    """The totals and bars, then the latest reviews (ids `overview` and `latest` for styles and tests)."""
+    totals = overview_html(summary) if summary is not None else ""
+    return (f'<div id="overview">{totals}</div>'
+            f'<h2 id="latest-heading">Latest reviews</h2><div id="latest">{latest_html}</div>')
+
+
 def overview_html(summary: Summary) -> str:
     """The totals and the five bars, as text a screen reader reads in order."""
     noun = "review" if summary.total == 1 else "reviews"
@@ -194,22 +209,22 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
 
     # ---- the page's handlers: answers go to the page's own outputs
 
-    def page_overview() -> tuple:
+    def page_board() -> str:
         data = read_overview()
-        return data.latest_html, overview_html(data.summary)
+        return board_html(data.latest_html, data.summary)
 
     def page_load() -> tuple:
         """The first draw: the list and totals, and the form or the owner's "closed" notice."""
         state = read_form_state(store.conn())
-        return (*page_overview(), closed_html(state), gr.Column(visible=not state.closed))
+        return page_board(), intro_html(closed_html(state)), gr.Column(visible=not state.closed)
 
     def page_submit(name, rating, comments, request: gr.Request) -> tuple:
         try:
             review_id = submit_review(name, rating, comments, request)
         except Refused as exc:
             # Only the message changes: what was typed stays, the list and totals stay.
-            return (status_html(exc.message, field=exc.field), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        return (status_html(SAVED_MESSAGE.format(id=review_id), ok=True), "", None, "", *page_overview())
+            return (status_html(exc.message, field=exc.field), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (status_html(SAVED_MESSAGE.format(id=review_id), ok=True), "", None, "", page_board())
 
     # ---- the HTTP API: the same outputs as before the page was rebuilt, refusals as errors
 
@@ -232,26 +247,22 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         return data.latest_html, data.summary.total, average_text(data.summary), counts
 
     with gr.Blocks(title="Feedback") as demo:
-        gr.HTML("<h1>Tell us what you think</h1><p>Your rating and comments help us improve.</p>",
-                elem_id="intro", padding=False)
+        # Few components, each drawn by code the page loads anyway: every gr.HTML costs a template
+        # compile in the browser, which a phone's slow CPU feels (bench/page_weight.py).
+        intro = gr.HTML(intro_html(), elem_id="intro", padding=False)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                closed = gr.HTML("", elem_id="form-closed", padding=False)
-                with gr.Column(elem_id="form-area") as form_area:
-                    name, rating, comments = form_inputs(config)
-                    submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
-                    status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
-                                     padding=False)
+            with gr.Column(scale=1, min_width=300, elem_id="form-area") as form_area:
+                name, rating, comments = form_inputs(config)
+                submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
+                status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
+                                 padding=False)
             with gr.Column(scale=2, min_width=300):
-                summary = gr.HTML(overview_html(Summary(0, (0, 0, 0, 0, 0), 0, 0)), elem_id="overview",
-                                  padding=False)
-                gr.HTML('<h2 id="latest-heading">Latest reviews</h2>', padding=False)
-                # A list, not a table: it reads on a phone. review_list escapes every
+                # The totals, the bars and the latest reviews. review_list escapes every
                 # user-supplied character on the server; the JS only rewrites the times.
-                latest = gr.HTML(review_list.LOADING_HTML, js_on_load=review_list.TIME_JS,
-                                 elem_id="latest", padding=False)
+                board = gr.HTML(board_html(review_list.LOADING_HTML, None), js_on_load=review_list.TIME_JS,
+                                elem_id="board", padding=False)
 
-        outputs = [status, name, rating, comments, latest, summary]
+        outputs = [status, name, rating, comments, board]
         # Progress shows on the status line only: the rest of the page stays as it is until the answer.
         page = dict(api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
                     show_progress="minimal", show_progress_on=[status])
@@ -259,7 +270,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         # Shift+Enter in the comments sends the form (Enter there makes a new line); Enter in the
         # name does nothing (a phone's Go key must not send a half-filled form).
         comments.submit(page_submit, [name, rating, comments], outputs, **page)
-        demo.load(page_load, None, [latest, summary, closed, form_area], api_visibility="private",
+        demo.load(page_load, None, [board, intro, form_area], api_visibility="private",
                   concurrency_limit=8, show_progress="hidden")
         gr.api(add_review, api_name="add_review", concurrency_limit=8, concurrency_id="add_review")
         _describe_rating(demo)
