@@ -2,8 +2,9 @@
 
 Selectors rely on the elem_ids set in web/app.py and web/admin.py and on what
 Gradio 6 renders for them: the public list is `#latest li.review` (web/review_list.py),
-the owner's Dataframe's visible rows are `[role=row] .virtual-row` with `[role=gridcell]` cells, the bar chart's bars carry an
-aria-label "rating: 3; reviews: 2", error toasts are `[data-testid=toast-text]`.
+the rating is a native radio group in `#rating`, the totals are `#total` and `#average`, the bars are
+`#chart .bar-row[data-rating][data-count]`, a refused submit's message is `#form-message .form-error`
+(the owner's page still uses toasts: `[data-testid=toast-text]`).
 """
 
 from __future__ import annotations
@@ -46,25 +47,33 @@ def db_created_at(data_dir: Path, review_id: int) -> str:
 def open_form(page: Page, url: str) -> None:
     """Open the public page and wait until the overview has loaded.
 
-    The average is empty until the load event fills it (the total starts at 0, so it cannot tell)."""
+    The list says "Loading" until the load event fills it."""
     page.goto(url + "/")
-    expect(page.locator("#average").get_by_role("textbox")).to_have_value(re.compile(r"(/ 5|No reviews yet)$"))
-    expect(page.locator("#latest")).to_be_visible()
+    expect(page.locator("#latest li.review, #latest .empty").first).to_be_visible()
+    expect(page.locator("#average")).to_have_text(re.compile(r"(/ 5|No reviews yet)$"))
 
 
 def fill_review(page: Page, name: str, rating: int | None, comments: str) -> None:
-    page.locator("#name").get_by_role("textbox").fill(name)
+    name_box(page).fill(name)
     if rating is not None:
         page.locator("#rating").get_by_role("radio", name=str(rating), exact=True).check()
     page.locator("#comments").get_by_role("textbox").fill(comments)
 
 
+def name_box(page: Page):
+    return page.locator("#name").get_by_role("textbox")
+
+
+def comments_box(page: Page):
+    return page.locator("#comments").get_by_role("textbox")
+
+
 def total(page: Page) -> int:
-    return int(page.locator("#total input").input_value())
+    return int(page.locator("#total").inner_text().replace(",", ""))
 
 
 def average(page: Page) -> str:
-    return page.locator("#average").get_by_role("textbox").input_value()
+    return page.locator("#average").inner_text()
 
 
 def status(page: Page) -> str:
@@ -94,6 +103,13 @@ def submit_and_wait(page: Page) -> int:
     before = saved_id(page)
     page.locator("#submit").click()
     return wait_saved(page, before)
+
+
+def form_error(page: Page) -> str:
+    """The message a refused submit shows beside the form (without the screen-reader prefix)."""
+    message = page.locator("#form-message .form-error")
+    expect(message).to_be_visible()
+    return message.inner_text().replace("Error:", "", 1).strip()
 
 
 def error_toast(page: Page) -> str:
@@ -134,23 +150,18 @@ def wait_top_review(page: Page, data_dir: Path, review_id: int) -> dict:
     return shown_reviews(page)[0]
 
 
-def chart_counts(page: Page) -> dict[int, int]:
-    """Reviews per rating, read from the bars' accessible labels (once the chart is drawn)."""
-    expect(page.locator("#chart [aria-roledescription=bar]")).to_have_count(5)
-    labels = page.locator("#chart [aria-roledescription=bar]").evaluate_all(
-        "bars => bars.map(b => b.getAttribute('aria-label'))")
-    counts = {}
-    for label in labels:
-        m = re.fullmatch(r"rating: (\d); reviews: (\d+)", label or "")
-        if m:
-            counts[int(m.group(1))] = int(m.group(2))
-    return counts
+def chart_counts(page: Page, chart: str = "#chart") -> dict[int, int]:
+    """Reviews per rating, read from the bars' rows (the count is the text beside each bar)."""
+    expect(page.locator(f"{chart} .bar-row")).to_have_count(5)
+    rows = page.locator(f"{chart} .bar-row").evaluate_all(
+        "rows => rows.map(r => [r.dataset.rating, r.querySelector('.bar-count').firstChild.textContent])")
+    return {int(rating): int(n.replace(",", "")) for rating, n in rows}
 
 
-def wait_chart(page: Page, expected: dict[int, int]) -> None:
-    expect(page.locator("#chart [aria-roledescription=bar]")).to_have_count(5)
+def wait_chart(page: Page, expected: dict[int, int], chart: str = "#chart") -> None:
     for rating, n in expected.items():
-        expect(page.locator(f'#chart [aria-label="rating: {rating}; reviews: {n}"]')).to_have_count(1)
+        expect(page.locator(f'{chart} .bar-row[data-rating="{rating}"] .bar-count')).to_have_text(
+            re.compile(rf"^{n:,}\b"))
 
 
 def injected_elements(page: Page) -> dict:

@@ -23,10 +23,10 @@ from shared.db import Store, connect, transaction  # noqa: E402
 from shared.reviews import validate  # noqa: E402
 from tests.apprunner import App  # noqa: E402
 from tests.browser_fixtures import ARTIFACTS  # noqa: E402
-from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,  # noqa: E402
-                                   error_toast, fill_review, injected_elements, login, open_form,
-                                   saved_id, shown_reviews, status, submit_and_wait, table_rows, total, wait_chart,
-                                   wait_saved, wait_top_review, wait_top_row)
+from tests.browser_support import (PASSWORD, chart_counts, comments_box, db_count,  # noqa: E402
+                                   db_rows, error_toast, fill_review, form_error, injected_elements, login,
+                                   name_box, open_form, saved_id, shown_reviews, status, submit_and_wait,
+                                   table_rows, total, wait_chart, wait_saved, wait_top_review, wait_top_row)
 
 RATE_LIMIT = 3
 HOSTILE_NAME = "<b>Mallory</b> [shout](https://evil.example)"
@@ -68,25 +68,56 @@ def test_submit_shows_confirmation_new_row_on_top_and_count_up(app, page):
     top = wait_top_review(page, app.data_dir, review_id)
     assert (top["name"], top["rating"], top["comments"]) == ("Browser Ben", 4, "Quick and clear form.")
     assert top["when"] == "just now"  # in the visitor's terms, not an ISO timestamp
-    expect(page.locator("#total input")).to_have_value(str(before + 1))
+    expect(page.locator("#total")).to_have_text(str(before + 1))
     # The form is cleared for the next person.
-    expect(page.locator("#name").get_by_role("textbox")).to_have_value("")
-    expect(page.locator("#comments").get_by_role("textbox")).to_have_value("")
+    expect(name_box(page)).to_have_value("")
+    expect(comments_box(page)).to_have_value("")
     expect(page.locator("#rating input:checked")).to_have_count(0)
     assert db_rows(app.data_dir)[-1] == (review_id, "Browser Ben", 4, "Quick and clear form.")
 
 
-def test_submit_without_rating_says_what_is_missing_and_stores_nothing(app, page):
+def test_refused_submit_shows_one_message_beside_the_form_and_keeps_the_page(app, page):
+    """No error wall: one message under the button, the rating marked as the field at fault, what was
+    typed kept, the list and totals untouched, the earlier "Thank you" gone, no toast, no error badges."""
     open_form(page, app.url)
-    before_db, before_page = db_count(app.data_dir), total(page)
+    fill_review(page, "First Fran", 5, "A first review.")
+    submit_and_wait(page)
+    before_db, before_page, before_list = db_count(app.data_dir), total(page), shown_reviews(page)
     fill_review(page, "No Rating Nora", None, "I forgot to choose.")
     page.locator("#submit").click()
-    assert error_toast(page) == "Please choose a rating from 1 to 5."
+    assert form_error(page) == "Please choose a rating from 1 to 5."
+    assert "was saved" not in status(page)  # the old confirmation is replaced, not left under a badge
+    group = page.locator("#rating").get_by_role("radiogroup")
+    expect(group).to_have_attribute("aria-invalid", "true")
+    assert "form-message" in group.get_attribute("aria-describedby").split()
+    expect(page.locator("#rating input[type=radio]").first).to_be_focused()  # straight to what is missing
     # What was typed stays, so the person only has to add the rating.
-    expect(page.locator("#comments").get_by_role("textbox")).to_have_value("I forgot to choose.")
+    expect(name_box(page)).to_have_value("No Rating Nora")
+    expect(comments_box(page)).to_have_value("I forgot to choose.")
+    expect(page.locator("[data-testid=toast-text]")).to_have_count(0)
+    expect(page.locator(".error")).to_have_count(0)  # Gradio's per-output "Error" badge
     assert db_count(app.data_dir) == before_db
-    assert total(page) == before_page
-    assert "was saved" not in status(page)
+    assert total(page) == before_page and shown_reviews(page) == before_list
+    # Fixing it and sending again clears the mark.
+    page.keyboard.press("ArrowRight")
+    review_id = submit_and_wait(page)
+    expect(group).not_to_have_attribute("aria-invalid", "true")
+    assert db_rows(app.data_dir)[-1] == (review_id, "No Rating Nora", 2, "I forgot to choose.")
+
+
+def test_too_long_comment_marks_the_comments_field(app, page):
+    open_form(page, app.url)
+    before = db_count(app.data_dir)
+    fill_review(page, "Long Lou", 3, "")
+    # The page's own maxlength stops typing at the limit; a pasted-in value past it reaches the server.
+    comments_box(page).evaluate("(el, n) => { el.removeAttribute('maxlength'); }", None)
+    comments_box(page).fill("c" * 5001)
+    page.locator("#submit").click()
+    assert form_error(page).startswith("Comments is too long: 5,001 characters")
+    expect(comments_box(page)).to_have_attribute("aria-invalid", "true")
+    expect(comments_box(page)).to_be_focused()
+    expect(page.locator("#rating").get_by_role("radiogroup")).not_to_have_attribute("aria-invalid", "true")
+    assert db_count(app.data_dir) == before
 
 
 def test_hostile_text_is_shown_literally_and_never_runs(app, page):
@@ -118,46 +149,76 @@ def test_chart_and_average_follow_each_submit(app, page):
         wait_chart(page, counts)
         n = sum(counts.values())
         expected_average = f"{sum(r * c for r, c in counts.items()) / n:.2f} / 5"
-        expect(page.locator("#average").get_by_role("textbox")).to_have_value(expected_average)
-        expect(page.locator("#total input")).to_have_value(str(n))
+        expect(page.locator("#average")).to_have_text(expected_average)
+        expect(page.locator("#total")).to_have_text(f"{n:,}")
 
 
 def test_keyboard_only_submit(app, page):
+    """The rating is one Tab stop (the ARIA radio-group pattern): arrows move and select, Enter
+    selects and never sends; Enter in the name does not send; the button and Shift+Enter do."""
     open_form(page, app.url)
-    name = page.locator("#name").get_by_role("textbox")
-    # Tab through the form: name, the ratings (Gradio 6 makes each option its own tab stop,
-    # so arrow keys do not move between them; Space chooses), comments, button, Enter.
+    before_db = db_count(app.data_dir)
+    name = name_box(page)
     name.focus()
     page.keyboard.type("Keyboard Kim")
-    for _ in range(4):
-        page.keyboard.press("Tab")
-    expect(page.locator("#rating").get_by_role("radio", name="4", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")  # a phone's Go key in the name: nothing is sent
+    page.keyboard.press("Tab")
+    first = page.locator("#rating").get_by_role("radio", name="1", exact=True)
+    expect(first).to_be_focused()
+    expect(page.locator("#rating input:checked")).to_have_count(0)  # Tab alone chooses nothing
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    four = page.locator("#rating").get_by_role("radio", name="4", exact=True)
+    expect(four).to_be_focused()
+    expect(four).to_be_checked()
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#rating").get_by_role("radio", name="3", exact=True)).to_be_checked()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")  # chooses (already chosen), never sends
     page.keyboard.press("Space")
-    expect(page.locator("#rating input:checked")).to_have_count(1)
-    chosen = int(page.locator("#rating input:checked").get_attribute("value"))
-    assert chosen == 4
-    comments = page.locator("#comments").get_by_role("textbox")
-    for _ in range(5):
-        page.keyboard.press("Tab")
-        if comments.evaluate("el => el === document.activeElement"):
-            break
-    expect(comments).to_be_focused()
+    expect(four).to_be_checked()
+    page.keyboard.press("Tab")  # one stop: the next Tab leaves the group
+    expect(comments_box(page)).to_be_focused()
     page.keyboard.type("Only the keyboard.")
     page.keyboard.press("Tab")
     expect(page.locator("#submit")).to_be_focused()
+    page.wait_for_timeout(300)
+    assert db_count(app.data_dir) == before_db and "was saved" not in status(page)  # neither Enter sent it
     before = saved_id(page)
     page.keyboard.press("Enter")
     review_id = wait_saved(page, after=before)
-    assert db_rows(app.data_dir)[-1] == (review_id, "Keyboard Kim", chosen, "Only the keyboard.")
-    # Enter in the name field sends the form too.
-    fill_review(page, "Enter Eli", 3, "Sent with Enter.")
-    name.press("Enter")
-    second = wait_saved(page, after=review_id)
-    # And Shift+Enter in the comments (Enter alone makes a new line there).
+    assert db_rows(app.data_dir)[-1] == (review_id, "Keyboard Kim", 4, "Only the keyboard.")
+    # Shift-Tab back into the cleared group lands on the first option; with a choice, on the chosen one.
+    page.locator("#rating").get_by_role("radio", name="5", exact=True).check()
+    comments_box(page).focus()
+    page.keyboard.press("Shift+Tab")
+    expect(page.locator("#rating").get_by_role("radio", name="5", exact=True)).to_be_focused()
+    # Shift+Enter in the comments sends the form (Enter alone makes a new line there).
     fill_review(page, "Shift Sam", 5, "Sent with Shift+Enter.")
-    page.locator("#comments").get_by_role("textbox").press("Shift+Enter")
-    third = wait_saved(page, after=second)
-    assert [r[1] for r in db_rows(app.data_dir) if r[0] in (second, third)] == ["Enter Eli", "Shift Sam"], (review_id, second, third, db_rows(app.data_dir)[-4:])
+    comments_box(page).press("Shift+Enter")
+    second = wait_saved(page, after=review_id)
+    assert db_rows(app.data_dir)[-1] == (second, "Shift Sam", 5, "Sent with Shift+Enter.")
+
+
+def test_rating_targets_are_big_and_on_one_row_on_a_phone(app, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        boxes = page.locator("#rating .rating-option").evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })")
+        assert len(boxes) == 5
+        assert all(w >= 44 and h >= 44 for _, _, w, h in boxes), boxes
+        assert len({round(y) for _, y, _, _ in boxes}) == 1, boxes  # one row
+        assert max(x + w for x, _, w, _ in boxes) <= 390, boxes
+        # The name is a single-line input; no field carries its instructions in a placeholder.
+        assert name_box(page).evaluate("el => el.tagName") == "INPUT"
+        assert page.locator("input[placeholder]:not([placeholder='']), textarea[placeholder]:not([placeholder=''])"
+                            ).count() == 0
+        # Right-to-left text lays itself out: every field that takes text has dir=auto.
+        assert name_box(page).get_attribute("dir") == "auto" and comments_box(page).get_attribute("dir") == "auto"
+    finally:
+        context.close()
 
 
 def test_rate_limit_message_on_submit_after_the_limit(limited_app, page):
@@ -168,7 +229,8 @@ def test_rate_limit_message_on_submit_after_the_limit(limited_app, page):
     assert db_count(limited_app.data_dir) == RATE_LIMIT
     fill_review(page, "Fast Fay over", 3, "one too many")
     page.locator("#submit").click()
-    assert error_toast(page).startswith(f"Too many reviews from you in the last minute (at most {RATE_LIMIT})")
+    assert form_error(page).startswith(f"Too many reviews from you in the last minute (at most {RATE_LIMIT})")
+    expect(comments_box(page)).to_have_value("one too many")
     assert db_count(limited_app.data_dir) == RATE_LIMIT
     assert total(page) == RATE_LIMIT
 
@@ -273,13 +335,10 @@ def test_layout_screenshots(app, browser, width, height):
         scroll_width, client_width = page.evaluate(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert scroll_width <= client_width, f"page scrolls sideways at {width}px"
-        for selector in ("#name", "#rating", "#comments", "#submit", "#chart", "#latest"):
+        for selector in ("#name", "#rating", "#comments", "#submit", "#overview", "#latest"):
             box = page.locator(selector).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, selector
         page.screenshot(path=ARTIFACTS / f"form-{width}px.png", full_page=True)
-        # Labels and placeholders say what to write.
-        assert page.locator("#name").get_by_role("textbox").get_attribute("placeholder")
-        assert page.locator("#comments").get_by_role("textbox").get_attribute("placeholder")
         login(page, app.url, PASSWORD)
         expect(page.locator("#admin-table")).to_be_visible()
         page.wait_for_timeout(300)
