@@ -25,7 +25,7 @@ from web.login_throttle import MAX_FAILURES as LOGIN_MAX_FAILURES  # noqa: E402
 
 # How long the web waits for the worker's restore before opening anyway.
 GATE_MARGIN_SECONDS = 60.0
-ADMIN_AUTH_MESSAGE = ("Owner's page: enter the admin password (any user name). After {failures} wrong "
+ADMIN_AUTH_MESSAGE = ("Enter the admin password. After {failures} wrong "
                       "passwords, logins from your address are refused for {minutes} minute(s).")
 
 
@@ -70,6 +70,7 @@ def build_web(config, store):
     from web.connections import (BACKLOG, KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, REQUEST_HEADER_TIMEOUT_SECONDS,
                                  connection_limits, guarded_protocol, raise_open_file_limit)
     from web.http_limits import BodySizeLimit, RouteAllowlist
+    from web.login_page import OwnerLoginPage
     from web.login_throttle import Failures, LoginThrottle
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # no schema pages of our own
@@ -96,6 +97,8 @@ def build_web(config, store):
     # ~10 KB gzipped, a quarter second on 3G). Starlette leaves event streams and responses that
     # are already compressed (Gradio's assets) as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if owner_logged_in is not None:  # our own login form at /admin/ (see web/login_page.py)
+        app.add_middleware(OwnerLoginPage, logged_in=owner_logged_in, auth_message=auth_message)
     # Outermost last: the client's address first, then the allowlist, the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))

@@ -52,10 +52,12 @@ def day_series(days: Sequence[date], values: Sequence[float | None], *, title: s
     dots = "".join(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{4 if len(points) < 40 else 2}"></circle>'
                    for px, py in points)
     fmt = f"{{:.{digits}f}}"
+    # Three lines, or two when the middle one would round to an end (counts of 0 and 1).
+    levels = {fmt.format(v): v for v in (y_min, (y_min + top_value) / 2, top_value)}
     ticks = "".join(
-        f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{fmt.format(v)}</text>'
+        f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{label}</text>'
         f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"></line>'
-        for v in (y_min, (y_min + top_value) / 2, top_value))
+        for label, v in levels.items())
     first, last = days[0].isoformat(), days[-1].isoformat()
     axis = (f'<text x="{left}" y="{height - 8}" text-anchor="start">{first}</text>'
             + (f'<text x="{width - right}" y="{height - 8}" text-anchor="end">{last}</text>' if count > 1 else ""))
