@@ -17,7 +17,6 @@ from playwright.sync_api import Page, expect
 from shared.db import connect
 
 PASSWORD = "correct horse battery staple"
-ADMIN_USER = "owner"
 
 
 def db_count(data_dir: Path) -> int:
@@ -49,7 +48,8 @@ def open_form(page: Page, url: str) -> None:
 
     The list says "Loading" until the load event fills it."""
     page.goto(url + "/")
-    expect(page.locator("#latest li.review, #latest .empty").first).to_be_visible()
+    # A cold Gradio page on a busy machine (7 suites on 2 cores) can take more than expect's 5 s.
+    expect(page.locator("#latest li.review, #latest .empty").first).to_be_visible(timeout=20_000)
     expect(page.locator("#average")).to_have_text(re.compile(r"(/ 5|No reviews yet)$"))
 
 
@@ -177,9 +177,28 @@ def injected_elements(page: Page) -> dict:
     })""")
 
 
-def login(page: Page, url: str, password: str, user: str = ADMIN_USER) -> None:
-    """Fill Gradio's login form at /admin/ and press Login."""
+def login(page: Page, url: str, password: str, *, wait: bool = True) -> None:
+    """Fill the owner's login form at /admin/ (a password, nothing else) and press Log in;
+    with `wait`, until the owner's list has loaded (a cold Gradio page on a busy machine: 20 s)."""
     page.goto(url + "/admin/")
-    page.get_by_role("textbox", name="username").fill(user)
-    page.locator("input[type=password]").fill(password)
-    page.get_by_role("button", name="Login").click()
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    if wait:
+        expect(page.locator("#admin-list [data-review], #admin-list .empty").first).to_be_visible(timeout=20_000)
+
+
+def owner_rows(page: Page) -> list[dict]:
+    """The owner's list as a person reads it (table or cards): id (if shown), time text, name, stars, comment."""
+    return page.evaluate("""() => [...document.querySelectorAll('#admin-list tr[data-review]')].map(tr => ({
+        id: tr.querySelector('.col-id')?.textContent ?? null,
+        review: Number(tr.dataset.review),
+        when: tr.querySelector('time').textContent,
+        created_at: tr.querySelector('time').getAttribute('datetime'),
+        name: tr.querySelector('.col-name').textContent,
+        rating: Number(tr.querySelector('.stars').getAttribute('aria-label').match(/Rated (\\d)/)[1]),
+        comments: tr.querySelector('.col-comment p').textContent,
+    }))""")
+
+
+def wait_owner_count(page: Page, text: str) -> None:
+    expect(page.locator("#admin-count")).to_contain_text(text)
