@@ -464,6 +464,117 @@ def test_owner_filters_charts_presets_and_exports_follow_dates_and_ratings(app, 
     expect(page.locator("[data-testid=toast-text]")).to_have_count(0)
 
 
+@pytest.fixture
+def other_origin():
+    """A web page on another origin (another port of 127.0.0.1) that embeds whatever HTML it is given."""
+    import http.server
+    import threading
+
+    from tests.apprunner import free_port
+
+    holder = {"html": ""}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"<!doctype html><html lang=en><title>Owner's site</title><h1>Our shop</h1>{holder['html']}".encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_share_the_form_embedded_on_another_origin_and_close_it(app, page, other_origin, tmp_path):
+    """The owner copies the link and the embed snippet, downloads the QR code; the snippet on the
+    owner's own site (another origin) is a working form that uses only the allowlisted routes; the
+    owner closes the form with a message (the page and the API refuse) and reopens it."""
+    from web.http_limits import PUBLIC_ROUTES, _matches
+
+    login(page, app.url, PASSWORD)
+    page.get_by_role("button", name=re.compile("Share the form")).click()
+    link = page.locator("#admin-share-link").get_by_role("textbox")
+    expect(link).to_have_value(app.url + "/")
+    snippet = page.locator("#admin-embed").get_by_role("textbox").input_value()
+    assert snippet.startswith(f'<iframe src="{app.url}/"') and 'title="Feedback form"' in snippet
+    expect(page.locator("#admin-qr img")).to_have_attribute("alt", f"QR code that opens {app.url}/")
+    for button, magic in (("#admin-qr-png", b"\x89PNG"), ("#admin-qr-svg", b"<?xml")):
+        with page.expect_download() as info:
+            page.locator(button).click()
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+        assert saved.read_bytes().startswith(magic), button
+
+    # The owner's site, on another origin, with the snippet pasted in.
+    holder, site = other_origin
+    holder["html"] = snippet
+    visitor = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        seen: list[tuple[str, str, int]] = []
+        vpage = visitor.new_page()
+        vpage.on("response", lambda r: seen.append((r.request.method, r.url, r.status)))
+        vpage.goto(site + "/")
+        frame = vpage.frame_locator("iframe[title='Feedback form']")
+        expect(frame.locator("#latest li.review, #latest .empty").first).to_be_visible(timeout=20_000)
+        frame.locator("#name").get_by_role("textbox").fill("Embedded Emma")
+        frame.locator("#rating").get_by_role("radio", name="4", exact=True).check()
+        frame.locator("#comments").get_by_role("textbox").fill("Sent from the shop's page.")
+        frame.locator("#submit").click()
+        expect(frame.locator("#form-message")).to_contain_text("was saved", timeout=20_000)
+        assert db_rows(app.data_dir)[-1][1:] == ("Embedded Emma", 4, "Sent from the shop's page.")
+        ours = [(m, u[len(app.url):].split("?")[0], st) for m, u, st in seen if u.startswith(app.url)]
+        assert ours and all(st < 400 for _, _, st in ours), ours
+        assert all(_matches(PUBLIC_ROUTES, m, path) for m, path, _ in ours), ours
+    finally:
+        visitor.close()
+
+    # Close the form with a message: the page shows it instead of the form, the API refuses.
+    page.get_by_role("button", name=re.compile("Open or close the form")).click()
+    expect(page.locator("#admin-form-state")).to_contain_text("The form is open")
+    page.locator("#admin-closed-message").get_by_role("textbox").fill("Closed for the holidays, back on 5 January.")
+    page.locator("#admin-form-toggle").click()
+    expect(page.locator("#admin-form-state")).to_contain_text("The form is closed")
+    expect(page.locator("#admin-form-toggle")).to_have_text("Reopen the form")
+    before = db_count(app.data_dir)
+    public = page.context.new_page()
+    try:
+        public.goto(app.url + "/")
+        expect(public.locator("#form-closed")).to_contain_text("Closed for the holidays, back on 5 January.",
+                                                               timeout=20_000)
+        expect(public.locator("#submit")).to_be_hidden()
+        expect(public.locator("#latest li.review").first).to_be_visible()  # the reviews still show
+        from tests import gradio_api
+        r = gradio_api.add_review(app.url, "Too Late", 3, "")
+        assert not r.ok and "Closed for the holidays" in r.error
+        assert db_count(app.data_dir) == before
+        page.locator("#admin-form-toggle").click()
+        expect(page.locator("#admin-form-state")).to_contain_text("The form is open")
+        public.reload()
+        expect(public.locator("#submit")).to_be_visible(timeout=20_000)
+        expect(public.locator("#form-closed")).to_have_count(0)
+        assert gradio_api.add_review(app.url, "Back Again", 3, "").ok
+    finally:
+        public.close()
+        from shared.db import connect as open_db
+        from web.form_state import set_form_state
+        conn = open_db(app.data_dir / "reviews.db")
+        try:
+            set_form_state(conn, False)  # whatever happened above, the other tests get an open form
+        finally:
+            conn.close()
+
+
 @pytest.mark.parametrize("zone,expected", [("Europe/Berlin", "2 Mar 2024"), ("UTC", "1 Mar 2024 UTC")])
 def test_older_reviews_show_a_date_in_the_visitors_time_zone(app, browser, zone, expected):
     """23:30 UTC on 1 March is already 2 March in Berlin; where the zone is UTC (or unknown) the page says so."""
