@@ -10,9 +10,11 @@ ARG BASE_IMAGE=python:3.11-slim
 # Stage 1: the venv. pip's downloads and any build leftovers stay in this stage. `python3 -m venv`
 # works on both bases (the official image has python3 in /usr/local, Debian's in /usr).
 FROM ${BASE_IMAGE} AS venv
-COPY requirements.txt /tmp/requirements.txt
+# constraints.txt pins every package requirements.txt pulls in (scripts/lock): the image runs what the tests ran.
+COPY requirements.txt constraints.txt /tmp/
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --prefer-binary -r /tmp/requirements.txt
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --prefer-binary \
+      -c /tmp/constraints.txt -r /tmp/requirements.txt
 
 # Stage 2: what runs. No compiler, no pip cache, no apt lists.
 FROM ${BASE_IMAGE}

@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.make_db import cached_db  # noqa: E402
-from shared import db  # noqa: E402
-from shared.reviews import Review  # noqa: E402
-from web.owner_summary import summarize  # noqa: E402
+from bench.make_db import cached_db
+from shared import db
+from shared.reviews import Review
+from web.owner_summary import summarize
 
 PAGE = 50
 SEARCHES = [("common word", "great"), ("rare word", "überall"), ("name", "Søren"),

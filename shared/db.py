@@ -263,7 +263,8 @@ def insert_review(conn: sqlite3.Connection, review: Review) -> int:
     with transaction(conn):
         cur = conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)",
                            (review.name, review.rating, review.comments))
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None  # always set after an INSERT
+    return cur.lastrowid
 
 
 def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
@@ -329,7 +330,8 @@ def fts_phrase(text: str) -> str | None:
 
 def _where(f: ReviewFilter, alias: str = "r", id_expr: str = "r.id") -> tuple[list[str], list]:
     """The rating and date parts of the WHERE clause (the text part depends on the index used)."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list = []
     if f.ratings:
         clauses.append(f"{alias}.rating IN ({', '.join('?' * len(f.ratings))})")
         params.extend(f.ratings)
@@ -406,7 +408,8 @@ def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CA
     if not f.active:
         return read_summary(conn).total, True
     if not f.query:
-        sql, params = "SELECT COALESCE(SUM(n), 0) FROM review_days WHERE 1", []
+        sql = "SELECT COALESCE(SUM(n), 0) FROM review_days WHERE 1"
+        params: list[object] = []
         if f.ratings:
             sql += f" AND rating IN ({', '.join('?' * len(f.ratings))})"
             params.extend(f.ratings)

@@ -100,8 +100,9 @@ def guarded_protocol(max_connections: int, per_client: int | None,
             self._deadline = self.loop.call_later(header_timeout, self._request_deadline_passed)
 
         def _disarm(self) -> None:
-            if getattr(self, "_deadline", None) is not None:
-                self._deadline.cancel()
+            deadline = getattr(self, "_deadline", None)
+            if deadline is not None:
+                deadline.cancel()
                 self._deadline = None
 
         def _request_deadline_passed(self) -> None:

@@ -106,7 +106,7 @@ def _matches(routes, method: str, path: str) -> bool:
     return any(method in methods and pattern.fullmatch(path) for methods, pattern in routes)
 
 
-async def _answer(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _answer(send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),

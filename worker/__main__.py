@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3
-    except Exception as exc:  # noqa: BLE001 - one clear line for ops, no traceback
+    except Exception as exc:  # one clear line for ops; the traceback only at DEBUG
         log.debug("command failed", exc_info=True)
         print(f"{command} failed: {describe_error(exc)}", file=sys.stderr)
         return 1

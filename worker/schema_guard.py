@@ -109,7 +109,8 @@ def remove_foreign_objects(conn: sqlite3.Connection, *, source: str = "") -> lis
             conn.execute(f"DROP {obj.type.upper()} IF EXISTS {_quote(obj.name)}")
             dropped.append(f"{obj.type} {obj.name} ({reason})")
         for mine in recreate:
-            conn.execute(mine.sql)
+            if mine.sql:  # always: only objects with SQL differ or are recreated
+                conn.execute(mine.sql)
     for item in dropped:
         log.warning("dropped a schema object we do not create from the restored database object=%s source=%s",
                     q(item), q(source or "backup"))
