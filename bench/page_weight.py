@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PYTHON, ROOT, median, stop_group, table  # noqa: E402
+from bench._common import PYTHON, ROOT, median, stop_group, table
 
 PASSWORD = "bench owner password"
 VIEWPORT = {"width": 390, "height": 844}

@@ -21,15 +21,13 @@ import dataclasses
 import hmac
 import html
 import logging
-import os
-import secrets
 import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -425,7 +423,7 @@ def build_layout(config: Config) -> OwnerPage:
 
 
 def wire(page: OwnerPage, h: OwnerHandlers, demo: gr.Blocks) -> None:
-    common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
+    common: dict[str, Any] = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
     assert len(page.apply_outputs) == APPLY_OUTPUTS
     demo.load(h.apply, page.filter_inputs, page.apply_outputs, **common)
     # One apply action: the button, Enter in a text field, a preset, or the ids switch.

@@ -21,6 +21,7 @@ theme uses the system's fonts (see `THEME`, bench/page_weight.py).
 import logging
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -168,7 +169,7 @@ watch('value', mark);
 """
 
 
-def form_inputs(config: Config) -> tuple[gr.components.Component, gr.HTML, gr.components.Component]:
+def form_inputs(config: Config) -> tuple[gr.Textbox, gr.HTML, gr.Textbox]:
     """The form's three inputs (name, rating, comments), in the order the handlers take them."""
     name = gr.Textbox(label=NAME_LABEL_HIDDEN if config.hide_names else NAME_LABEL, info=NAME_INFO,
                       lines=1, max_lines=1, max_length=MAX_NAME_CHARS, elem_id="name")
@@ -264,7 +265,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
 
         outputs = [status, name, rating, comments, board]
         # Progress shows on the status line only: the rest of the page stays as it is until the answer.
-        page = dict(api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
+        page: dict[str, Any] = dict(api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
                     show_progress="minimal", show_progress_on=[status])
         submit.click(page_submit, [name, rating, comments], outputs, **page)
         # Shift+Enter in the comments sends the form (Enter there makes a new line); Enter in the
@@ -282,7 +283,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
 def _describe_rating(demo: gr.Blocks) -> None:
     """Name the API's inputs, and describe the API's rating as the integers `validate` accepts (1-5). No "enum": gradio_client
     prints any enum as quoted strings."""
-    inputs = next(fn for fn in demo.fns.values() if fn.api_name == "add_review").inputs
+    inputs: list[Any] = list(next(fn for fn in demo.fns.values() if fn.api_name == "add_review").inputs)
     for component, label in zip(inputs, ("Name", "Rating", "Comments")):
         component.label = label
     rating_input = inputs[1]

@@ -46,7 +46,7 @@ def _local_iso(created_at: str, zone) -> str:
     try:
         t = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     except (TypeError, ValueError):
-        return guard_cell(created_at or "")
+        return str(guard_cell(created_at or ""))
     return t.astimezone(zone).isoformat(timespec="seconds")
 
 

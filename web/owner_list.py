@@ -38,7 +38,7 @@ def render(rows: list[tuple], *, show_ids: bool, empty_text: str = "No reviews y
     head = (('<th scope="col" class="col-id">Id</th>' if show_ids else "")
             + '<th scope="col" class="col-when">When</th><th scope="col" class="col-name">Name</th>'
               '<th scope="col" class="col-rating">Rating</th><th scope="col" class="col-comment">Comment</th>')
-    body = "".join(review_row(*row[:5], show_ids=show_ids) for row in rows)
+    body = "".join(review_row(r[0], r[1], r[2], r[3], r[4], show_ids) for r in rows)
     return (f'<table class="owner-reviews"><caption class="sr-only">Reviews, newest first</caption>'
             f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
