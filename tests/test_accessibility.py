@@ -217,3 +217,42 @@ def test_phone_list_has_no_narrow_columns_and_no_sideways_scroll(app, browser):
         page.screenshot(path=ARTIFACTS / "list-390px.png", full_page=True) if ARTIFACTS.exists() else None
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_filled_stars_stand_out_from_empty_ones_in_both_schemes(app, browser, scheme):
+    """Filled stars contrast with the page and are brighter (dark) or darker (light) than the empty ones;
+    names and comments lay out right-to-left text by themselves (dir=auto)."""
+    if not shown_reviews_count(app):
+        add_reviews(app, [("Ada", 3, "Clear and quick.")])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        review = page.locator("#latest li.review", has=page.locator(".stars .off")).first
+        colours = review.evaluate("""li => {
+            const rgb = (c) => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+            const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                                         return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+            let bg = null;
+            for (let el = li; el && !bg; el = el.parentElement) {
+                const c = getComputedStyle(el).backgroundColor;
+                if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') bg = c;
+            }
+            bg = bg || 'rgb(255, 255, 255)';
+            const on = lum(rgb(getComputedStyle(li.querySelector('.stars')).color));
+            const off = lum(rgb(getComputedStyle(li.querySelector('.stars .off')).color));
+            const back = lum(rgb(bg));
+            const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            return {on, off, back, filled_vs_page: ratio(on, back), empty_vs_page: ratio(off, back)};
+        }""")
+        assert colours["filled_vs_page"] >= 3 and colours["empty_vs_page"] >= 3, colours
+        if scheme == "dark":
+            assert colours["on"] > colours["off"], colours  # filled brighter than empty
+        else:
+            assert colours["on"] < colours["off"], colours  # filled darker than empty
+        for part in (".comment", ".who:not(.anon)"):
+            for el in page.locator(f"#latest li.review {part}").all():
+                assert el.get_attribute("dir") == "auto", part
+    finally:
+        context.close()
