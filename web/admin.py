@@ -9,10 +9,10 @@ called. Names are always shown here, whatever FEEDBACK_HIDE_NAMES says.
 Made for reading: times in the owner's zone, stars, a card per review on a phone
 (web/owner_list.py), charts as HTML/SVG with their numbers as text (web/charts.py).
 The exports (CSV, XLSX: web/owner_export.py) hold what the list shows, search included.
-They go to a private folder inside Gradio's upload folder, so that only this
-(logged-in) app serves it; the public app lists that folder in its
-`blocked_paths` (see `export_dir`), because Gradio's file route serves any
-file in the upload folder to whoever knows its path.
+They go to a folder of this instance's own in the data folder (0700, see
+`export_dir`), which only this (logged-in) app serves (`allowed_paths`); the
+public app lists it in its `blocked_paths`. Not Gradio's upload folder: that is
+shared machine-wide, and one instance's clean-up deleted another's exports.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
-from shared.db import ReviewFilter, Store, count_reviews, find_reviews, read_summary, read_transaction
+from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
 from web import charts, owner_list, share, style
 from web.form_state import MAX_MESSAGE_CHARS, read_form_state, set_form_state
 from web.owner_export import owner_zone, write_owner_export, zone_name
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
-from web.share import public_url, write_qr_files
+from web.share import write_qr_files
 
 log = logging.getLogger("web.admin")
 
@@ -49,6 +48,7 @@ MAX_QUERY_CHARS = 200
 EXPORT_KEEP_SECONDS = 15 * 60
 EXPORT_KEEP_NEWEST = 2  # besides the one being written
 EXPORT_FOLDER_NAME = "owner-exports"
+SHARE_FOLDER_NAME = "share"
 # Date presets: how many UTC days back from today (None: every date).
 PRESETS = {"Today": 1, "Last 7 days": 7, "Last 30 days": 30, "All dates": None}
 # applied filter, the 6 page outputs and the charts (see OwnerPage.apply_outputs).
@@ -84,9 +84,10 @@ def check_password(config: Config) -> Callable[[str, str], bool]:
     return check
 
 
-def export_dir() -> Path:
-    """Where CSV exports are written. The public app must block this folder (see module doc)."""
-    return Path(get_upload_folder()) / EXPORT_FOLDER_NAME
+def export_dir(data_dir: Path) -> Path:
+    """Where CSV exports are written: in this instance's data folder. The public app must block
+    this folder (see module doc)."""
+    return Path(data_dir) / EXPORT_FOLDER_NAME
 
 
 def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
@@ -96,6 +97,8 @@ def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
         return
     entries = []
     for entry in folder.iterdir():
+        if entry.name == SHARE_FOLDER_NAME:
+            continue  # the QR code's files, rewritten each time the page loads (not an export)
         try:
             entries.append((entry.stat().st_mtime, entry))
         except FileNotFoundError:
@@ -112,8 +115,8 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
                  zone: str | None = None) -> Path:
     """Write the reviews `f` matches (every filter, the search included; all without one) to a new
     CSV or XLSX file in the export folder and return its path (see web/owner_export.py)."""
-    return write_owner_export(db_path, folder or export_dir(), f or ReviewFilter(), fmt=fmt, zone_name_sent=zone,
-                              remove_old=_remove_old_exports)
+    return write_owner_export(db_path, folder or export_dir(Path(db_path).parent), f or ReviewFilter(), fmt=fmt,
+                              zone_name_sent=zone, remove_old=_remove_old_exports)
 
 
 def _page_count(matching: int) -> int:
@@ -221,6 +224,8 @@ class OwnerHandlers:
         try:
             with read_transaction(conn):  # the page rows and the counts agree
                 return work(conn)
+        except SearchTooBroad as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         except sqlite3.Error as exc:
             log.error("owner page could not read reviews error=%s", exc)
             raise gr.Error(STORAGE_ERROR_MESSAGE, print_exception=False) from None  # logged above
@@ -285,7 +290,7 @@ class OwnerHandlers:
         f = _filter_from_state(state)
         started = time.monotonic()
         try:
-            path = write_export(self.store.path, f=f, fmt=fmt, zone=zone)
+            path = write_export(self.store.path, export_dir(self.config.data_dir), f=f, fmt=fmt, zone=zone)
         except (sqlite3.Error, OSError) as exc:
             log.error("owner export failed format=%s error=%s", fmt, exc)
             raise gr.Error(f"The {fmt.upper()} could not be written right now. Please try again.",
@@ -297,10 +302,9 @@ class OwnerHandlers:
                 f'<p role="status">Ready: {html.escape(path.name)} ({path.stat().st_size:,} bytes), {which}, '
                 f'times in UTC and in {html.escape(zone_name(owner_zone(zone)))}.</p>')
 
-    def share_info(self, request: gr.Request) -> tuple:
-        url = public_url(request.headers, request.url.scheme,
-                         self.config.trusted_proxy_hops > 0)
-        png, svg = write_qr_files(url, export_dir() / "share")
+    def share_info(self) -> tuple:
+        url = self.config.public_url.rstrip("/") + "/"
+        png, svg = write_qr_files(url, export_dir(self.config.data_dir) / SHARE_FOLDER_NAME)
         return url, share.embed_snippet(url), share.share_html(url), str(png), str(svg)
 
     def form_state(self) -> tuple:
@@ -353,19 +357,19 @@ def build_filters() -> dict:
                 show_ids=show_ids, apply_button=apply_button)
 
 
-def build_exports() -> dict:
+def build_exports(data_dir: Path) -> dict:
     with gr.Row(equal_height=True):
         csv_button = gr.Button("Prepare a CSV", elem_id="admin-prepare-csv")
         xlsx_button = gr.Button("Prepare an XLSX (Excel)", elem_id="admin-prepare-xlsx")
         download = gr.DownloadButton("Download", visible=False, variant="primary", elem_id="admin-download")
     export_status = gr.HTML(elem_id="admin-export-status", padding=False)
     # The file is written straight into the export folder: no second copy in Gradio's cache.
-    download.GRADIO_CACHE = str(export_dir())
+    download.GRADIO_CACHE = str(export_dir(data_dir))
     return dict(export_buttons={"csv": csv_button, "xlsx": xlsx_button}, download=download,
                 export_status=export_status)
 
 
-def build_share() -> dict:
+def build_share(data_dir: Path) -> dict:
     with gr.Accordion("Share the form", open=False, elem_id="admin-share"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
@@ -378,7 +382,7 @@ def build_share() -> dict:
                 png = gr.DownloadButton("QR code (PNG)", size="sm", elem_id="admin-qr-png")
                 svg = gr.DownloadButton("QR code (SVG)", size="sm", elem_id="admin-qr-svg")
         for button in (png, svg):
-            button.GRADIO_CACHE = str(export_dir())
+            button.GRADIO_CACHE = str(export_dir(data_dir))
     return dict(link=link, embed=embed, qr=qr, png=png, svg=svg)
 
 
@@ -414,8 +418,8 @@ def build_layout(config: Config) -> OwnerPage:
         older = gr.Button("Older →", interactive=False, min_width=100, elem_id="admin-older")
     gr.HTML("<h2>Export</h2><p>The reviews matching the search and filters above, with times in UTC and in "
             "your time zone.</p>", padding=False)
-    exports = build_exports()
-    share_parts = build_share()
+    exports = build_exports(config.data_dir)
+    share_parts = build_share(config.data_dir)
     switch = build_form_switch()
     return OwnerPage(applied=applied, cursor=cursor, zone=zone, summary=summary, counts=counts, reviews=reviews,
                      newer=newer, page_label=page_label, older=older, share=share_parts, form_switch=switch,

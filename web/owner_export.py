@@ -107,6 +107,7 @@ def write_owner_export(db_path: Path, folder: Path, f: ReviewFilter, *, fmt: str
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # mkdir's mode is cut by the umask, and an older folder may be wider
     if remove_old is not None:
         remove_old(folder)
     target_dir = folder / secrets.token_hex(16)

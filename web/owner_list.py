@@ -9,6 +9,7 @@ only when asked for.
 
 from __future__ import annotations
 
+from web.display_text import without_bidi_controls
 from web.review_list import _utc_fallback, escape, stars
 
 EMPTY_HTML = '<p class="empty">{text}</p>'
@@ -16,7 +17,8 @@ EMPTY_HTML = '<p class="empty">{text}</p>'
 
 def review_row(review_id: int, created_at: str, name: str | None, rating: int, comments: str | None,
                show_ids: bool) -> str:
-    who = (f'<span dir="auto">{escape(name)}</span>' if (name or "").strip()
+    # Bidi overrides are dropped from what is shown (web/display_text.py); the exports keep them.
+    who = (f'<span dir="auto">{escape(without_bidi_controls(name))}</span>' if (name or "").strip()
            else '<span class="anon">Anonymous</span>')
     cells = []
     if show_ids:
@@ -26,7 +28,7 @@ def review_row(review_id: int, created_at: str, name: str | None, rating: int, c
         f'{_utc_fallback(created_at)}</time></td>',
         f'<td class="col-name" data-label="Name">{who}</td>',
         f'<td class="col-rating" data-label="Rating">{stars(rating)}</td>',
-        f'<td class="col-comment" data-label="Comment"><p dir="auto">{escape(comments)}</p></td>',
+        f'<td class="col-comment" data-label="Comment"><p dir="auto">{escape(without_bidi_controls(comments))}</p></td>',
     ]
     return f'<tr data-review="{review_id}" data-rating="{rating}">{"".join(cells)}</tr>'
 

@@ -1,8 +1,7 @@
 """Sharing the form: its link, a QR code of it (PNG and SVG) and a snippet to embed it in a web page.
 
-The link is the public page's address as the owner's browser reached this server (Host header,
-or the proxy's X-Forwarded-Host/Proto when FEEDBACK_TRUSTED_PROXY_HOPS says a proxy is in
-front). The embed is a plain iframe of that page: it only uses the routes the page itself uses
+The link is the form's configured address (FEEDBACK_PUBLIC_URL, shared/config.py), never one
+taken from a request. The embed is a plain iframe of that page: it only uses the routes the page itself uses
 (web/http_limits.py), and the visitor's browser talks to this server directly.
 """
 
@@ -12,27 +11,8 @@ import base64
 import html
 import io
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import segno
-
-MAX_HOST_CHARS = 255
-
-
-def public_url(headers, scheme: str, trusted_proxy: bool) -> str:
-    """The public form's address, e.g. "https://feedback.example/"."""
-    host = headers.get("host", "") or ""
-    if trusted_proxy:
-        host = (headers.get("x-forwarded-host") or host).split(",")[0].strip()
-        scheme = (headers.get("x-forwarded-proto") or scheme).split(",")[0].strip()
-    host = host[:MAX_HOST_CHARS]
-    # Only a host[:port]: anything else in a Host header is not an address to print on a poster.
-    parsed = urlsplit(f"//{host}")
-    if not parsed.hostname or parsed.path or parsed.query or "@" in host:
-        host = "localhost"
-    scheme = scheme if scheme in ("http", "https") else "http"
-    return f"{scheme}://{host}/"
-
 
 def embed_snippet(url: str) -> str:
     src = html.escape(url, quote=True)
