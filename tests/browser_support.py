@@ -118,19 +118,6 @@ def error_toast(page: Page) -> str:
     return toast.inner_text().strip()
 
 
-def table_rows(page: Page, elem_id: str = "latest") -> list[list[str]]:
-    """The rows the Dataframe shows, as the text a person reads."""
-    return page.evaluate(
-        """(id) => [...document.querySelectorAll(`#${id} [role=row].virtual-row`)].map(
-               row => [...row.querySelectorAll('[role=gridcell]')].map(cell => cell.innerText.trim()))""",
-        elem_id)
-
-
-def wait_top_row(page: Page, column: int, text: str, elem_id: str = "latest") -> list[str]:
-    expect(page.locator(f"#{elem_id} [data-testid=cell-0-{column}]")).to_have_text(text)
-    return table_rows(page, elem_id)[0]
-
-
 def shown_reviews(page: Page) -> list[dict]:
     """The public list as a person reads it: name (as shown), stars (from the screen-reader text),
     comment and the time's machine-readable UTC value (the visible text is the visitor's local time)."""
