@@ -39,9 +39,8 @@ USER user
 # exits in ~0.2 s (at most 5 s: uvicorn's graceful-shutdown bound), then the final backup gets 45 s,
 # its watchdog 4 s more and the log copier 1 s: 55 s, inside the minute. A kill before that (Docker's
 # default 10 s, or a platform that does not honour the key) ends like a timeout: the previous backup
-# stays the newest (a Hub commit is all or nothing), and the reviews since it are lost on a disk
-# without persistent storage (with a bucket at /data, only those since the last mount backup; with
-# a disk at /data they are kept and pushed at the next start). tests/test_config.py checks the sum.
+# stays the newest (a Hub commit is all or nothing); with a bucket at /data, the mount target
+# still holds every review older than its cadence. tests/test_config.py checks the sum.
 ENV HOME=/home/user \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
