@@ -8,8 +8,6 @@ duplicate checks off for the other suites)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
@@ -17,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests import gradio_api
 from tests.apprunner import App, wait_until
-from tests.browser_support import PASSWORD, db_count, db_rows, error_toast, fill_review, login, submit_and_wait
+from tests.browser_support import PASSWORD, db_count, db_rows, fill_review, form_error, login, open_form, submit_and_wait
 from tests.test_accessibility import AXE_JS, axe_violations
 from web.bot_guard import TRAP_ELEM_ID
 
@@ -37,15 +35,6 @@ def app(tmp_path_factory):
         yield a
 
 
-def open_form(page: Page, url: str) -> None:
-    """browser_support.open_form with more patience: this module's first page load on a fresh app,
-    behind other suites on a busy machine, took longer than that helper's 5 s (load average 16-30)."""
-    page.goto(url + "/")
-    expect(page.locator("#average").get_by_role("textbox")).to_have_value(re.compile(r"(/ 5|No reviews yet)$"),
-                                                                         timeout=30_000)
-    expect(page.locator("#latest")).to_be_visible()
-
-
 def type_review(page: Page, name: str, rating: int, comments: str) -> None:
     """As a person does: click each field and type, key by key."""
     page.locator("#name").get_by_role("textbox").click()
@@ -57,7 +46,7 @@ def type_review(page: Page, name: str, rating: int, comments: str) -> None:
 
 def refused(page: Page, app: App, before: int, starts: str) -> str:
     page.locator("#submit").click()
-    message = error_toast(page)
+    message = form_error(page)
     assert message.startswith(starts), message
     assert db_count(app.data_dir) == before
     return message
