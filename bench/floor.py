@@ -49,11 +49,11 @@ NO_CHECKS = {"FEEDBACK_MIN_SUBMIT_SECONDS": "0", "FEEDBACK_DUPLICATE_WINDOW_SECO
 
 class PageSubmit:
     """One submit as the page sends it: POST /gradio_api/queue/join with the page's event (found in
-    /config by its function's name, web/app.py add_review_on_page), then the event stream until the result."""
+    /config by its function's name, web/app.py page_submit), then the event stream until the result."""
 
     def __init__(self, url: str, data_dir: Path):
         config = httpx.get(url + "/config", timeout=30).json()
-        (self.fn_index,) = [d["id"] for d in config["dependencies"] if d.get("api_name") == "add_review_on_page"]
+        (self.fn_index,) = [d["id"] for d in config["dependencies"] if d.get("api_name") == "page_submit"]
         self.key = (data_dir / "bot-guard.key").read_bytes()[:KEY_BYTES]
 
     def token(self) -> str:
