@@ -112,8 +112,12 @@ def _inputs(rng: random.Random) -> list:
 
 
 def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.0,
-              max_seconds: float = 120.0, warmup: int | None = None, seed: int = 1) -> LevelResult:
-    """Send `requests` requests on `concurrency` threads (bounded by `max_seconds`)."""
+              max_seconds: float = 120.0, warmup: int | None = None, seed: int = 1,
+              send=None) -> LevelResult:
+    """Send `requests` requests on `concurrency` threads (bounded by `max_seconds`).
+
+    `send(client, url, data) -> (ok, error)`: one submit; the API's add_review by default."""
+    send = send or one_request
     _check_local(url)
     url = url.rstrip("/")
     warmup = concurrency if warmup is None else warmup
@@ -137,7 +141,7 @@ def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.
                         break
                     tickets["warm"] -= 1
                 try:
-                    one_request(client, url, _inputs(rng))
+                    send(client, url, _inputs(rng))
                 except Exception:  # noqa: BLE001 - warm-up only; the counted part reports errors
                     pass
             start_barrier.wait()
@@ -150,7 +154,7 @@ def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.
                     attempted[0] += 1
                 t0 = time.perf_counter()
                 try:
-                    ok, err = one_request(client, url, _inputs(rng))
+                    ok, err = send(client, url, _inputs(rng))
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     ok, err = False, f"{type(exc).__name__}: {str(exc)[:100]}"
                 ms = (time.perf_counter() - t0) * 1e3

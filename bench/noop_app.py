@@ -74,7 +74,10 @@ def build_floor(like_web: bool):
     from shared.config import load_config
     from web.app import build_app
 
-    config = load_config({**os.environ, "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0",
+    # No spam checks on the floor: its store keeps nothing to compare a duplicate with. Its page still
+    # signs and checks the load-time token (web/bot_guard.py), which needs a key in the data folder.
+    config = load_config({**os.environ, "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0", "FEEDBACK_MIN_SUBMIT_SECONDS": "0",
+                          "FEEDBACK_DUPLICATE_WINDOW_SECONDS": "0", "FEEDBACK_MAX_LINKS": "1000",
                           "FEEDBACK_DATA_DIR": os.environ.get("FEEDBACK_DATA_DIR", "/tmp/noop-floor")})
     if like_web:
         from web.__main__ import build_web

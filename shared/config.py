@@ -69,6 +69,19 @@ DEFAULT_STREAM_MAX_SECONDS = 300.0
 DEFAULT_BACKUP_MOUNT_INTERVAL_SECONDS = 10.0
 # The worker checks that the newest backup would restore, this often (0 = never).
 DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
+# Bots kept out (web/bot_guard.py): a person needs longer than this from opening the page to
+# sending it; the same comment again within the window is refused; at most this many links.
+DEFAULT_MIN_SUBMIT_SECONDS = 3.0
+DEFAULT_DUPLICATE_WINDOW_SECONDS = 3600.0
+DEFAULT_MAX_LINKS = 2
+# Word of new reviews (worker/notify.py). The webhook URL and the SMTP password are secrets:
+# like the Hub token they are not here (the web loads this config too); the worker reads them.
+WEBHOOK_FORMATS = ("json", "slack", "discord")
+SMTP_TLS_MODES = ("starttls", "none")
+DEFAULT_SMTP_PORT = 587
+DEFAULT_NOTIFY_INTERVAL_SECONDS = 60.0
+DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS = 3600.0
+DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -120,6 +133,31 @@ class Config:
     # --- Hub citizenship ---
     hf_commits_per_hour: int = DEFAULT_COMMITS_PER_HOUR
     # --- end of Hub citizenship ---
+    min_submit_seconds: float = DEFAULT_MIN_SUBMIT_SECONDS
+    duplicate_window_seconds: float = DEFAULT_DUPLICATE_WINDOW_SECONDS
+    max_links: int = DEFAULT_MAX_LINKS
+    notify_webhook_format: str = "json"
+    notify_email_to: tuple[str, ...] = ()
+    notify_email_from: str | None = None
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = DEFAULT_SMTP_PORT
+    notify_smtp_user: str | None = None
+    notify_smtp_tls: str = "starttls"
+    notify_smtp_ca_file: Path | None = None  # a private relay's own certificate; None: the system's CAs
+    notify_include_names: bool = False  # names are personal data: off unless the owner opts in
+    notify_interval_seconds: float = DEFAULT_NOTIFY_INTERVAL_SECONDS
+    notify_backoff_cap_seconds: float = DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS
+    notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+
+    @property
+    def notify_state_path(self) -> Path:
+        """The notifier's memory across restarts: the last review each channel announced."""
+        return self.data_dir / "notify-state.json"
+
+    @property
+    def bot_guard_key_path(self) -> Path:
+        """The web's key for signing the form's load-time token (0600; kept across restarts)."""
+        return self.data_dir / "bot-guard.key"
 
     @property
     def db_path(self) -> Path:
@@ -181,6 +219,31 @@ def _parse_repo(raw: str) -> str:
     if len(parts) != 2 or not all(parts) or any(c.isspace() for c in raw):
         raise ValueError(raw)
     return raw
+
+
+def _parse_addresses(raw: str) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for a in raw.split(",") if a.strip())
+    if not addresses or any("@" not in a or any(c.isspace() or c in "<>\"" for c in a) for a in addresses):
+        raise ValueError(raw)
+    return addresses
+
+
+def _parse_address(raw: str) -> str:
+    (address,) = _parse_addresses(raw) or ("",)
+    return address
+
+
+def _parse_host(raw: str) -> str:
+    if any(c.isspace() or c in "/:@" for c in raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _parse_file(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError(raw)
+    return path
 
 
 def _parse_url(raw: str) -> str:
@@ -283,4 +346,28 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                  f"a whole number from 0 (no budget) to {MAX_COMMITS_PER_HOUR} (the Hub refuses past about "
                                  "128 commits an hour per repository)"),
         # --- end of Hub citizenship ---
+        min_submit_seconds=_get(env, "FEEDBACK_MIN_SUBMIT_SECONDS", DEFAULT_MIN_SUBMIT_SECONDS, float,
+                                lambda v: 0 <= v <= 600, "0 (off) or seconds up to 600"),
+        duplicate_window_seconds=_get(env, "FEEDBACK_DUPLICATE_WINDOW_SECONDS", DEFAULT_DUPLICATE_WINDOW_SECONDS,
+                                      float, lambda v: 0 <= v <= 30 * 86400, "0 (off) or seconds up to 2592000"),
+        max_links=_get(env, "FEEDBACK_MAX_LINKS", DEFAULT_MAX_LINKS, int, lambda v: 0 <= v <= 1000,
+                       "a whole number of links from 0 to 1000"),
+        notify_webhook_format=_get(env, "NOTIFY_WEBHOOK_FORMAT", "json", str.lower, lambda v: v in WEBHOOK_FORMATS,
+                                   "one of " + ", ".join(WEBHOOK_FORMATS)),
+        notify_email_to=_get(env, "NOTIFY_EMAIL_TO", (), _parse_addresses, expect="e-mail addresses, comma-separated"),
+        notify_email_from=_get(env, "NOTIFY_EMAIL_FROM", None, _parse_address, expect="one e-mail address"),
+        notify_smtp_host=_get(env, "NOTIFY_SMTP_HOST", None, _parse_host, expect="a host name or address"),
+        notify_smtp_port=_get(env, "NOTIFY_SMTP_PORT", DEFAULT_SMTP_PORT, int, lambda v: 1 <= v <= 65535,
+                              "a port number from 1 to 65535"),
+        notify_smtp_user=_get(env, "NOTIFY_SMTP_USER", None, str, expect="a user name"),
+        notify_smtp_tls=_get(env, "NOTIFY_SMTP_TLS", "starttls", str.lower, lambda v: v in SMTP_TLS_MODES,
+                             "starttls, or none (only for a relay that takes no password)"),
+        notify_smtp_ca_file=_get(env, "NOTIFY_SMTP_CA_FILE", None, _parse_file, expect="the path of a PEM file"),
+        notify_include_names=_get(env, "NOTIFY_INCLUDE_NAMES", False, _parse_bool, expect="true or false"),
+        notify_interval_seconds=_get(env, "NOTIFY_INTERVAL_SECONDS", DEFAULT_NOTIFY_INTERVAL_SECONDS, float,
+                                     lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
+        notify_backoff_cap_seconds=_get(env, "NOTIFY_BACKOFF_CAP_SECONDS", DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS, float,
+                                        lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
+        notify_timeout_seconds=_get(env, "NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS, float,
+                                    lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
     )

@@ -86,6 +86,11 @@ class App:
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             "BACKUP_INTERVAL_SECONDS": "1",
             "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0",
+            # Tests fill the form faster than people and repeat their texts: the spam checks on
+            # time and duplicates are off unless a test turns them on (tests/test_bot_guard_browser.py).
+            "FEEDBACK_MIN_SUBMIT_SECONDS": "0",
+            "FEEDBACK_DUPLICATE_WINDOW_SECONDS": "0",
+            "FEEDBACK_MAX_LINKS": "10",  # hostile-text tests carry several links
             "HF_HUB_DISABLE_XET": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",

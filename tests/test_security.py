@@ -184,6 +184,8 @@ def test_supervisord_conf_holds_no_secret():
         assert not re.search(pattern, text), pattern
     # The web's command strips the token, whatever supervisord's own environment holds.
     assert parser["program:web"]["command"].startswith("env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN ")
+    for secret in ("NOTIFY_WEBHOOK_URL", "NOTIFY_SMTP_PASSWORD"):  # the notifier's, worker only (worker/notify.py)
+        assert f" -u {secret} " in parser["program:web"]["command"]
 
 
 def test_control_socket_is_0700(hub_app):

@@ -11,9 +11,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio's queue keeps a record of the last N events even with analytics off:
 # bounded memory for a long-running form (see bench/web_rss.py).
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
-# The web process must never hold the Hub token; supervisord.conf already
-# strips it (`env -u`), this is the second lock on the door.
-for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+# The web process must never hold the Hub token or the notifier's secrets; supervisord.conf
+# already strips them (`env -u`), this is the second lock on the door.
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "NOTIFY_WEBHOOK_URL", "NOTIFY_SMTP_PASSWORD"):
     os.environ.pop(_var, None)
 # uvicorn reads this to trust X-Forwarded-For, taking its leftmost (client-written) entry;
 # the client's address is ours to work out (web/client_address.py, FEEDBACK_TRUSTED_PROXY_HOPS).

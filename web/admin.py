@@ -33,7 +33,7 @@ import gradio as gr
 
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
-from web import charts, owner_list, share, style
+from web import bot_guard, charts, owner_list, share, style
 from web.form_state import MAX_MESSAGE_CHARS, read_form_state, set_form_state
 from web.owner_export import owner_zone, write_owner_export, zone_name
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
@@ -457,4 +457,8 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
     with gr.Blocks(title="Feedback: owner's page") as demo:
         page = build_layout(config)
         wire(page, OwnerHandlers(config, store), demo)
+        # The public form's spam refusals (web/bot_guard.py), counted by the web.
+        refused = gr.Markdown(elem_id="admin-refused")
+        demo.load(lambda: bot_guard.refusal_summary(store), None, refused, api_visibility="private",
+                  concurrency_limit=4)
     return demo

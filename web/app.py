@@ -3,6 +3,8 @@
 Handlers only read and write the local store. Every rule about what may be
 stored lives in `shared.reviews.validate`, so a call through Gradio's HTTP API
 (`/gradio_api/call/add_review`) meets exactly the same checks as the page.
+Spam checks are `web.bot_guard`'s: the page sends two hidden fields the API
+does not have (see that module for what each path is checked for).
 
 The page and the API are two front doors to one `submit_review`:
 - the page's submit answers a refusal with one message beside the form and marks the
@@ -29,7 +31,7 @@ from shared.config import Config
 from shared.db import Store, Summary, read_transaction
 from shared.logs import q
 from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
-from web import charts, form_state, rating as rating_control, review_list, style
+from web import bot_guard, charts, form_state, rating as rating_control, review_list, style
 from web.form_state import closed_html, read_form_state
 from web.ratelimit import RateLimiter
 
@@ -67,8 +69,8 @@ PAGE_CSS = """
 #name [aria-invalid=true], #comments [aria-invalid=true] { border-color: #b91c1c !important; }
 """
 # Passed to mount_gradio_app (Gradio 6 takes theme, css and js there, not in Blocks).
-CSS = style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS
-JS = style.JS
+CSS = style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + bot_guard.CSS
+JS = f"() => {{ ({style.JS})(); ({bot_guard.JS})(); }}"
 
 
 def theme() -> gr.themes.Base:
@@ -182,6 +184,7 @@ def form_inputs(config: Config) -> tuple[gr.Textbox, gr.HTML, gr.Textbox]:
 
 def build_app(config: Config, store: Store) -> gr.Blocks:
     limiter = RateLimiter(config.rate_limit_per_minute)
+    guard = bot_guard.BotGuard(config, store)  # spam checks: see web/bot_guard.py
 
     def read_overview() -> Overview:
         with read_transaction(store.conn()):  # the total and the list agree
@@ -189,7 +192,8 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             rows = store.latest(LATEST_LIMIT)
         return Overview(review_list.render(rows, config.hide_names), summary)
 
-    def submit_review(name, rating, comments, request: gr.Request | None) -> int:
+    def submit_review(name, rating, comments, request: gr.Request | None,
+                      page: bot_guard.PageFields | None = None) -> int:
         """Validate, rate-limit and store one review; its id, or Refused with a message."""
         state = read_form_state(store.conn())
         if state.closed:
@@ -203,7 +207,9 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             log.info("rate limited client=%s", q(client))
             raise Refused(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute))
         try:
-            return store.add(review)
+            return guard.admit(review, lambda: store.add(review), client=client, page=page)
+        except bot_guard.Refused as exc:
+            raise Refused(str(exc)) from None  # logged and counted by the guard
         except sqlite3.Error as exc:
             log.error("could not store review error=%s", exc)
             raise Refused(STORAGE_ERROR_MESSAGE) from None  # logged above
@@ -217,15 +223,17 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
     def page_load() -> tuple:
         """The first draw: the list and totals, and the form or the owner's "closed" notice."""
         state = read_form_state(store.conn())
-        return page_board(), intro_html(closed_html(state)), gr.Column(visible=not state.closed)
+        return (page_board(), intro_html(closed_html(state)), gr.Column(visible=not state.closed), guard.issue())
 
-    def page_submit(name, rating, comments, request: gr.Request) -> tuple:
+    def page_submit(name, rating, comments, trap, token, request: gr.Request) -> tuple:
         try:
-            review_id = submit_review(name, rating, comments, request)
+            review_id = submit_review(name, rating, comments, request, bot_guard.PageFields(trap, token))
         except Refused as exc:
             # Only the message changes: what was typed stays, the list and totals stay.
-            return (status_html(exc.message, field=exc.field), gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        return (status_html(SAVED_MESSAGE.format(id=review_id), ok=True), "", None, "", page_board())
+            return (status_html(exc.message, field=exc.field), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                    gr.skip())
+        # A fresh token: one review per token (web/bot_guard.py).
+        return (status_html(SAVED_MESSAGE.format(id=review_id), ok=True), "", None, "", page_board(), guard.issue())
 
     # ---- the HTTP API: the same outputs as before the page was rebuilt, refusals as errors
 
@@ -254,6 +262,9 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_id="form-area") as form_area:
                 name, rating, comments = form_inputs(config)
+                # Spam checks' hidden fields: a trap people never see, and the load-time token.
+                trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
+                token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
                 submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
                 status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
                                  padding=False)
@@ -267,11 +278,11 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         # Progress shows on the status line only: the rest of the page stays as it is until the answer.
         page: dict[str, Any] = dict(api_visibility="private", concurrency_limit=8, concurrency_id="add_review",
                     show_progress="minimal", show_progress_on=[status])
-        submit.click(page_submit, [name, rating, comments], outputs, **page)
+        submit.click(page_submit, [name, rating, comments, trap, token], [*outputs, token], **page)
         # Shift+Enter in the comments sends the form (Enter there makes a new line); Enter in the
         # name does nothing (a phone's Go key must not send a half-filled form).
-        comments.submit(page_submit, [name, rating, comments], outputs, **page)
-        demo.load(page_load, None, [board, intro, form_area], api_visibility="private",
+        comments.submit(page_submit, [name, rating, comments, trap, token], [*outputs, token], **page)
+        demo.load(page_load, None, [board, intro, form_area, token], api_visibility="private",
                   concurrency_limit=8, show_progress="hidden")
         gr.api(add_review, api_name="add_review", concurrency_limit=8, concurrency_id="add_review")
         _describe_rating(demo)

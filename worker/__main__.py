@@ -23,6 +23,7 @@ from worker.backup import Backup  # noqa: E402
 from worker.drill import RestoreDrill, verify  # noqa: E402
 from worker.errors import describe_error  # noqa: E402
 from worker.loop import BackupLoop, StopSignal  # noqa: E402
+from worker.notify import secrets_from_env, start_notifier, status_info  # noqa: E402
 from worker.restore import NoBackup, RestoreRefused, restore  # noqa: E402
 from worker.startup import prepare  # noqa: E402
 from worker.state import load_state  # noqa: E402
@@ -118,6 +119,8 @@ def cmd_run(config: Config, targets: list[Target]) -> int:
     log.info("worker starting interval_s=%s target=%s targets=%s", config.backup_interval_seconds, targets[-1].name,
              ",".join(f"{t.name}(every {intervals[t.name]:g}s)" for t in targets))
     prepare(config, targets)
+    # Word of new reviews: its own thread, reading the live database; it never touches a backup.
+    notifier = start_notifier(config)
     # The drill checks the primary target (the Hub, or the local folder): the one a Space relies on.
     # Its own instance: the drill runs in the loop's thread while that target publishes in its own.
     loop = BackupLoop([Backup(config, t) for t in targets], interval=config.backup_interval_seconds,
@@ -131,6 +134,8 @@ def cmd_run(config: Config, targets: list[Target]) -> int:
         final.join(config.final_backup_timeout_seconds)
         if final.is_alive():
             log.error("final backup did not finish in %.0fs, exiting anyway", config.final_backup_timeout_seconds)
+        if notifier is not None:
+            notifier.stop()
         log.info("shutdown complete")
     return 0
 
@@ -202,6 +207,7 @@ def cmd_status(config: Config, targets: list[Target], *, as_json: bool) -> int:
         "last_drill_revision": state.last_drill_revision,
         "last_drill_detail": state.last_drill_detail,
         "targets": per_target,
+        **status_info(config),  # the webhook's host only, never its URL
     }
     if as_json:
         print(json.dumps(info, indent=1))
@@ -354,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    secrets = [os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", "")]
+    secrets = [os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", ""), *secrets_from_env()]
     if config.hub_enabled:
         from huggingface_hub import get_token  # also a token from a saved login
 
