@@ -13,8 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
 from playwright.sync_api import Page, expect
 
 from shared.db import Store
