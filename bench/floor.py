@@ -17,48 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, median, stop_group, table
+from bench._common import OUT, PYTHON, Server, median, table
 from bench.load import run_level
 from bench.make_db import working_copy
-from tests.apprunner import free_port, wait_until
-
-
-class Server:
-    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited rc={self.proc.returncode}, see {log_path}")
-            try:
-                return httpx.get(self.url + "/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_until(up, 120, 0.2, name)
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the server process (user + system): unlike req/s, barely moved by other
-        processes on a shared machine, so it shows the cost of a request when wall times are noisy."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        stop_group(self.proc)
-        self.log.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--requests", type=int, default=300, help="requests per round and variant")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--smoke", action="store_true", help="tiny: 20 requests, one round (the suite's smoke test)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.requests, args.rounds = 20, 1
 
     work = OUT / "floor"
     work.mkdir(parents=True, exist_ok=True)
@@ -83,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list] = {s.name: [] for s in servers}
         cpu_ms: dict[str, list] = {s.name: [] for s in servers}
         for s in servers:  # warm-up, not counted
-            run_level(s.url, args.concurrency, 40)
+            run_level(s.url, args.concurrency, 5 if args.smoke else 40)
         for _ in range(args.rounds):
             for s in servers:
                 before = s.cpu_seconds()

@@ -273,26 +273,6 @@ def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
     ).fetchall()
 
 
-def search_reviews(conn: sqlite3.Connection, *, query: str = "", limit: int = 50,
-                   offset: int = 0) -> tuple[list[tuple], int]:
-    """A page of reviews, newest first, whose name or comments contain `query`.
-
-    The original owner's query (LIKE '%q%' and OFFSET: both scan the table); kept as the
-    baseline for bench/owner_queries.py. The owner's page uses `find_reviews`."""
-    if not query:
-        rows = conn.execute(
-            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset)).fetchall()
-        return rows, read_summary(conn).total
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
-    rows = conn.execute(
-        f"SELECT id, created_at, name, rating, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-        (pattern, limit, offset)).fetchall()
-    total = conn.execute(f"SELECT COUNT(*) FROM reviews {where}", (pattern,)).fetchone()[0]
-    return rows, total
-
-
 # Counting every match of a common word at 1M rows reads its whole posting list;
 # past this many the owner's page says "more than N".
 COUNT_CAP = 10_000
