@@ -1,17 +1,16 @@
 """CSV export as the worker runs it now: one shard of SHARD_ROWS reviews (what a backup cycle writes at
-most), and the whole table for comparison. The product's Arrow path (adbc-driver-sqlite + pyarrow)
-vs its csv-module path vs `sqlite3 -csv`, and the formula guard's cost.
+most), and the whole table for comparison. The product's export (csv.writer over Python's sqlite3)
+vs `sqlite3 -csv`, and the formula guard's cost.
 
     .venv/bin/python bench/export.py [--sizes 100000,1000000] [--runs 3] [--smoke]
 
 Every timed run is a fresh process (`python bench/export.py --child ...`): "process wall" includes
-the interpreter's start and the imports (pyarrow's are part of the Arrow path's price), "in-process"
-is the export call alone. Runs are interleaved round-robin, medians of --runs; CPU = user+sys, peak
+the interpreter's start and the imports, "in-process" is the export call alone. Runs are interleaved round-robin, medians of --runs; CPU = user+sys, peak
 RSS from GNU time. Only public names of the product are used: `write_reviews_csv(..., sql=range_sql(lo,
-hi), arrow=...)`, the same call the worker makes for a shard.
+hi))`, the same call the worker makes for a shard.
 
-Checked before timing, at every size: both product paths write the same bytes, and the parsed rows
-equal a reference written with csv.writer and `guard_cell` applied in Python to every text cell.
+Checked before timing, at every size: the parsed rows equal a reference written with csv.writer and
+`guard_cell` applied in Python to every text cell.
 
 The guard's cost: the export query alone (no file), the product's `EXPORT_SQL` vs the first-character
 rule it replaced, CPU seconds, interleaved.
@@ -39,8 +38,7 @@ from worker.parquet import SHARD_ROWS
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 VARIANTS = {
-    "arrow": "product, Arrow path (adbc-driver-sqlite + pyarrow)",
-    "stdlib": "product, csv-module path (Python's sqlite3)",
+    "product": "product: write_reviews_csv (csv.writer, Python's sqlite3)",
     "sqlite3_cli": "sqlite3 -csv -header (no guard; baseline)",
 }
 
@@ -48,8 +46,8 @@ VARIANTS = {
 def export_one(variant: str, db: Path, out: Path, lo: int, hi: int) -> float:
     """One export in this process; the seconds of the call alone."""
     started = time.perf_counter()
-    if variant in ("arrow", "stdlib"):
-        write_reviews_csv(db, out, sql=range_sql(lo, hi), arrow=variant == "arrow")
+    if variant == "product":
+        write_reviews_csv(db, out, sql=range_sql(lo, hi))
     else:
         sql = f"SELECT {', '.join(COLUMNS)} FROM reviews WHERE id BETWEEN {lo} AND {hi} ORDER BY id"
         with open(out, "wb") as f:
@@ -74,14 +72,11 @@ def parsed(path: Path) -> list[list[str]]:
 
 
 def check(db: Path, lo: int, hi: int, work: Path) -> str:
-    arrow, stdlib = work / "check-arrow.csv", work / "check-stdlib.csv"
-    export_one("arrow", db, arrow, lo, hi)
-    export_one("stdlib", db, stdlib, lo, hi)
-    if arrow.read_bytes() != stdlib.read_bytes():
-        return "DIFFERS: Arrow and csv-module bytes"
-    if parsed(arrow) != reference_rows(db, lo, hi):
+    out = work / "check.csv"
+    export_one("product", db, out, lo, hi)
+    if parsed(out) != reference_rows(db, lo, hi):
         return "DIFFERS from the reference (guard_cell in Python)"
-    return "same bytes; rows == reference"
+    return "rows == reference"
 
 
 def first_character_only(column: str) -> str:

@@ -252,14 +252,19 @@ def working_copy(rows: int, data_dir: Path, seed: int = 1) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("path", type=Path)
-    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("path", type=Path, nargs="?")
+    p.add_argument("--rows", type=int)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--mode", choices=("fast", "triggers"), default="fast",
                    help="fast: drop triggers, bulk insert, backfill, re-create (default); "
                         "triggers: insert with the triggers firing")
     p.add_argument("--force", action="store_true", help="rebuild even when a matching cached file exists")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.path, args.rows, args.force = OUT / "smoke" / "reviews-1000.db", 1000, True
+    if args.path is None or args.rows is None:
+        p.error("PATH and --rows are required")
     if args.rows < 0:
         p.error("--rows must be >= 0")
     args.path.parent.mkdir(parents=True, exist_ok=True)

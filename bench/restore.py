@@ -48,7 +48,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.runs = 2000, 1
     source = cached_db(args.rows)
     work = Path(tempfile.mkdtemp(prefix="bench-restore-"))
     srv = HubServer(tokens={TOKEN: "bench"}, lfs_threshold=10_000_000)

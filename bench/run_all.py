@@ -183,9 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large", type=int, default=1_000_000)
     p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per round")
     p.add_argument("--quick", action="store_true", help="smoke test: 100k instead of 1M, 60 requests, 1000 RSS submits")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.rss_submits, args.large = 60, 1000, 100_000
+    if args.smoke:
+        args.requests, args.rounds, args.rss_submits, args.small, args.large, args.max_seconds = 6, 1, 20, 500, 2000, 30
     args.backup_requests = args.backup_requests or 2 * args.requests
     started = time.perf_counter()
     work = OUT / "run_all"

@@ -122,13 +122,7 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
     try:
         # 0600 before any byte is written: the export holds every name, like the database itself.
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        # arrow=False: the Arrow path opens the live database with the ADBC driver's own copy of
-        # SQLite, and two SQLite libraries in one process release each other's POSIX locks when
-        # either closes the file (https://www.sqlite.org/howtocorrupt.html, section 2.2): after an
-        # export the web's connections kept reading an old snapshot. The worker exports from a
-        # snapshot file no other connection has open, where the fast path is safe.
-        write_reviews_csv(db_path, partial, only_ids=filtered_ids_sql(f) if f is not None and f.active else None,
-                          arrow=False)
+        write_reviews_csv(db_path, partial, only_ids=filtered_ids_sql(f) if f is not None and f.active else None)
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)
