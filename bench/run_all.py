@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         web_pid = app.pid("web")
         rss_start = vm_rss_mib(web_pid)
         stop_worker(app)
-        run_level(app.url, 8, 50, warmup=0, **load_kw)  # first-call costs, not counted anywhere
+        run_level(app.url, 8, 5 if args.smoke else 50, warmup=0, **load_kw)  # first-call costs, not counted anywhere
         rss_before = vm_rss_mib(web_pid)
         rss_curve = [(0, rss_before)]
         wal = WalSampler(db).start()
