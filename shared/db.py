@@ -279,6 +279,17 @@ def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
 # past this many the owner's page says "more than N".
 COUNT_CAP = 10_000
 COUNT_BUDGET_SECONDS = 0.1
+# One page of the owner's list. A prefix that starts thousands of distinct (planted) words makes
+# FTS5 merge every one of their lists before it can return a row (4-5 s at 140k rows); past this
+# budget the search is stopped and the owner asked to narrow it, and the web's other readers
+# (the public overview) get the CPU back.
+SEARCH_BUDGET_SECONDS = 0.5
+SEARCH_TOO_BROAD_MESSAGE = ("Too many matches to list in time: narrow the search down (a longer or "
+                            "more exact word, fewer dates or ratings).")
+
+
+class SearchTooBroad(StoreError):
+    """find_reviews ran out of its time budget."""
 _WORDS = re.compile(r"\w+", re.UNICODE)
 PREFIX_MIN_CHARS = 3
 
@@ -366,19 +377,31 @@ def _filtered_sql(f: ReviewFilter, columns: str) -> tuple[str, list, str]:
 
 
 def find_reviews(conn: sqlite3.Connection, f: ReviewFilter, *, limit: int = 50, before_id: int | None = None,
-                 after_id: int | None = None) -> list[tuple]:
+                 after_id: int | None = None, budget_seconds: float = SEARCH_BUDGET_SECONDS) -> list[tuple]:
     """One page of matching reviews, newest first, by keyset: `before_id` gives the page
     after (older than) a page, `after_id` the page before it. Every page costs the same,
-    the first or the 10,000th (OFFSET would step over all the earlier rows)."""
+    the first or the 10,000th (OFFSET would step over all the earlier rows).
+
+    Raises SearchTooBroad past `budget_seconds` (see SEARCH_BUDGET_SECONDS)."""
     sql, params, id_expr = _filtered_sql(f, "r.id, r.created_at, r.name, r.rating, r.comments")
     if after_id is not None:
-        rows = conn.execute(sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?",
-                            [*params, after_id, limit]).fetchall()
-        return rows[::-1]
-    if before_id is not None:
-        sql += f" AND {id_expr} < ?"
-        params.append(before_id)
-    return conn.execute(sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit]).fetchall()
+        sql, params, reverse = sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?", [*params, after_id, limit], True
+    else:
+        if before_id is not None:
+            sql += f" AND {id_expr} < ?"
+            params.append(before_id)
+        sql, params, reverse = sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit], False
+    deadline = time.monotonic() + budget_seconds
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        raise SearchTooBroad(SEARCH_TOO_BROAD_MESSAGE) from None
+    finally:
+        conn.set_progress_handler(None, 0)
+    return rows[::-1] if reverse else rows
 
 
 def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CAP,

@@ -40,6 +40,7 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_accessibility.py": ("browser", "e2e", "slow"),
     "test_container.py": ("container", "slow"),
     "test_harden_worker.py": ("hub", "e2e", "slow"),
+    "test_harden_browser.py": ("browser", "e2e", "slow"),
 }
 FOLDER_MARKERS: dict[str, tuple[str, ...]] = {
     "faults": ("faults", "e2e", "hub", "slow"),

@@ -156,6 +156,11 @@ class HubTarget:
         except Exception as exc:  # every client error becomes one clear HubError
             raise translate(exc, self.repo_id, self.endpoint) from exc
 
+    def wait_seconds(self) -> float:
+        """Seconds until the dataset takes its next commit (0.0: now). The commit budget belongs here
+        (the Hub half of the work, branch `hubcite`): until it lands, every cycle may commit."""
+        return 0.0
+
     def _ensure_repo(self) -> None:
         if self._repo_ready:
             return
