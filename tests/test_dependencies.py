@@ -8,7 +8,6 @@ safe only at the versions pinned in requirements.txt; after an upgrade these tes
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import re
 import sys
@@ -81,54 +80,53 @@ def pinned(name: str) -> str:
     return str(next(iter(declared(ROOT / "requirements.txt")[name].specifier))).lstrip("=")
 
 
-def gradio_source(module: str) -> str:
-    """The source of a gradio module, read without importing gradio (an import costs seconds)."""
-    spec = importlib.util.find_spec("gradio")
-    assert spec and spec.submodule_search_locations, "gradio is not installed"
-    return (Path(list(spec.submodule_search_locations)[0]) / (module.replace(".", "/") + ".py")).read_text()
-
-
-def function_source(source: str, name: str) -> str:
-    """The text of `def name(...)` (or `async def`) up to the next definition at the same indent."""
-    found = re.search(rf"^( *)(?:async )?def {name}\(.*?(?=^\1(?:async )?def |^\1class |\Z)", source, re.M | re.S)
-    return found.group(0) if found else ""
-
-
 def test_gradio_internals_the_web_patches_are_still_there():
     """Each row: what we use, the file that uses it, and how Gradio must still read it."""
-    assert metadata.version("gradio") == pinned("gradio")
-    blocks, base = gradio_source("blocks"), gradio_source("components/base")
-    radio, routes, state_holder = gradio_source("components/radio"), gradio_source("routes"), gradio_source("state_holder")
-    preprocess_data = function_source(blocks, "preprocess_data")
-    mount = function_source(routes, "mount_gradio_app")
-    checks = [
-        # web/app.py _as_sent: an instance's `preprocess` replaces the class's; Gradio must call it on the block.
-        ("def preprocess(self, payload" in base and "block.preprocess" in preprocess_data,
-         "Component.preprocess, called as block.preprocess by Blocks.preprocess_data", "web/app.py _as_sent"),
-        # web/app.py _integer_choices: the instance's api_info() describes the rating in /gradio_api/info.
-        ("def api_info(self)" in radio and "block.api_info()" in blocks,
-         "Radio.api_info(), read per component as block.api_info()", "web/app.py _integer_choices"),
-        # web/app.py quiet_input_count_check: validate_inputs(block_fn, inputs) on the Blocks instance.
-        (re.search(r"def validate_inputs\(self, block_fn\b[^,]*, inputs\b", blocks) is not None
-         and "self.validate_inputs(block_fn, inputs)" in preprocess_data,
-         "Blocks.validate_inputs(block_fn, inputs), called from preprocess_data", "web/app.py quiet_input_count_check"),
-        # web/app.py SESSION_CAPACITY: the state holder's capacity comes from the Blocks attribute.
-        ("blocks.state_session_capacity" in state_holder,
-         "StateHolder reads blocks.state_session_capacity", "web/app.py build_app (SESSION_CAPACITY)"),
-        # web/admin.py: the download button's GRADIO_CACHE decides where Gradio moves the file it serves.
-        ("self.GRADIO_CACHE = " in blocks and "cache_dir=self.GRADIO_CACHE" in blocks,
-         "a block's GRADIO_CACHE attribute, read when moving files to the cache", "web/admin.py build_admin"),
-        # web/__main__.py owner_login_check: the mounted app's login cookie name and token table.
-        (re.search(r"self\.cookie_id\s*=", routes) is not None and re.search(r"self\.tokens\s*=", routes) is not None
-         and 'f"access-token-{app.cookie_id}"' in routes and 'f"access-token-unsecure-{app.cookie_id}"' in routes,
-         "App.cookie_id / App.tokens and the access-token-{cookie_id} cookies", "web/__main__.py owner_login_check"),
-        (all(re.search(rf"^\s+{arg}:", mount, re.M) for arg in
-             ("auth", "auth_message", "blocked_paths", "footer_links", "run_history", "css", "js")),
-         "mount_gradio_app(auth, auth_message, blocked_paths, footer_links, run_history, css, js)",
-         "web/__main__.py build_web"),
-    ]
-    problems = [f"{what} (used by {used_by})" for ok, what, used_by in checks if not ok]
-    assert not problems, f"gradio {metadata.version('gradio')} no longer has: " + "; ".join(problems)
+    import gradio as gr
+    from gradio import blocks, routes, state_holder
+
+    assert gr.__version__ == pinned("gradio")
+    blocks_src = inspect.getsource(blocks)
+    problems = []
+
+    def need(ok: bool, what: str, used_by: str) -> None:
+        if not ok:
+            problems.append(f"{what} (used by {used_by})")
+
+    # web/app.py _describe_rating: gr.api's inputs are Api components whose api_info() returns their
+    # `_api_info`, which Blocks reads per component for /gradio_api/info.
+    from gradio.components.api_component import Api
+    need("return self._api_info" in inspect.getsource(Api.api_info) and "block.api_info()" in blocks_src
+         and callable(getattr(gr, "api", None)),
+         "gr.api with Api components describing themselves through _api_info", "web/app.py _describe_rating")
+    # web/rating.py and web/app.py: gr.HTML templates with js_on_load (`props.value` is the component's value).
+    need({"html_template", "js_on_load", "apply_default_css", "padding"} <= set(inspect.signature(gr.HTML).parameters),
+         "gr.HTML(html_template, js_on_load, apply_default_css, padding)", "web/rating.py, web/app.py")
+    # web/app.py quiet_input_count_check: validate_inputs(block_fn, inputs) on the Blocks instance.
+    sig = inspect.signature(blocks.Blocks.validate_inputs)
+    need(list(sig.parameters) == ["self", "block_fn", "inputs"]
+         and "self.validate_inputs(block_fn, inputs)" in inspect.getsource(blocks.Blocks.preprocess_data),
+         "Blocks.validate_inputs(block_fn, inputs), called from preprocess_data",
+         "web/app.py quiet_input_count_check")
+    # web/app.py SESSION_CAPACITY: the state holder's capacity comes from the Blocks attribute.
+    need("blocks.state_session_capacity" in inspect.getsource(state_holder),
+         "StateHolder reads blocks.state_session_capacity", "web/app.py build_app (SESSION_CAPACITY)")
+    # web/admin.py: the download button's GRADIO_CACHE decides where Gradio moves the file it serves.
+    need(hasattr(gr.DownloadButton(visible=False), "GRADIO_CACHE") and "self.GRADIO_CACHE" in blocks_src,
+         "a component's GRADIO_CACHE attribute, read when moving files to the cache", "web/admin.py build_admin")
+    # web/__main__.py owner_login_check: the mounted app's login cookie name and token table.
+    routes_src = inspect.getsource(routes)
+    need(re.search(r"self\.cookie_id\s*=", routes_src) is not None and re.search(r"self\.tokens\s*=", routes_src)
+         is not None and 'f"access-token-{app.cookie_id}"' in routes_src
+         and 'f"access-token-unsecure-{app.cookie_id}"' in routes_src,
+         "App.cookie_id / App.tokens and the access-token-{cookie_id} cookies",
+         "web/__main__.py owner_login_check")
+    need(callable(getattr(gr, "mount_gradio_app", None))
+         and {"auth", "auth_message", "blocked_paths", "footer_links", "run_history", "css", "js", "theme"}
+         <= set(inspect.signature(gr.mount_gradio_app).parameters),
+         "mount_gradio_app(auth, auth_message, blocked_paths, footer_links, run_history, css, js, theme)",
+         "web/__main__.py build_web")
+    assert not problems, f"gradio {gr.__version__} no longer has: " + "; ".join(problems)
 
 
 def test_uvicorn_and_starlette_internals_the_web_uses_are_still_there():
