@@ -19,6 +19,8 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.apprunner import free_port, wait_until  # noqa: E402 - after the path above
+
 
 @dataclass
 class ProcResult:
@@ -123,3 +125,48 @@ def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+
+class Server:
+    """A server process (`python -m web`, bench/noop_app.py...) on a free 127.0.0.1 port, in its own
+    process group, started and waited for until its page answers; `stop()` ends the group."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+        def up():
+            import httpx
+
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited rc={self.proc.returncode}, see {log_path}")
+            try:
+                return httpx.get(self.url + "/", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+        try:
+            wait_until(up, 120, 0.2, name)
+        except BaseException:
+            self.stop()
+            raise
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server process (user + system): unlike req/s, barely moved by other
+        processes on a shared machine, so it shows the cost of a request when wall times are noisy."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+        self.log.close()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

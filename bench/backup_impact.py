@@ -1,15 +1,15 @@
 """Which part of a backup cycle slows the form? Latency of submits by backup phase.
 
-    .venv/bin/python bench/backup_impact.py [--rows 1000000] [--cycles 2] [--concurrency 1]
-                                            [--export project|sql_chunks] [--idle 8]
+    .venv/bin/python bench/backup_impact.py [--rows 1000000] [--cycles 2] [--concurrency 1] [--idle 8]
+                                            [--nice 10] [--smoke]
 
 Starts the real web (`python -m web`, rate limit off, no worker) on a copy of the cached
 database and keeps --concurrency clients submitting through the HTTP API the whole time. Between
-two idle windows it runs --cycles backup cycles in a child process niced like the worker
-(WORKER_NICE 10, or --nice; --sched-idle adds SCHED_IDLE): worker.snapshot.take_snapshot (backup API + PASSIVE checkpoint, then
-integrity_check, timed apart), the CSV export (the project's or bench/export_variants.sql_chunks),
-and LocalFolderTarget.publish (copy + fsync of db and csv). Each submit is attributed to the
-phase in which it started; the table gives per-phase count, p50, p99 and max.
+two idle windows it runs --cycles `python -m worker backup --full` (the real worker, niced like it:
+WORKER_NICE 10, or --nice), the whole cycle a first backup or a rebase costs. The phases come
+from the worker's own log line (mirror_s: snapshot and checks; files_s: CSV, Parquet and delta;
+the rest: publish to the local folder). Each submit is attributed to the phase in which it
+started; the table gives per-phase count, p50, p99 and max.
 
 Runtime: ~1 min at 1M rows with the defaults.
 """
@@ -17,8 +17,8 @@ Runtime: ~1 min at 1M rows with the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,47 +31,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench._common import OUT, PYTHON, ROOT, stop_group, table
-from bench.load import _inputs, one_request
+from bench.load import one_request, review_inputs
 from bench.make_db import working_copy
 from tests.apprunner import free_port, wait_until
 
-CHILD = r"""
-import json, os, sys, time
-from pathlib import Path
-os.nice(int(os.environ.get("WORKER_NICE", "10")))
-if os.environ.get("BENCH_SCHED_IDLE"):
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-import worker.snapshot as snapshot
-from worker.targets import LocalFolderTarget
-db, work, which = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-if which == "sql_chunks":
-    from bench.export_variants import sql_chunks as export_csv
-else:
-    from shared.csv_export import write_reviews_csv as export_csv
+# The phases of one `python -m worker backup --full` (the whole cycle a first backup or a rebase
+# costs), from its own log line: mirror_s (snapshot + checks), files_s (CSV, Parquet, delta), the rest
+# (start, target, publish) until the process ends.
+PHASE_LINE = re.compile(r"mirror_s=([0-9.]+) files_s=([0-9.]+) total_s=([0-9.]+)")
 
-def mark(name, t0):
-    print(json.dumps([name, t0, time.time()]), flush=True)
 
-_check = snapshot.integrity_check
-def timed_check(path):
-    t = time.time()
-    _check(path)
-    mark("integrity_check", t)
-snapshot.integrity_check = timed_check
-work.mkdir(parents=True, exist_ok=True)
-t = time.time()
-snap = snapshot.take_snapshot(db, work / "reviews.db")
-mark("snapshot (all)", t)
-t = time.time()
-export_csv(snap.path, work / "reviews.csv")
-mark("export", t)
-t = time.time()
-import inspect
-target = LocalFolderTarget(work / "published", keep=2)
-extra = {"tip": None} if "tip" in inspect.signature(target.publish).parameters else {}
-target.publish(snap.path, work / "reviews.csv", snap.summary, **extra)
-mark("publish", t)
-"""
+def worker_cycle(env: dict, nice: int) -> list[tuple[str, float, float]]:
+    started = time.time()
+    out = subprocess.run(["nice", "-n", str(nice), PYTHON, "-m", "worker", "backup", "--full"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    ended = time.time()
+    if out.returncode != 0:
+        raise RuntimeError(f"worker backup failed rc={out.returncode}: {out.stderr[-2000:]}")
+    found = PHASE_LINE.search(out.stdout + out.stderr)
+    if not found:
+        raise RuntimeError(f"no 'backup published ... total_s=' line in the worker's output: {out.stderr[-2000:]}")
+    mirror, files, total = (float(x) for x in found.groups())
+    # The log line is written at the end of the run; the cycle began total_s before it.
+    cycle_start = ended - total
+    return [("start (imports, lock, checks)", started, cycle_start),
+            ("mirror: snapshot + checks", cycle_start, cycle_start + mirror),
+            ("files: CSV, Parquet, delta", cycle_start + mirror, cycle_start + mirror + files),
+            ("publish + the rest", cycle_start + mirror + files, ended)]
 
 
 def dirty_mib() -> float:
@@ -88,21 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--cycles", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=1)
-    p.add_argument("--export", choices=("project", "sql_chunks"), default="project")
     p.add_argument("--idle", type=float, default=8.0, help="seconds of idle load before and after the cycles")
     p.add_argument("--nice", type=int, default=10, help="the worker's niceness (WORKER_NICE, default 10)")
-    p.add_argument("--sched-idle", action="store_true", help="run the backup child with SCHED_IDLE (not in the app)")
+    p.add_argument("--smoke", action="store_true", help="tiny: 2,000 rows, one cycle, 1 s idle (the suite's smoke test)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.rows, args.cycles, args.idle = 2_000, 1, 1.0
     started = time.perf_counter()
     base = OUT / "backup_impact"
     shutil.rmtree(base, ignore_errors=True)
-    db = working_copy(args.rows, base / "data")
+    working_copy(args.rows, base / "data")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
     env.update(FEEDBACK_DATA_DIR=str(base / "data"), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                FEEDBACK_RATE_LIMIT_PER_MINUTE="0", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
-    child_env = {**env, "WORKER_NICE": str(args.nice), **({"BENCH_SCHED_IDLE": "1"} if args.sched_idle else {})}
+    worker_env = {**env, "LOG_LEVEL": "INFO", "WORKER_NICE": str(args.nice)}
     log = open(base / "web.log", "wb")
     web = subprocess.Popen([PYTHON, "-m", "web"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                            start_new_session=True)
@@ -128,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             with httpx.Client(timeout=30) as c:
                 for _ in range(3):  # warm-up
                     try:
-                        one_request(c, url, _inputs(rng))
+                        one_request(c, url, review_inputs(rng))
                     except httpx.HTTPError:
                         pass
                 warmed.wait()
@@ -137,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.time()
                     p0 = time.perf_counter()
                     try:
-                        ok, _ = one_request(c, url, _inputs(rng))
+                        ok, _ = one_request(c, url, review_inputs(rng))
                     except httpx.HTTPError:
                         ok = False
                     samples.append((t0, (time.perf_counter() - p0) * 1e3, ok))
@@ -155,15 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.time()
         time.sleep(args.idle)
         phases.append(("idle before", t, time.time()))
-        for cycle in range(args.cycles):
-            out = subprocess.run([PYTHON, "-c", CHILD, str(db), str(base / f"work-{cycle}"), args.export],
-                                 cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=300)
-            if out.returncode != 0:
-                raise RuntimeError(out.stderr[-2000:])
-            for line in out.stdout.splitlines():
-                name, a, b = json.loads(line)
-                phases.append((name, a, b))
-            shutil.rmtree(base / f"work-{cycle}", ignore_errors=True)
+        for _ in range(args.cycles):
+            phases += worker_cycle(worker_env, args.nice)
         t = time.time()
         time.sleep(args.idle)
         phases.append(("idle after", t, time.time()))
@@ -175,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_group(web)
         log.close()
 
-    def in_window(a: float, b: float, exclude: list[tuple[float, float]] = ()) -> list[float]:
-        return [ms for t0, ms, ok in samples if a <= t0 < b and ok
-                and not any(x <= t0 < y for x, y in exclude)]
+    def in_window(a: float, b: float) -> list[float]:
+        return [ms for t0, ms, ok in samples if a <= t0 < b and ok]
 
     def pct(v: list[float], q: float) -> float:
         if not v:
@@ -185,22 +164,18 @@ def main(argv: list[str] | None = None) -> int:
         s = sorted(v)
         return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
 
-    # "snapshot (all)" includes integrity_check: report the part before it as "snapshot: backup API"
     rows = []
     agg: dict[str, list] = {}
+    order: list[str] = []
     for name, a, b in phases:
-        excl = []
-        label = name
-        if name == "snapshot (all)":
-            checks = [(x, y) for n, x, y in phases if n == "integrity_check" and a <= x <= b]
-            excl = checks
-            label = "snapshot: backup API + checkpoint"
-        lat = in_window(a, b, excl)
-        entry = agg.setdefault(label, [0.0, [], 0.0])
-        entry[0] += (b - a) - sum(y - x for x, y in excl)
-        entry[1].extend(lat)
+        if name not in order:
+            order.append(name)
+        entry = agg.setdefault(name, [0.0, [], 0.0])
+        entry[0] += b - a
+        entry[1].extend(in_window(a, b))
         entry[2] = max([entry[2]] + [d for t0, d in dirty if a <= t0 < b])
-    order = ["idle before", "snapshot: backup API + checkpoint", "integrity_check", "export", "publish", "idle after"]
+    order.remove("idle after")
+    order.append("idle after")
     idle = agg["idle before"][1] + agg["idle after"][1]
     for label in order:
         secs, lat, dmax = agg.get(label, (0.0, [], 0.0))
@@ -219,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["phase", "seconds per cycle", "max dirty+writeback MiB", "submits", "submits/s", "p50 ms", "p99 ms", "max ms",
                  "p99 vs idle p99"], rows,
                 title=f"Submit latency by backup phase: {args.rows:,} rows, concurrency {args.concurrency}, "
-                      f"export={args.export}, {args.cycles} cycles, worker nice {args.nice}"
-                      f"{' + SCHED_IDLE' if args.sched_idle else ''}"))
+                      f"{args.cycles} x `python -m worker backup --full`, worker nice {args.nice}"))
     errors = sum(1 for _, _, ok in samples if not ok)
     print(f"errors {errors}; load average {os.getloadavg()[0]:.2f}; runtime {time.perf_counter() - started:.0f} s")
     return 0

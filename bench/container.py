@@ -110,7 +110,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--cold-build", action="store_true", help="also time `podman build --no-cache`")
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.cold_build = [100], False
 
     tag = app_tag()
     base = ensure_base_image()

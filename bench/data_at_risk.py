@@ -63,7 +63,10 @@ def main() -> int:
     parser.add_argument("--mount-interval", type=float, default=10.0)
     parser.add_argument("--hub-interval", type=float, default=60.0)
     parser.add_argument("--write-back", type=float, default=2.0)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.reviews, args.spacing, args.mount_interval, args.hub_interval, args.write_back = 2, 1.0, 2.0, 4.0, 0.5
     work = Path(tempfile.mkdtemp(prefix="bench-risk-"))
     srv = HubServer(tokens={TOKEN: "bench"}, lfs_threshold=10_000_000).start()
     worker = None

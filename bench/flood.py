@@ -64,7 +64,10 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, nargs="+", default=[3000, 19000])
     parser.add_argument("--hold", type=float, default=8.0)
     parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.sockets, args.hold, args.probes = [50], 1.0, 3
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     rows = []

@@ -27,7 +27,6 @@ import hmac
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,10 +35,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, median, stop_group, table
-from bench.load import _inputs, run_level
+from bench._common import OUT, PYTHON, Server, median, table
+from bench.load import review_inputs, run_level
 from bench.make_db import working_copy
-from tests.apprunner import free_port, wait_until
 from web.bot_guard import KEY_BYTES
 
 # The form with its spam checks off: what `--spam-checks` compares the form with.
@@ -79,36 +77,6 @@ class PageSubmit:
         return False, "stream ended without a result"
 
 
-class Server:
-    def __init__(self, name: str, cmd: list[str], env: dict, log_path: Path):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited rc={self.proc.returncode}, see {log_path}")
-            try:
-                return httpx.get(self.url + "/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_until(up, 120, 0.2, name)
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the server process (user + system): unlike req/s, barely moved by other
-        processes on a shared machine, so it shows the cost of a request when wall times are noisy."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        stop_group(self.proc)
-        self.log.close()
-
-
 def guard_cost_us(data_dir: Path, calls: int = 2000) -> float:
     """The spam checks alone, in this process: microseconds per page submit through
     `BotGuard.admit` (trap, token, links, duplicates on a real database; the store call a no-op)."""
@@ -123,7 +91,7 @@ def guard_cost_us(data_dir: Path, calls: int = 2000) -> float:
     try:
         guard = BotGuard(load_config({"FEEDBACK_DATA_DIR": str(data_dir), "FEEDBACK_MIN_SUBMIT_SECONDS": "0"}), store)
         rng = Random(7)
-        reviews = [validate(*_inputs(rng)) for _ in range(calls)]
+        reviews = [validate(*review_inputs(rng)) for _ in range(calls)]
         tokens = [guard.issue() for _ in range(calls)]
         started = time.process_time()
         for review, token in zip(reviews, tokens):
@@ -144,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--spam-checks", action="store_true",
                    help="submit through the page's event (trap + token) and add the form with its checks off")
+    p.add_argument("--smoke", action="store_true", help="tiny: 20 requests, one round (the suite's smoke test)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.requests, args.rounds = 20, 1
 
     work = OUT / "floor"
     work.mkdir(parents=True, exist_ok=True)
@@ -172,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list] = {s.name: [] for s in servers}
         cpu_ms: dict[str, list] = {s.name: [] for s in servers}
         for s in servers:  # warm-up, not counted
-            run_level(s.url, args.concurrency, 40, send=senders[s.name])
+            run_level(s.url, args.concurrency, 5 if args.smoke else 40, send=senders[s.name])
         for round_no in range(args.rounds):
             for s in servers:
                 before = s.cpu_seconds()

@@ -47,7 +47,7 @@ REPO = "alice/feedback"
 CYCLE_SECONDS = 60.0  # BACKUP_INTERVAL_SECONDS's default
 
 
-def simulate(*, reviews_per_cycle: int, hours: float, after: bool) -> dict:
+def simulate(*, reviews_per_cycle: int, hours: float, after: bool, warm_hours: float = 1.0) -> dict:
     clock = FakeClock(1767225600.0)
     with tempfile.TemporaryDirectory() as tmp, HubServer(tokens=HUB_TOKENS, clock=clock) as srv:
         config = load_config({"FEEDBACK_DATA_DIR": tmp, "HF_DATASET_REPO": REPO})
@@ -58,7 +58,7 @@ def simulate(*, reviews_per_cycle: int, hours: float, after: bool) -> dict:
         n = 0
         # Warm-up hour (not counted): the repo's creation, the first full backup, the budget's first hour.
         cycles = int(hours * 3600 / CYCLE_SECONDS)
-        warm = int(3600 / CYCLE_SECONDS)
+        warm = int(warm_hours * 3600 / CYCLE_SECONDS)
         started = time.perf_counter()
         for i in range(warm + cycles):
             if i == warm:
@@ -82,11 +82,14 @@ def simulate(*, reviews_per_cycle: int, hours: float, after: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=3.0, help="simulated hours per row (after a warm-up hour)")
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.hours = 0.1
     rows = []
     for label, per_cycle in (("1 review a minute", 1), ("1 review a second", 60)):
         for after in (False, True):
-            r = simulate(reviews_per_cycle=per_cycle, hours=args.hours, after=after)
+            r = simulate(reviews_per_cycle=per_cycle, hours=args.hours, after=after, warm_hours=0.05 if args.smoke else 1.0)
             rows.append((label, after, r))
             print(f"  {label}, {'after' if after else 'before'}: {r['wall']:.1f} s wall", file=sys.stderr)
     print(f"\nCommits and Hub API calls, 60 s cycle, {args.hours:g} simulated hours per row "

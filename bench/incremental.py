@@ -233,7 +233,10 @@ def main() -> int:
     p.add_argument("--no-full", dest="full", action="store_false",
                    help="skip the --full comparison cycle (the first cycle is a full one anyway)")
     p.add_argument("--keep", action="store_true", help="keep bench/out/incr-* (data folders, Hub state)")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args()
+    if args.smoke:
+        args.rows, args.new = "2000", "10"
     args.new = [int(x) for x in args.new.split(",")]
     args.targets = args.targets.split(",")
     results: list[dict] = []

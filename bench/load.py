@@ -106,7 +106,7 @@ def one_request(client: httpx.Client, url: str, data: list) -> tuple[bool, str]:
     return False, "stream ended without a result"
 
 
-def _inputs(rng: random.Random) -> list:
+def review_inputs(rng: random.Random) -> list:
     return [rng.choice(["Anna", "Ben", "", "Chloé Dubois", "@bench"]), rng.randint(1, 5),
             " ".join(rng.choices(WORDS, k=rng.randint(3, 25)))]
 
@@ -141,7 +141,7 @@ def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.
                         break
                     tickets["warm"] -= 1
                 try:
-                    send(client, url, _inputs(rng))
+                    send(client, url, review_inputs(rng))
                 except Exception:  # noqa: BLE001 - warm-up only; the counted part reports errors
                     pass
             start_barrier.wait()
@@ -154,7 +154,7 @@ def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.
                     attempted[0] += 1
                 t0 = time.perf_counter()
                 try:
-                    ok, err = send(client, url, _inputs(rng))
+                    ok, err = send(client, url, review_inputs(rng))
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     ok, err = False, f"{type(exc).__name__}: {str(exc)[:100]}"
                 ms = (time.perf_counter() - t0) * 1e3
@@ -193,6 +193,20 @@ def result_rows(results: list[LevelResult], label: str = "") -> list[list]:
 HEADERS = ["target", "concurrency", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "seconds", "client CPU s"]
 
 
+def smoke() -> int:
+    import os
+
+    from bench._common import OUT, PYTHON, Server
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
+    with Server("floor", [PYTHON, "bench/noop_app.py"], {**env, "GRADIO_ANALYTICS_ENABLED": "False"},
+                OUT / "load-smoke.log") as server:
+        results = run(server.url, [2], 10, max_seconds=60)
+    print(table(HEADERS, result_rows(results, "floor"), title=f"POST+SSE {API}, smoke"))
+    return 1 if any(r.ok == 0 or r.errors for r in results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="http://127.0.0.1:7860")
@@ -200,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=400, help="requests per level (total, all threads)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP call")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per level")
+    p.add_argument("--smoke", action="store_true",
+                   help="start the floor (bench/noop_app.py) and send it 10 requests at c=2 (the suite's smoke test)")
     args = p.parse_args(argv)
+    if args.smoke:
+        return smoke()
     levels = [int(c) for c in args.concurrency.split(",")]
     if any(c < 1 or c > 256 for c in levels) or not 1 <= args.requests <= 100_000:
         p.error("concurrency must be 1..256 and requests 1..100000")

@@ -61,7 +61,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=65.0)
     parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds = 3.0
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
         env = {"ADMIN_PASSWORD": "bench-never-guessed", "FEEDBACK_LOGIN_COOLDOWN_SECONDS": "1",

@@ -75,7 +75,10 @@ def parallel(url: str, source: str, headers: dict, n: int) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", type=int, default=120)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.burst = 12
     rows = []
     per_window = int(FAILURE_WINDOW_SECONDS // 300)
     for hops in (0, 1):

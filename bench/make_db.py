@@ -6,7 +6,7 @@ The schema comes from `shared.db.open_store_db` (tables, triggers, user_version,
 WAL). In the default `fast` mode the three triggers are dropped, the rows are
 bulk-inserted with executemany in big transactions, then `review_stats` and
 `meta.changes` are backfilled with the migration's own statements and the
-triggers re-created from `shared.db._MIGRATIONS`: the end state is what the app
+triggers re-created as `open_store_db` made them: the end state is what the app
 would have after N submits (checked at the end with `shared.db.read_summary`
 against COUNT/GROUP BY; `--mode triggers` inserts with the triggers firing, for
 comparison: same rows, same totals).
@@ -111,15 +111,10 @@ INSERT_SQL = ("INSERT INTO reviews (created_at, name, rating, comments) "
               "VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch'), ?, ?, ?)")
 
 
-def _trigger_sql() -> list[tuple[str, str]]:
-    """Every trigger of the current schema, as its latest migration creates it."""
-    out: dict[str, str] = {}
-    for version in range(1, shared_db.SCHEMA_VERSION + 1):
-        for stmt in shared_db._MIGRATIONS[version]:
-            words = stmt.split()
-            if words[:2] == ["CREATE", "TRIGGER"]:
-                out[words[2]] = stmt
-    return list(out.items())
+def trigger_sql(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Every trigger of a database `open_store_db` just created, as the migrations wrote it
+    (sqlite_master keeps each CREATE statement's text)."""
+    return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchall()
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple]:
@@ -137,7 +132,7 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     # A fresh connection: on the one that ran the v2 migration (ALTER TABLE ... RENAME COLUMN),
     # SQLite 3.40 refuses the wal_checkpoint after the journal-mode switch below ("table is locked").
     conn = shared_db.connect(tmp)
-    triggers = _trigger_sql()
+    triggers = trigger_sql(conn)
     # Speed for the build only: no fsync; the journal mode goes back to WAL at the end.
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA journal_mode = OFF")
@@ -257,14 +252,19 @@ def working_copy(rows: int, data_dir: Path, seed: int = 1) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("path", type=Path)
-    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("path", type=Path, nargs="?")
+    p.add_argument("--rows", type=int)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--mode", choices=("fast", "triggers"), default="fast",
                    help="fast: drop triggers, bulk insert, backfill, re-create (default); "
                         "triggers: insert with the triggers firing")
     p.add_argument("--force", action="store_true", help="rebuild even when a matching cached file exists")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.path, args.rows, args.force = OUT / "smoke" / "reviews-1000.db", 1000, True
+    if args.path is None or args.rows is None:
+        p.error("PATH and --rows are required")
     if args.rows < 0:
         p.error("--rows must be >= 0")
     args.path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,14 @@ def build():
 
 
 def main() -> int:
+    import sys
+
     import uvicorn
 
+    if "--smoke" in sys.argv[1:]:  # the suite's smoke test (tests/test_bench_smoke.py): build it, serve nothing
+        build()
+        print("minimal app built")
+        return 0
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7870"))
     uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning")
     return 0

@@ -4,7 +4,7 @@
 
 The page, its handlers and their outputs are the form's own (built by `build_app`, so the
 floor cannot drift from the form): validation, the status line, the cleared inputs, the
-10-row table, total, average and chart DataFrames. Only the store is replaced: `add` stores
+latest-reviews list (HTML), the total, the average and the chart's DataFrame. Only the store is replaced: `add` stores
 nothing and `latest`/`summary` return fixed rows and totals, so the difference to the real
 app is the database (the insert and the two queries) plus how `python -m web` serves the
 page. By default the floor is mounted the plainest way (`gr.mount_gradio_app` on a bare
@@ -92,8 +92,15 @@ def build_floor(like_web: bool):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--like-web", action="store_true", help="served as web/__main__.py serves the form")
+    parser.add_argument("--smoke", action="store_true", help="build both floors and exit (the suite's smoke test)")
     args = parser.parse_args()
     import uvicorn
+
+    if args.smoke:
+        for like_web in (False, True):
+            build_floor(like_web)
+        print("both floors built")
+        return 0
 
     config, app, server = build_floor(args.like_web)
     print(f"no-op floor on http://{server['host']}:{server['port']} like_web={args.like_web}", flush=True)

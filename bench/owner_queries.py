@@ -4,7 +4,7 @@
 
 For each size (a cached bench/make_db.py database, schema v3) it times, on a warm read-only
 connection, the median of --repeat runs of:
-- search: `search_reviews` (LIKE '%q%' + COUNT over the table, the original owner's query)
+- search: `like_offset_search` (LIKE '%q%' + COUNT over the table, the original owner's query)
   vs `find_reviews` + `count_reviews` (FTS5 phrase, count capped at 10,000), first page;
 - paging: OFFSET vs keyset (id < last id) for the first page and the 10,000th page
   (or the last page when the table has fewer than 10,000 pages);
@@ -49,6 +49,23 @@ SEARCHES = [("common word", "great"), ("rare word", "überall"), ("name", "Søre
             ("FTS syntax", 'NEAR -"x*')]
 
 
+def like_offset_search(conn, *, query: str = "", limit: int = 50, offset: int = 0) -> tuple[list[tuple], int]:
+    """The baseline: the owner's first query (LIKE '%q%' and OFFSET: both scan the table), newest first,
+    and how many match. The owner's page uses `find_reviews` + `count_reviews`."""
+    if not query:
+        rows = conn.execute(
+            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
+            (limit, offset)).fetchall()
+        return rows, db.read_summary(conn).total
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
+    rows = conn.execute(
+        f"SELECT id, created_at, name, rating, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+        (pattern, limit, offset)).fetchall()
+    total = conn.execute(f"SELECT COUNT(*) FROM reviews {where}", (pattern,)).fetchone()[0]
+    return rows, total
+
+
 def timed(fn, repeat: int) -> float:
     """Median milliseconds of `repeat` runs after one warm-up."""
     fn()
@@ -72,9 +89,9 @@ def measure(rows: int, repeat: int) -> list[tuple]:
         max_id = db.read_summary(conn).max_id
         for label, text in SEARCHES:
             f = db.ReviewFilter(query=text)
-            old = timed(lambda: db.search_reviews(conn, query=text, limit=PAGE), repeat)
+            old = timed(lambda: like_offset_search(conn, query=text, limit=PAGE), repeat)
             new = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
-            n_old = db.search_reviews(conn, query=text, limit=PAGE)[1]
+            n_old = like_offset_search(conn, query=text, limit=PAGE)[1]
             n_new, exact = db.count_reviews(conn, f)
             out.append((rows, f"search: {label} ({text!r})", old, new,
                         f"LIKE finds {n_old:,}; FTS {n_new:,}{'' if exact else '+'}"))
@@ -84,9 +101,9 @@ def measure(rows: int, repeat: int) -> list[tuple]:
         before = max_id - offset + 1  # no deletions in the bench db: ids are 1..rows
         all_rows = db.ReviewFilter()
         for label, off, cursor in (("page 1", 0, None), (f"page {deep:,}", offset, before)):
-            old = timed(lambda: db.search_reviews(conn, limit=PAGE, offset=off), repeat)
+            old = timed(lambda: like_offset_search(conn, limit=PAGE, offset=off), repeat)
             new = timed(lambda: db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor), repeat)
-            same = ([r[0] for r in db.search_reviews(conn, limit=PAGE, offset=off)[0]]
+            same = ([r[0] for r in like_offset_search(conn, limit=PAGE, offset=off)[0]]
                     == [r[0] for r in db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor)])
             out.append((rows, f"paging: {label} (OFFSET vs keyset)", old, new, "same rows" if same else "DIFFERENT"))
         group_by = ("SELECT substr(created_at, 1, 10) AS day, COUNT(*), AVG(rating) FROM reviews GROUP BY day")
@@ -118,12 +135,12 @@ def measure(rows: int, repeat: int) -> list[tuple]:
 WRITES = 300
 
 
-def _insert_us(conn, path: Path) -> tuple[float, float]:
+def _insert_us(conn, path: Path, writes: int) -> tuple[float, float]:
     """Median microseconds of one submit's INSERT (its own transaction, as the form does), and
     the pages each one writes (WAL frames): what a page-level incremental backup has to ship."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     runs = []
-    for i in range(WRITES):
+    for i in range(writes):
         review = Review(f"Bench {i}", 1 + i % 5, f"a new comment number {i} about the checkout page")
         t = time.perf_counter()
         db.insert_review(conn, review)
@@ -131,10 +148,10 @@ def _insert_us(conn, path: Path) -> tuple[float, float]:
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     wal = Path(str(path) + "-wal").stat().st_size
     frames = (wal - 32) / (page_size + 24)  # WAL header 32 bytes, 24 per frame
-    return statistics.median(runs), frames / WRITES
+    return statistics.median(runs), frames / writes
 
 
-def index_cost(rows: int) -> tuple[int, int, float, tuple[float, float], tuple[float, float]]:
+def index_cost(rows: int, writes: int = WRITES) -> tuple[int, int, float, tuple[float, float], tuple[float, float]]:
     """(bytes with the v3 tables, bytes without them, seconds to rebuild them,
     (us, pages) per insert with the v3 triggers, the same without them)."""
     src = cached_db(rows, quiet=True)
@@ -143,11 +160,13 @@ def index_cost(rows: int) -> tuple[int, int, float, tuple[float, float], tuple[f
         shutil.copyfile(src, copy)
         conn = db.connect(copy)
         try:
-            with_triggers = _insert_us(conn, copy)
+            with_triggers = _insert_us(conn, copy, writes)
             with db.transaction(conn):
                 for name in ("reviews_derived_ai", "reviews_derived_ad", "reviews_derived_au"):
                     conn.execute(f"DROP TRIGGER {name}")
-            without_triggers = _insert_us(conn, copy)
+            without_triggers = _insert_us(conn, copy, writes)
+            # The index's CREATE statement as the migration wrote it (sqlite_master keeps the text).
+            fts_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reviews_fts'").fetchone()[0]
             with db.transaction(conn):
                 conn.execute("DROP TABLE reviews_fts")
                 conn.execute("DELETE FROM review_days")
@@ -156,7 +175,7 @@ def index_cost(rows: int) -> tuple[int, int, float, tuple[float, float], tuple[f
             without = copy.stat().st_size
             t = time.perf_counter()
             with db.transaction(conn):
-                conn.execute(db._MIGRATIONS[3][0])  # CREATE VIRTUAL TABLE reviews_fts ...
+                conn.execute(fts_sql)
                 for sql in db.DERIVED_V3_BACKFILL:
                     conn.execute(sql)
             rebuild = time.perf_counter() - t
@@ -214,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--planted", action="store_true", help="only the planted-words worst case (see the doc)")
     p.add_argument("--planted-reviews", type=int, default=2_979)
     p.add_argument("--planted-words", type=int, default=550)
+    p.add_argument("--smoke", action="store_true", help="tiny: 2,000 rows, one run (the suite's smoke test)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.rows, args.repeat = [2_000], 1
+        args.planted_reviews, args.planted_words = 50, 20
+    writes = 20 if args.smoke else WRITES
     if args.planted:
         print(f"sqlite {db.sqlite3.sqlite_version}, {os.cpu_count()} CPUs; median of {args.repeat} warm runs, ms; "
               f"budget {db.SEARCH_BUDGET_SECONDS} s\n")
@@ -235,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {n:,} | {label} | {fmt(old) if old == old else '-'} | {fmt(new)} | {speed} | {note} |",
                   flush=True)
     print("\n| rows | db bytes with v3 tables | without (FTS dropped, VACUUM) | index share | rebuild s "
-          f"| one submit's INSERT us / pages written, v3 triggers | without them (median of {WRITES}) |")
+          f"| one submit's INSERT us / pages written, v3 triggers | without them (median of {writes}) |")
     print("|---|---|---|---|---|---|---|")
     for rows in args.rows:
-        with_, without, rebuild, (us_v3, pages_v3), (us_plain, pages_plain) = index_cost(rows)
+        with_, without, rebuild, (us_v3, pages_v3), (us_plain, pages_plain) = index_cost(rows, writes)
         print(f"| {rows:,} | {with_:,} | {without:,} | {(with_ - without) / with_:.0%} | {rebuild:.2f} "
               f"| {us_v3:,.0f} us / {pages_v3:.1f} | {us_plain:,.0f} us / {pages_plain:.1f} |", flush=True)
     return 0

@@ -129,7 +129,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-owner", action="store_true", help="only the two public pages")
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 1
     targets = (MINIMAL, FORM) if args.no_owner else (MINIMAL, FORM, OWNER)
     from playwright.sync_api import sync_playwright
 

@@ -54,7 +54,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fuse", action="store_true", help="the mount target on an rclone FUSE mount")
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.runs = 2000, 1
     from contextlib import nullcontext
 
     from tests.container_images import FuseMount

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -38,12 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, stop_group, table
+from bench._common import OUT, PYTHON, ROOT, Server, table
 from bench.load import LevelResult, run_level
 from bench.make_db import working_copy
-from tests.apprunner import App, free_port, wait_until
+from tests.apprunner import App, wait_until
 
-import httpx
 
 LEVELS = (1, 8, 32)
 
@@ -126,29 +124,11 @@ def stop_worker(app: App) -> None:
         raise RuntimeError(f"could not stop the worker: {out.stdout} {out.stderr}")
 
 
-class Noop:
-    def __init__(self, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
-        env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(self.port),
-                   GRADIO_ANALYTICS_ENABLED="False")
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen([PYTHON, str(ROOT / "bench" / "noop_app.py")], cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"no-op app exited rc={self.proc.returncode}, see {log_path}")
-            try:
-                return httpx.get(self.url + "/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_until(up, 120, 0.2, "the no-op app")
-
-    def stop(self) -> None:
-        stop_group(self.proc)
-        self.log.close()
+def Noop(log_path: Path) -> Server:
+    """The floor (bench/noop_app.py) as a server of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
+    return Server("the no-op app", [PYTHON, str(ROOT / "bench" / "noop_app.py")],
+                  {**env, "GRADIO_ANALYTICS_ENABLED": "False"}, log_path)
 
 
 def pooled(rounds: list[LevelResult]) -> LevelResult:
@@ -183,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large", type=int, default=1_000_000)
     p.add_argument("--max-seconds", type=float, default=60.0, help="time bound per round")
     p.add_argument("--quick", action="store_true", help="smoke test: 100k instead of 1M, 60 requests, 1000 RSS submits")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args(argv)
     if args.quick:
         args.requests, args.rss_submits, args.large = 60, 1000, 100_000
+    if args.smoke:
+        args.requests, args.rounds, args.rss_submits, args.small, args.large, args.max_seconds = 6, 1, 20, 500, 2000, 30
     args.backup_requests = args.backup_requests or 2 * args.requests
     started = time.perf_counter()
     work = OUT / "run_all"
@@ -227,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         web_pid = app.pid("web")
         rss_start = vm_rss_mib(web_pid)
         stop_worker(app)
-        run_level(app.url, 8, 50, warmup=0, **load_kw)  # first-call costs, not counted anywhere
+        run_level(app.url, 8, 5 if args.smoke else 50, warmup=0, **load_kw)  # first-call costs, not counted anywhere
         rss_before = vm_rss_mib(web_pid)
         rss_curve = [(0, rss_before)]
         wal = WalSampler(db).start()

@@ -94,7 +94,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--addresses", type=int, default=40)
     parser.add_argument("--per-address", type=int, default=40)
+    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.addresses, args.per_address = 3, 3
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     rows = measure(0, args.addresses, args.per_address) + measure(1, args.addresses, args.per_address)

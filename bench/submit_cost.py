@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large", type=int, default=1_000_000)
     p.add_argument("--block", type=int, default=100, help="submits per block (ours)")
     p.add_argument("--time-limit", type=float, default=300.0, help="stop adding blocks after this many seconds")
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.submits, args.seed_submits, args.small, args.large, args.block, args.time_limit = 40, 20, 500, 2000, 10, 30
 
     def config(kind, cls, rows, per_block):
         path = working_copy(rows, OUT / "submit" / f"{kind}-{rows}")

@@ -5,24 +5,20 @@ owner's page (a download, from the live database), so both files have the
 same format:
 
 - header `COLUMNS`, then one row per review in id order;
-- `id` bare, every other cell quoted (pyarrow's `quoting_style="needed"` quotes
-  every string, and the guarded columns are strings), LF line ends.
-  Why this one: it is what the fast path (Arrow) writes at about `sqlite3 -csv`
-  speed, and the stdlib fallback reproduces it byte for byte. Any CSV reader
-  (pandas, Excel, `csv.reader`) reads it back to the same values.
+- `id` bare, every other cell quoted (`csv.QUOTE_NONNUMERIC`: the guarded
+  columns are strings), LF line ends: the format of every backup so far. Any CSV
+  reader (pandas, Excel, `csv.reader`) reads it back to the same values.
 - the guard against formula injection (OWASP: a text cell starting with
   = + - @ tab or CR gets a leading '; also after leading spaces, NBSP or
   zero-width characters, and for full-width forms: see FORMULA_STARTS) runs
   inside SQLite, in the query itself,
   on every column but `id`: a restored or hand-edited database may hold anything.
 
-Fast path: SQLite -> Arrow record batches (adbc-driver-sqlite) -> pyarrow's
-CSV writer, batch by batch: flat memory, where the stdlib csv module is
-~3-4x slower at 1M rows (see bench/export.py). Text columns are cast to TEXT
-with NULL as '' because the Arrow driver infers a column's type from its
-first rows and fails on a later row of another type. Should Arrow still
-refuse a database (odd types or bytes from a hand-edited file), the same
-query goes through `csv.writer` instead: slower, same bytes.
+Written by `csv.writer` from a cursor, through Python's own SQLite library, in
+flat memory. An Arrow path (adbc-driver-sqlite) was ~0.2 s CPU faster per
+100k-row shard, the most a backup cycle writes (bench/export.py), but it loaded
+a second SQLite library into the process, and two libraries release each
+other's POSIX locks on a file both have open (sqlite.org/howtocorrupt.html 2.2).
 
 A single SELECT is one read transaction in SQLite, so the file is one
 consistent state of the table even when it is read from the live database.
@@ -31,12 +27,9 @@ consistent state of the table even when it is read from the live database.
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 
 from shared.db import COLUMNS, connect
-
-log = logging.getLogger("shared.csv_export")
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Not only the first character. Spreadsheet imports trim or normalise what comes before a
@@ -112,41 +105,10 @@ def guard_cell(value: object) -> object:
     return value
 
 
-def _write_arrow(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL) -> None:
-    # The driver's low-level API, not its DB-API module: that one imports
-    # pandas, which would double the worker's memory (88 -> 155 MiB).
-    # Not through shared.db.connect: Arrow needs its own driver; read-only URI all the same.
-    import adbc_driver_manager
-    import adbc_driver_sqlite
-    import pyarrow
-    import pyarrow.csv as pa_csv
-
-    database = adbc_driver_sqlite.connect(f"file:{db_path}?mode=ro")
-    try:
-        conn = adbc_driver_manager.AdbcConnection(database)
-        try:
-            stmt = adbc_driver_manager.AdbcStatement(conn)
-            try:
-                stmt.set_sql_query(sql)
-                stream, _ = stmt.execute_query()
-                batches = pyarrow.RecordBatchReader.from_stream(stream)
-                options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
-                with pa_csv.CSVWriter(str(csv_path), batches.schema, write_options=options) as writer:
-                    for batch in batches:
-                        writer.write_batch(batch)
-            finally:
-                stmt.close()
-        finally:
-            conn.close()
-    finally:
-        database.close()
-
-
 def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: list | tuple = ()) -> None:
     conn = connect(db_path, readonly=True)
     try:
         with open(csv_path, "w", newline="", encoding="utf-8") as out:
-            # The same bytes as the Arrow path: text quoted, LF line ends.
             writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(COLUMNS)
             cursor = conn.execute(sql, params)
@@ -165,27 +127,16 @@ def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
 
 
 def write_reviews_csv(db_path: Path, csv_path: Path, only_ids: tuple[str, list] | None = None, *,
-                      sql: str = EXPORT_SQL, arrow: bool = True) -> None:
+                      sql: str = EXPORT_SQL) -> None:
     """Write every review of `db_path` to `csv_path` (created or truncated; its mode is kept),
     or those `sql` selects (`range_sql`: one shard of a backup).
 
     `only_ids`: (a SELECT of ids, its parameters) narrows the file to those reviews (the owner's
-    dates and ratings); that goes through the csv module, which binds parameters (same bytes).
-    `arrow=False`: the csv module path only, through Python's own SQLite library."""
-    if not arrow and only_ids is None:
-        # A database other connections of this process have open: Python's own SQLite only
-        # (see web/admin.write_export).
-        _write_stdlib(db_path, csv_path, sql)
-        return
+    dates and ratings)."""
+    params: list | tuple = ()
     if only_ids is not None:
         ids, params = only_ids
         sql = EXPORT_SQL.replace(" FROM reviews ORDER BY", f" FROM reviews WHERE {COLUMNS[0]} IN ({ids}) ORDER BY")
         if sql == EXPORT_SQL:
             raise RuntimeError("EXPORT_SQL changed shape: the filtered export cannot narrow it")
-        _write_stdlib(db_path, csv_path, sql, params)
-        return
-    try:
-        _write_arrow(db_path, csv_path, sql)
-    except Exception as exc:  # noqa: BLE001 - any Arrow refusal: the slower path still exports everything
-        log.warning("fast CSV export failed, using the csv module path=%s error=%s", db_path, exc)
-        _write_stdlib(db_path, csv_path, sql)
+    _write_stdlib(db_path, csv_path, sql, params)

@@ -1,6 +1,8 @@
-"""The one place that opens database connections, plus the schema and the review queries.
+"""Connections to a reviews store (the live database, or a copy opened as one), the schema and its
+migrations, and the review queries. (The worker's mirror, snapshot and restore copies are opened in
+worker/mirror.py, tree.py, snapshot.py and restore.py, without switching to WAL: each must stay one file.)
 
-Every connection gets the same pragmas: WAL (checked, not assumed), a busy
+Every connection opened here gets the same pragmas: WAL (checked, not assumed), a busy
 timeout so that the web and the worker wait for each other instead of failing,
 synchronous=NORMAL (safe in WAL: a power cut may lose the last commits, never
 corrupt the file), and a journal size limit so the -wal file shrinks back after
@@ -81,7 +83,7 @@ _MIGRATIONS: dict[int, list[str]] = {
                UPDATE meta SET value = value + 1 WHERE key = 'changes';
            END""",
     ],
-    # v3: the owner's page at scale (issue 15). Derived data only, rebuilt from `reviews`
+    # v3: the owner's page at scale. Derived data only, rebuilt from `reviews`
     # by the statements in _DERIVED_V3_BACKFILL, and kept in step by triggers on the one
     # table every write goes through (the form, the worker's merge and restore alike):
     # - reviews_fts: FTS5 over name + comments, external content (the text is stored once,
@@ -271,26 +273,6 @@ def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
     return conn.execute(
         "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
     ).fetchall()
-
-
-def search_reviews(conn: sqlite3.Connection, *, query: str = "", limit: int = 50,
-                   offset: int = 0) -> tuple[list[tuple], int]:
-    """A page of reviews, newest first, whose name or comments contain `query`.
-
-    The original owner's query (LIKE '%q%' and OFFSET: both scan the table); kept as the
-    baseline for bench/owner_queries.py. The owner's page uses `find_reviews`."""
-    if not query:
-        rows = conn.execute(
-            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset)).fetchall()
-        return rows, read_summary(conn).total
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
-    rows = conn.execute(
-        f"SELECT id, created_at, name, rating, comments FROM reviews {where} ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-        (pattern, limit, offset)).fetchall()
-    total = conn.execute(f"SELECT COUNT(*) FROM reviews {where}", (pattern,)).fetchone()[0]
-    return rows, total
 
 
 # Counting every match of a common word at 1M rows reads its whole posting list;

@@ -1,6 +1,7 @@
 """Helpers shared by the incremental-backup tests (test_mirror, test_tree, test_incremental)."""
 
-from shared.db import COLUMNS, connect
+from shared.db import COLUMNS
+from tests.store_support import all_rows
 from worker import parquet
 from worker import tree as tree_mod
 
@@ -9,11 +10,7 @@ COLS = ", ".join(COLUMNS)
 
 def review_rows(path):
     """Every review of a database file, in id order."""
-    conn = connect(path, readonly=True)
-    try:
-        return conn.execute(f"SELECT {COLS} FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return all_rows(path)
 
 
 def shard_names(*ranges):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.required import need, need_module
+
 __all__ = ["ARTIFACTS", "CHROMIUM_ARGS", "CHROMIUM_PATH", "browser", "page"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +33,8 @@ DEFAULT_TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
-    if not Path(CHROMIUM_PATH).exists():
-        pytest.skip(f"no chromium at {CHROMIUM_PATH} (scripts/test apt-installs it)")
+    sync_api = need_module("playwright.sync_api", "playwright is not installed (requirements-test.txt)")
+    need(Path(CHROMIUM_PATH).exists(), f"no chromium at {CHROMIUM_PATH} (scripts/test apt-installs it)")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
         try:

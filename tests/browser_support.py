@@ -15,6 +15,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from shared.db import connect
+from tests.store_support import all_rows
 
 PASSWORD = "correct horse battery staple"
 
@@ -28,11 +29,7 @@ def db_count(data_dir: Path) -> int:
 
 
 def db_rows(data_dir: Path) -> list[tuple]:
-    conn = connect(data_dir / "reviews.db", readonly=True)
-    try:
-        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return all_rows(data_dir / "reviews.db", ("id", "name", "rating", "comments"))
 
 
 def db_created_at(data_dir: Path, review_id: int) -> str:

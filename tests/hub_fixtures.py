@@ -41,6 +41,15 @@ HUB_OTHER_TOKEN = "tok-bob"  # bob, write access (to bob/*)
 HUB_READ_TOKEN = "tok-read"  # alice, read-only
 HUB_TOKENS = {HUB_TOKEN: HUB_USER, HUB_OTHER_TOKEN: HUB_OTHER_USER, HUB_READ_TOKEN: (HUB_USER, "read")}
 HUB_LFS_THRESHOLD = 1_000_000
+HUB_REPO = "alice/feedback"  # the dataset the tests back up to (alice: HUB_TOKEN)
+
+
+def hub_config(data_dir, **extra):
+    """The app's config for `data_dir`, backing up to HUB_REPO every second (`extra`: more variables)."""
+    from shared.config import load_config
+
+    return load_config({"FEEDBACK_DATA_DIR": str(data_dir), "HF_DATASET_REPO": HUB_REPO,
+                        "BACKUP_INTERVAL_SECONDS": "1", **extra})
 
 
 def hub_client_env(endpoint: str, token: str | None = HUB_TOKEN, hf_home: str | None = None, base: dict | None = None) -> dict:

@@ -14,8 +14,6 @@ import re
 
 import pandas as pd
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
 from playwright.sync_api import expect
 
 from shared.db import Store, connect, transaction

@@ -38,6 +38,7 @@ from tests.apprunner import free_port, wait_until
 from tests.container_images import ROOT, Container, FuseMount, ensure_app_image, podman, tools_missing
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
 from tests.hubserver import HubServer
+from tests.required import need
 
 # A cold cache builds both images inside the first test (about 4-5 minutes on 2 busy cores).
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
@@ -49,9 +50,8 @@ PERSISTENT_DATA = "/data/feedback"
 
 @pytest.fixture(scope="module")
 def image():
-    missing = tools_missing()
-    if missing:  # scripts/test installs them; a bare `pytest` on a machine without them says so
-        pytest.skip(f"needs {', '.join(missing)} (bash scripts/test installs them)")
+    missing = tools_missing()  # scripts/test installs them; a bare `pytest` on a machine without them says so
+    need(not missing, f"needs {', '.join(missing)} (bash scripts/test installs them)")
     return ensure_app_image()
 
 

@@ -15,7 +15,8 @@ from huggingface_hub import HfApi, hf_hub_download
 from shared.config import load_config
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
-from tests.hub_fixtures import HUB_TOKEN, hub_client_env
+from tests.hub_fixtures import HUB_REPO as REPO
+from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_config
 from worker.backup import Backup
 from shared.csv_export import guard_cell
 from worker.hub import HubTarget
@@ -23,7 +24,6 @@ from worker.loop import BackupLoop
 from worker.privacy import NamesChoiceMissing
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO = "alice/feedback"
 CSV_SHARD = "csv/reviews-0000000001-0000100000.csv"  # the first shard of ids: every review of these small tests
 FEATURES = {"id": "int64", "created_at": "timestamp[ms, tz=UTC]", "name": "string", "rating": "int8",
             "comments": "string"}
@@ -34,11 +34,6 @@ TRICKY = [
     ("=HYPERLINK(1)", 5, "'=typed with a quote"), ("+1", 4, "-2"), ("@at", 3, "tab\there"),
     ("Zoë «ü»", 2, "line one\nline two, \"quoted\""), ("  spaced  ", 1, "ends with a comma,"),
 ]
-
-
-def hub_config(data_dir, **extra):
-    return load_config({"FEEDBACK_DATA_DIR": str(data_dir), "HF_DATASET_REPO": REPO,
-                        "BACKUP_INTERVAL_SECONDS": "1", **extra})
 
 
 def target_for(srv, config):

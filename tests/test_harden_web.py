@@ -31,6 +31,9 @@ SESSION_IDLE, SESSION_MAX = 6, 14
 FLOOD_SOCKETS = 3000
 FLOOD_SOURCE = "127.0.0.2"  # all of 127/8 is loopback: the flood has its own address, the form's users another
 DRIP_SOURCE = "127.0.0.3"
+# A client address no other test of this module sends from (127.0.9.x), so no test depends on which
+# ran before it and used up the per-client rate limit of the shared app.
+PROBE_SOURCE = "127.0.9.1"
 
 
 # ---------------------------------------------------------------- units
@@ -375,9 +378,8 @@ def test_a_connection_flood_neither_stops_the_form_nor_floods_the_log(direct_app
         # One slow client dripping header bytes (slowloris): the deadline is not reset by data.
         drip = socket.create_connection(("127.0.0.1", direct_app.port), timeout=5, source_address=(DRIP_SOURCE, 0))
         drip.sendall(b"GET / HTTP/1.1\r\n")
-        # While the flood holds its sockets, other clients are answered (127.0.0.4: a client
-        # that has not used up its rate limit in the test before).
-        with httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.4")) as client:
+        # While the flood holds its sockets, other clients are answered (from an address of their own).
+        with httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address=PROBE_SOURCE)) as client:
             assert client.get(direct_app.url + "/").status_code == 200
             r = gradio_api.add_review(direct_app.url, "during the flood", 5, "flood-survivor", client=client)
             assert r.ok, r.error

@@ -19,7 +19,9 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from shared.config import load_config
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
-from tests.hub_fixtures import HUB_TOKEN, hub_client_env
+from tests.hub_fixtures import HUB_REPO as REPO
+from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_config
+from tests.store_support import add_reviews, all_rows
 from worker.backup import Backup
 from worker.drill import RestoreDrill
 from worker.hub import HubTarget
@@ -28,12 +30,6 @@ from worker.restore import restore
 from worker.state import load_state
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO = "alice/feedback"
-
-
-def hub_config(data_dir: Path, **extra):
-    return load_config({"FEEDBACK_DATA_DIR": str(data_dir), "HF_DATASET_REPO": REPO,
-                        "BACKUP_INTERVAL_SECONDS": "1", **extra})
 
 
 def target_for(srv) -> HubTarget:
@@ -41,19 +37,11 @@ def target_for(srv) -> HubTarget:
 
 
 def add(config, ratings, tag="r"):
-    conn = open_store_db(config.db_path)
-    try:
-        return [insert_review(conn, Review(f"{tag}{i}", rating, f"{tag} comment {i}")) for i, rating in enumerate(ratings)]
-    finally:
-        conn.close()
+    return add_reviews(config, ratings=ratings, tag=tag)
 
 
 def rows(db_path: Path) -> list[tuple]:
-    conn = connect(db_path, readonly=True)
-    try:
-        return conn.execute("SELECT id, name, comments FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return all_rows(db_path, ("id", "name", "comments"))
 
 
 def worker_cli(config, srv, *args) -> subprocess.CompletedProcess:

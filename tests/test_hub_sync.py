@@ -13,40 +13,21 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
-from shared.config import load_config
-from shared.db import COLUMNS, connect, insert_review, open_store_db
-from shared.reviews import Review
+from shared.db import COLUMNS, connect
 from tests.apprunner import App, wait_until
-from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env
+from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env, hub_config
+from tests.hub_fixtures import HUB_REPO as REPO
+from tests.store_support import add_reviews as add
+from tests.store_support import all_rows as local_rows
 from worker.backup import Backup
 from worker.hub import HubError, HubTarget
 from worker.loop import BackupLoop
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO = "alice/feedback"
-
-
-def hub_config(data_dir, **extra):
-    return load_config({"FEEDBACK_DATA_DIR": str(data_dir), "HF_DATASET_REPO": REPO,
-                        "BACKUP_INTERVAL_SECONDS": "1", **extra})
 
 
 def target_for(srv, token=HUB_TOKEN, **kwargs):
     return HubTarget(HfApi(endpoint=srv.endpoint, token=token), REPO, has_token=bool(token), **kwargs)
-
-
-def add(config, n, tag="r", comment="c"):
-    conn = open_store_db(config.db_path)
-    for i in range(n):
-        insert_review(conn, Review(f"{tag}{i}", 1 + i % 5, comment))
-    conn.close()
-
-
-def local_rows(db_path):
-    conn = connect(db_path, readonly=True)
-    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
-    conn.close()
-    return rows
 
 
 def download(srv, filename, revision, tmp_path):

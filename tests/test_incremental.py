@@ -15,7 +15,11 @@ from shared.db import connect, open_store_db, read_summary
 from tests.backup_tree_support import shard_names as shards
 from tests.backup_tree_support import use_small_shards
 from tests.hub_fixtures import HUB_TOKEN
-from tests.test_hub_sync import REPO, add, check_pushed, hub_config, local_rows, run_worker_cmd
+from tests.hub_fixtures import HUB_REPO as REPO
+from tests.hub_fixtures import hub_config
+from tests.store_support import add_reviews as add
+from tests.store_support import all_rows as local_rows
+from tests.test_hub_sync import check_pushed, run_worker_cmd
 from worker.backup import Backup
 from worker.hub import HubError, HubTarget
 from worker.restore import restore

@@ -4,14 +4,12 @@ import shutil
 
 from shared.db import connect, insert_review, open_store_db, read_summary
 from shared.reviews import Review
+from tests.store_support import all_rows
 from worker.merge import merge_backup_into
 
 
 def rows(path):
-    conn = connect(path, readonly=True)
-    out = conn.execute("SELECT id, created_at, name FROM reviews ORDER BY id").fetchall()
-    conn.close()
-    return out
+    return all_rows(path, ("id", "created_at", "name"))
 
 
 def test_backup_keeps_ids_local_rows_follow_and_a_second_merge_adds_nothing(tmp_path):

@@ -9,17 +9,11 @@ import shutil
 from shared.db import COLUMNS, connect, insert_review, open_store_db, read_summary, transaction
 from shared.reviews import Review
 from tests.backup_tree_support import review_rows as rows
+from tests.store_support import add_reviews as add
 from worker.merge import merge_backup_into
 from worker.mirror import Mirror
 
 COLS = ", ".join(COLUMNS)
-
-
-def add(db, n, tag="r"):
-    conn = open_store_db(db)
-    for i in range(n):
-        insert_review(conn, Review(f"{tag}{i}", 1 + i % 5, f"comment {i}"))
-    conn.close()
 
 
 def same_as_live(mirror, live):

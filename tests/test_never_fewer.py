@@ -7,7 +7,11 @@ import threading
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN
-from tests.test_hub_sync import REPO, add, hub_config, local_rows, run_worker_cmd, target_for
+from tests.hub_fixtures import HUB_REPO as REPO
+from tests.hub_fixtures import hub_config
+from tests.store_support import add_reviews as add
+from tests.store_support import all_rows as local_rows
+from tests.test_hub_sync import run_worker_cmd, target_for
 from worker.backup import Backup, BackupConflict
 from worker.loop import BackupLoop
 from worker.startup import prepare

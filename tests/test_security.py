@@ -24,9 +24,9 @@ import pytest
 from tests import gradio_api
 from tests.apprunner import ROOT, App, wait_until
 from tests.hub_fixtures import HUB_LFS_THRESHOLD, HUB_TOKENS, HUB_USER, hub_client_env
+from tests.hub_fixtures import HUB_REPO as REPO
 from tests.hubserver import HubServer
 
-REPO = "alice/feedback"
 SECRET = "hf_SECRET_test_token_value_123"  # distinctive, so that grepping for it means something
 WRONG = "hf_WRONG_test_token_value_456"
 ADMIN_PASSWORD = "owner-Pa55word-for-tests"

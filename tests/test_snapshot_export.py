@@ -93,21 +93,21 @@ def _parsed(path):
         return list(csv.reader(f))
 
 
-def test_both_export_paths_match_a_reference_writer(tmp_path):
-    from shared.csv_export import _write_arrow as _export_arrow, _write_stdlib as _export_stdlib
-
+def test_the_export_matches_a_reference_writer_byte_for_byte(tmp_path):
     db = tmp_path / "reviews.db"
     conn = open_store_db(db)
-    for i in range(3000):  # more than one Arrow batch
+    for i in range(3000):  # more than one fetch of the cursor
         insert_review(conn, Review(["=x", "-y", "ok", "", "@z"][i % 5] + str(i), 1 + i % 5, f"line\n{i}, \"q\""))
     rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
     conn.close()
     reference = [["id", "created_at", "name", "rating", "comments"]]
     reference += [[str(r[0]), r[1], guard_cell(r[2]), str(r[3]), guard_cell(r[4])] for r in rows]
-    _export_arrow(db, tmp_path / "arrow.csv")
-    _export_stdlib(db, tmp_path / "stdlib.csv")
-    assert _parsed(tmp_path / "arrow.csv") == reference
-    assert (tmp_path / "stdlib.csv").read_bytes() == (tmp_path / "arrow.csv").read_bytes()
+    export_csv(db, tmp_path / "export.csv")
+    assert _parsed(tmp_path / "export.csv") == reference
+    # The format every backup so far has: id bare, every other cell quoted, LF line ends.
+    lines = (tmp_path / "export.csv").read_bytes().split(b"\n")
+    assert lines[0] == b'"id","created_at","name","rating","comments"'
+    assert lines[1].startswith(b'1,"') and b"\r" not in lines[1]
 
 
 def test_export_survives_nulls_first_and_mixed_types(tmp_path):

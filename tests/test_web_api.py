@@ -17,6 +17,7 @@ from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS
 from tests import gradio_api
 from web.display_text import without_bidi_controls
 from tests.apprunner import App
+from tests.store_support import all_rows
 
 PASSWORD = "owner password for the API tests"
 RATE_LIMIT = 3
@@ -48,11 +49,7 @@ def limited_app(tmp_path_factory):
 
 
 def db_rows(data_dir) -> list[tuple]:
-    conn = connect(data_dir / "reviews.db", readonly=True)
-    try:
-        return conn.execute("SELECT id, name, rating, comments FROM reviews ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    return all_rows(data_dir / "reviews.db", ("id", "name", "rating", "comments"))
 
 
 def created_at(data_dir, review_id: int) -> str:
@@ -65,26 +62,6 @@ def created_at(data_dir, review_id: int) -> str:
 
 def db_count(data_dir) -> int:
     return len(db_rows(data_dir))
-
-
-def call_raw(base_url: str, body: bytes) -> gradio_api.CallResult:
-    """add_review with a body as given: JSON that httpx would not produce (a lone surrogate escape)."""
-    with httpx.Client(timeout=30) as client:
-        r = client.post(f"{base_url}/gradio_api/call/add_review", content=body,
-                        headers={"content-type": "application/json"})
-        if r.status_code != 200:
-            return gradio_api.CallResult(ok=False, error=r.text, status=r.status_code)
-        event = None
-        with client.stream("GET", f"{base_url}/gradio_api/call/add_review/{r.json()['event_id']}") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    payload = json.loads(line.split(":", 1)[1].strip() or "null")
-                    if event == "complete":
-                        return gradio_api.CallResult(ok=True, data=payload)
-                    return gradio_api.CallResult(ok=False, error=str(payload))
-    return gradio_api.CallResult(ok=False, error="stream ended without a result")
 
 
 # ---------------------------------------------------------------- validation
@@ -115,7 +92,7 @@ def test_invalid_input_is_refused_with_a_message_and_stores_nothing(app, case):
 
 def test_unpaired_surrogate_is_refused_and_stores_nothing(app):
     before = db_count(app.data_dir)
-    r = call_raw(app.url, b'{"data": ["Nia", 3, "broken \\ud800 text"]}')
+    r = gradio_api.call_raw(app.url, "add_review", b'{"data": ["Nia", 3, "broken \\ud800 text"]}')
     assert not r.ok and "unpaired surrogates" in (r.error or ""), r
     assert db_count(app.data_dir) == before
 

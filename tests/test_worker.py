@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 
-from shared.db import connect, insert_review, open_store_db
-from shared.reviews import Review
+from shared.db import connect
 from tests.apprunner import wait_until
+from tests.store_support import add_reviews
 from worker.backup import Backup
 from worker.loop import BackupLoop
 from worker.restore import fetch_checked
@@ -29,10 +29,7 @@ def manifests(folder: Path) -> list[Path]:
 
 
 def add(config, n=1, rating=4):
-    conn = open_store_db(config.db_path)
-    for i in range(n):
-        insert_review(conn, Review(f"r{i}", rating, "c"))
-    conn.close()
+    add_reviews(config, ratings=[rating] * n, comment="c")
 
 
 def test_no_change_means_no_new_backup_also_after_a_restart(config):

@@ -7,7 +7,7 @@ Gradio serves many routes the form never uses (uploads, `process_recording`,
 which ran ffmpeg on an anonymous file and served the result from `file=`,
 streams, monitoring...). A blocklist misses the next one; the public app
 answers only PUBLIC_ROUTES, found by loading the page, submitting and opening
-"Use via API" in a browser (tests/test_harden.py checks the page still works).
+"Use via API" in a browser (tests/test_harden_web.py and tests/test_browser.py check the page still works).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The Hugging Face dataset as a backup target.
 
-Each backup is ONE commit (`HfApi.create_commit`) holding reviews.db,
-reviews.csv and a README.md dataset card, so the db and the csv on the Hub
-always belong together (`upload_folder` may split a large upload into
-several commits). The card carries a machine-readable line with what the
+Each backup is ONE commit (`HfApi.create_commit`) holding the files that
+changed (the db's base and delta, CSV and Parquet shards: worker/tree.py) and
+the README.md dataset card, so the files on the Hub always belong together
+(`upload_folder` may split a large upload into several commits). The card carries a machine-readable line with what the
 backup holds (rows, highest id, fingerprint), so the worker can learn what
 the Hub has from one small file instead of downloading the database.
 

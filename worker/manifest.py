@@ -1,9 +1,9 @@
 """The manifest of a backup: what one backup holds and where it is.
 
-Built once per backup, from the snapshot (`BackupManifest.for_snapshot`), by
-`worker.backup`; the target only adds where it put it (`placed`). It is
-stored beside every backup (a local pair's `.json`, a machine-readable line in
-the Hub's dataset card), so the worker learns what the newest backup holds
+Built once per backup by the tree (`Tree.manifest`, from the snapshot with
+`BackupManifest.for_snapshot`); the target only adds where it put it (`placed`).
+It is stored beside every backup (a local backup's `.json`, a machine-readable
+line in the Hub's dataset card), so the worker learns what the newest backup holds
 without downloading its database. The JSON keys are a stored format: keep them.
 """
 

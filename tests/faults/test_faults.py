@@ -25,11 +25,11 @@ from shared.db import connect
 from tests import gradio_api
 from tests.apprunner import App, wait_until
 from tests.faults.conftest import RESULTS
+from tests.hub_fixtures import HUB_REPO as REPO
 from tests.hub_fixtures import HUB_TOKEN, HUB_TOKENS, hub_client_env
 from tests.hubserver import HubServer
 from worker.state import load_state
 
-REPO = "alice/feedback"
 LOAD_MAX_REVIEWS = 20_000
 LOAD_MAX_SECONDS = 600
 LOAD_PAUSE_SECONDS = 0.05

@@ -1,0 +1,79 @@
+"""Benches that cannot rot: every bench script runs at a tiny size (`--smoke`), and none reaches into
+the product's private names or replaces a product function.
+
+The convention (bench/README.md): every `bench/*.py` whose name does not start with `_` is a script
+that accepts `--smoke` (tiny, bounded, exit 0 on success); a new script joins this test by existing.
+Timing is never asserted: the scripts print tables, this only checks that they still run."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.required import need
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # they start servers, workers, the test Hub
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"))
+PRODUCT = ("shared", "web", "worker")
+NEEDS_PODMAN = {"container.py"}
+
+
+def _product_aliases(tree: ast.AST) -> dict[str, str]:
+    """local name -> product module, for `import shared.db as db`, `from shared import db`..."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in PRODUCT:
+                    aliases[a.asname or a.name.split(".")[0]] = a.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PRODUCT:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def test_no_bench_uses_a_private_name_of_the_product_or_patches_it():
+    problems = []
+    for name in SCRIPTS + ["_common.py"]:
+        path = BENCH / name
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = _product_aliases(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PRODUCT:
+                problems += [f"{name}:{node.lineno} imports {node.module}.{a.name}"
+                             for a in node.names if a.name.startswith("_")]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                  and node.attr.startswith("_") and not node.attr.startswith("__")):
+                problems.append(f"{name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in aliases:
+                        problems.append(f"{name}:{node.lineno} replaces {aliases[t.value.id]}.{t.attr}")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in aliases):
+                problems.append(f"{name}:{node.lineno} setattr on {aliases[node.args[0].id]}")
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_bench_script_runs_at_a_tiny_size(script):
+    source = (BENCH / script).read_text()
+    assert "--smoke" in source, f"bench/{script} must accept --smoke (bench/README.md: the convention)"
+    if script in NEEDS_PODMAN:
+        from tests.container_images import tools_missing
+
+        missing = tools_missing()
+        need(not missing, f"bench/{script} needs {', '.join(missing)} (bash scripts/test installs them)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
+    res = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=900 if script in NEEDS_PODMAN else 300)
+    assert res.returncode == 0, f"bench/{script} --smoke failed rc={res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
