@@ -87,6 +87,8 @@ class Config:
     trusted_proxy_hops: int
     login_cooldown_seconds: float
     restore_drill_interval_seconds: float
+    # Pre-moderation: a new review stays off the public page until the owner approves it.
+    premoderation: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -198,4 +200,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                             DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS, float,
                                             lambda v: v == 0 or 1 <= v <= 31 * 86400,
                                             "0 (off) or seconds between 1 and 2678400"),
+        premoderation=_get(env, "FEEDBACK_PREMODERATION", False, _parse_bool, expect="true or false"),
     )

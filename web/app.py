@@ -30,6 +30,8 @@ SESSION_CAPACITY = 100
 NAME_LABEL = "Name (optional)"
 NAME_LABEL_HIDDEN = "Name (optional, not shown publicly)"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
+PENDING_MESSAGE = ("Thank you! Your review #{id} was received. Reviews here are checked before they are "
+                   "published, so it will appear in the list once the owner has approved it.")
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
 # Passed to mount_gradio_app (Gradio 6 takes css there, not in Blocks).
 CSS = style.CSS + review_list.CSS
@@ -82,12 +84,17 @@ def _average(summary: Summary) -> str:
     return f"{summary.average:.2f} / 5"
 
 
+def saved_message(config: Config, review_id: int) -> str:
+    """What the visitor reads after a successful submit (pre-moderation: not public yet)."""
+    return (PENDING_MESSAGE if config.premoderation else SAVED_MESSAGE).format(id=review_id)
+
+
 def build_app(config: Config, store: Store) -> gr.Blocks:
     limiter = RateLimiter(config.rate_limit_per_minute)
 
     def overview() -> tuple:
         with read_transaction(store.conn()):  # the total and the list agree
-            summary = store.summary()
+            summary = store.summary().public()  # hidden and pending reviews count nowhere here
             rows = store.latest(LATEST_LIMIT)
         return (review_list.render(rows, config.hide_names), summary.total, _average(summary), _chart(summary))
 
@@ -106,12 +113,12 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             raise gr.Error(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute), duration=None,
                            print_exception=False)
         try:
-            review_id = store.add(review)
+            review_id = store.add(review, pending=config.premoderation)
         except sqlite3.Error as exc:
             log.error("could not store review error=%s", exc)
             raise gr.Error(STORAGE_ERROR_MESSAGE, duration=None, print_exception=False) from None  # logged above
         # Clear the form; the outputs after it refresh the overview.
-        return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
+        return (saved_message(config, review_id), "", None, "", *overview())
 
     with gr.Blocks(title="Feedback") as demo:
         gr.Markdown("# Tell us what you think\nYour rating and comments help us improve.")
