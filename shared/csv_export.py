@@ -4,7 +4,8 @@ Used by the worker (the CSV in every backup, from the snapshot) and by the
 owner's page (a download, from the live database), so both files have the
 same format:
 
-- header `COLUMNS`, then one row per review in id order;
+- header `COLUMNS` (shared.db.BACKUP_COLUMNS: the review's own five, then the owner's
+  status, reply and reply_at), then one row per review in id order;
 - `id` bare, every other cell quoted (pyarrow's `quoting_style="needed"` quotes
   every string, and the guarded columns are strings), LF line ends.
   Why this one: it is what the fast path (Arrow) writes at about `sqlite3 -csv`
@@ -34,7 +35,7 @@ import csv
 import logging
 from pathlib import Path
 
-from shared.db import COLUMNS, connect
+from shared.db import BACKUP_COLUMNS as COLUMNS, connect
 
 log = logging.getLogger("shared.csv_export")
 

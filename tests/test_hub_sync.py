@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
 from shared.config import load_config
-from shared.db import COLUMNS, connect, insert_review, open_store_db
+from shared.db import BACKUP_COLUMNS, COLUMNS, connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.apprunner import App, wait_until
 from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env
@@ -67,7 +67,7 @@ def check_pushed(srv, config, revision, tmp_path):
     parsed = []
     for name in sorted(f for f in files if f.startswith("csv/")):
         rows = list(csv.reader(io.StringIO(download(srv, name, revision, tmp_path).read_text(encoding="utf-8"))))
-        assert rows[0] == list(COLUMNS)
+        assert rows[0] == list(BACKUP_COLUMNS)
         parsed += rows[1:]
     assert [int(r[0]) for r in parsed] == [r[0] for r in expected]
     ids = []

@@ -33,7 +33,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import BUSY_TIMEOUT_MS, COLUMNS, Summary, read_summary
+from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, Summary, read_summary
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
 
@@ -179,7 +179,7 @@ class Mirror:
             return 0
         if _schema(conn, "live") != _schema(conn, "main"):
             raise NotAppendOnly("the live schema changed")
-        cols = ", ".join(COLUMNS)
+        cols = ", ".join(BACKUP_COLUMNS)
         above = conn.execute("SELECT COUNT(*) FROM live.reviews WHERE id > ?", (ours.max_id,)).fetchone()[0]
         if not (live.total - ours.total == above and live.changes - ours.changes == above and above > 0):
             raise NotAppendOnly(f"not only new rows since the mirror (rows {ours.total}->{live.total}, "
