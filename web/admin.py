@@ -36,7 +36,7 @@ from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.csv_export import write_reviews_csv
 from shared.db import (ReviewFilter, Store, count_reviews, filtered_ids_sql, find_reviews, read_summary,
                        read_transaction)
-from web import style
+from web import moderation_panel, style
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
 
 log = logging.getLogger("web.admin")
@@ -48,7 +48,7 @@ MAX_QUERY_CHARS = 200
 EXPORT_KEEP_SECONDS = 15 * 60
 EXPORT_KEEP_NEWEST = 2  # besides the one being written
 EXPORT_FOLDER_NAME = "owner-exports"
-TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments"]
+TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments", moderation_panel.STATUS_HEADER]
 # Passed to mount_gradio_app in web/__main__.py (Gradio 6 takes css/js there).
 # On a phone the five columns would squeeze to a letter a line ("i d"): the table keeps a
 # readable width and scrolls sideways inside its own box; the page itself does not.
@@ -188,6 +188,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
             if not rows or after_id is not None and page <= 1 or (after_id is not None and len(rows) < PAGE_SIZE):
                 # Past either end (reviews were deleted, a stale page, or newer ones arrived): start over.
                 rows, page = find_reviews(conn, f, limit=PAGE_SIZE), 0
+            rows = moderation_panel.mark_rows(conn, rows)  # hidden / pending / replied, marked
             matching, exact = count_reviews(conn, f)
             total = read_summary(conn).total if f.active else matching
             return rows, matching, exact, total
@@ -284,8 +285,8 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         counts = gr.Markdown(elem_id="admin-count")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Reviews (newest first)",
                              # "str": names and comments are shown as text, never as HTML/Markdown.
-                             datatype=["number", "str", "str", "number", "str"],
-                             column_widths=["7%", "19%", "18%", "8%", "48%"],
+                             datatype=["number", "str", "str", "number", "str", "str"],
+                             column_widths=["7%", "17%", "16%", "7%", "41%", "12%"],
                              interactive=False, wrap=True, elem_id="admin-table")
         with gr.Row(equal_height=True):
             newer = gr.Button("← Newer", interactive=False, min_width=100, elem_id="admin-newer")
@@ -313,4 +314,6 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         older.click(older_page, [applied, cursor], page_outputs, **common)
         prepare.click(prepare_csv, [applied], [download, export_status], api_visibility="private",
                       concurrency_limit=1, show_progress="full")
+        moderation_panel.attach(demo, config, store, applied=applied, table=table, refresh_outputs=page_outputs,
+                                refresh=lambda state: show(_filter_from_state(state), 0))
     return demo
