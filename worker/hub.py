@@ -243,6 +243,16 @@ class HubTarget:
             self._maybe_squash()
         return info
 
+    def squash_history(self, message: str) -> str | None:
+        """Squash `main` into one commit holding its head's files (worker.erase_history): every
+        older commit stops being reachable. Returns the new head."""
+        self._call(self.api.super_squash_history, self.repo_id, repo_type=REPO_TYPE, commit_message=message,
+                   write=True)
+        self._known = None  # the head moved: the next publish learns it (newest())
+        head = self._call(self._head)
+        log.warning("dataset history squashed repo=%s head=%s", self.repo_id, head)
+        return head
+
     def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
         """Every backup in the dataset's history, newest first (one paginated request).
         `every_commit`: also commits that are not the worker's (restore's walk-back
