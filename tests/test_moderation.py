@@ -177,3 +177,38 @@ def test_history_rewrite_requests_are_one_at_a_time(db):
     mod.finish_history_request(db, first, "rewritten: 3 revisions")
     assert mod.open_history_request(db) is None
     assert mod.last_history_rewrite(db)[1] == "rewritten: 3 revisions"
+
+
+def test_an_old_backups_delta_applies_to_its_migrated_base(tmp_path):
+    """A backup made before the moderation columns: restore migrates its base, and its delta's
+    five columns fill the first five (the new ones take their defaults)."""
+    from worker.tree import apply_delta
+
+    base, delta = tmp_path / "base.db", tmp_path / "delta.db"
+    for path, rows in ((base, [(1, "a"), (2, "b")]), (delta, [(3, "c"), (4, "d")])):
+        old = sqlite3.connect(path, isolation_level=None)
+        for version in (1, 2, 3):
+            for statement in _MIGRATIONS[version]:
+                old.execute(statement)
+        old.execute("PRAGMA user_version = 3")
+        old.executemany("INSERT INTO reviews (id, created_at, name, rating, comments) "
+                        "VALUES (?, '2026-01-01T00:00:00.000Z', ?, 3, 'x')", rows)
+        old.close()
+    open_store_db(base).close()  # what restore does to the downloaded base (migrations)
+    assert apply_delta(base, delta, base_max_id=2) == 2
+    conn = connect(base, readonly=True)
+    try:
+        assert conn.execute("SELECT id, name, status, reply FROM reviews ORDER BY id").fetchall() == [
+            (1, "a", "public", None), (2, "b", "public", None), (3, "c", "public", None), (4, "d", "public", None)]
+        assert read_summary(conn).public_counts == (0, 0, 4, 0, 0)
+    finally:
+        conn.close()
+
+
+def test_premoderation_setting_is_checked():
+    from shared.config import ConfigError, load_config
+
+    assert load_config({"FEEDBACK_PREMODERATION": "true"}).premoderation is True
+    assert load_config({}).premoderation is False
+    with pytest.raises(ConfigError, match="FEEDBACK_PREMODERATION='maybe'"):
+        load_config({"FEEDBACK_PREMODERATION": "maybe"})
