@@ -94,18 +94,43 @@ def bench_hide(db: Path) -> tuple[float, float, float]:
         web.close()
 
 
-def bench_erase(db: Path, victim: int) -> tuple[float, bool]:
+def bench_erase(db: Path, victim: int, *, submits: bool = False) -> tuple[float, bool, float]:
+    """The erasure's time, whether any text is left, and (`submits`) the longest a visitor's
+    submit waited meanwhile (a thread inserting a review every 20 ms on its own connection)."""
+    import threading
+
     from shared import moderation as mod
-    from shared.db import open_store_db
+    from shared.db import insert_review, open_store_db
+    from shared.reviews import Review
     conn = open_store_db(db)
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def submitter():
+        c = open_store_db(db)
+        try:
+            while not stop.is_set():
+                t = time.perf_counter()
+                insert_review(c, Review("during", 4, "a review sent during the erasure"))
+                waits.append(time.perf_counter() - t)
+                time.sleep(0.02)
+        finally:
+            c.close()
+    thread = threading.Thread(target=submitter) if submits else None
     try:
+        if thread:
+            thread.start()
+            time.sleep(0.2)
         t0 = time.perf_counter()
         mod.delete(conn, [victim])
         seconds = time.perf_counter() - t0
     finally:
+        stop.set()
+        if thread:
+            thread.join()
         conn.close()
     left = any(holds(Path(str(db) + s)) for s in ("", "-wal", "-shm") if Path(str(db) + s).exists())
-    return seconds, left
+    return seconds, left, max(waits, default=float("nan"))
 
 
 def newest_files(target, config, tmp: Path) -> list[Path]:
@@ -149,7 +174,7 @@ def bench_target(rows: int, work: Path, hub: str | None) -> dict:
     t0 = time.perf_counter()
     Backup(config, target).run()
     first_s = time.perf_counter() - t0
-    erase_s, _ = bench_erase(config.db_path, victim)
+    erase_s, _, _ = bench_erase(config.db_path, victim)
     t0 = time.perf_counter()
     out = Backup(config, target).run()
     cycle_s = time.perf_counter() - t0
@@ -217,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             victim = plant(db)
             hide_s, load_s, total_s = bench_hide(db)
             hide_rows.append([f"{rows:,}", hide_s * 1000, load_s * 1000, total_s * 1000])
-            erase_s, left = bench_erase(db, victim)
-            erase_rows.append([f"{rows:,}", erase_s, "yes" if left else "no"])
+            erase_s, left, wait_s = bench_erase(db, victim, submits=True)
+            erase_rows.append([f"{rows:,}", erase_s, wait_s * 1000, "yes" if left else "no"])
             shutil.rmtree(work / "plain")
             for name in ("local", "hub"):
                 srv = HubServer(tokens={TOKEN: "alice"}, lfs_threshold=1_000_000).start() if name == "hub" else None
@@ -239,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                 rewrite_rows.append([f"{rows:,}", r["points"], r["s"], r["bytes"] / 1e6, r["checked"], r["held"]])
     print(table(["rows", "hide commit ms", "page load ms (floor)", "hide -> gone from page ms"], hide_rows,
                 "Hide: from the owner's click to the public page's next load without the review"))
-    print(table(["rows", "erase s (row, tombstone, FTS optimize, checkpoint)", "text left in db/-wal/-shm"],
+    print(table(["rows", "erase s (row, tombstone, FTS merge, checkpoint)", "longest submit wait meanwhile ms",
+                 "text left in db/-wal/-shm"],
                 erase_rows, "Erase from the live database"))
     print(table(["rows", "target", "first backup s", "erase s", "next cycle s", "absent after s",
                  "files in newest", "files holding the text"], target_rows,

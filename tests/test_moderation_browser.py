@@ -10,16 +10,20 @@ from playwright.sync_api import expect  # noqa: E402
 
 from shared.db import connect  # noqa: E402
 from tests.apprunner import App  # noqa: E402
+from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_server  # noqa: E402,F401
 from tests.browser_support import PASSWORD, fill_review, login, open_form, status, total  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    env = {"ADMIN_PASSWORD": PASSWORD, "FEEDBACK_PREMODERATION": "1", "HF_DATASET_REPO": "alice/feedback",
-           "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0"}
-    with App(tmp_path_factory.mktemp("moderation") / "data", env=env) as a:
+@pytest.fixture
+def app(tmp_path, hub_server):  # noqa: F811
+    # A Hub target (the tests' server): the owner's page then offers the history rewrite.
+    env = {k: v for k, v in hub_client_env(hub_server.endpoint, token=HUB_TOKEN, base={}).items()
+           if k.startswith("HF_")}
+    env.update({"ADMIN_PASSWORD": PASSWORD, "FEEDBACK_PREMODERATION": "1", "HF_DATASET_REPO": "alice/feedback",
+                "FEEDBACK_RATE_LIMIT_PER_MINUTE": "0", "BACKUP_INTERVAL_SECONDS": "3600"})
+    with App(tmp_path / "data", env=env) as a:
         yield a
 
 
@@ -56,7 +60,8 @@ def test_premoderation_approve_hide_reply_and_delete(app, page, browser):
     owner = owner_context.new_page()
     try:
         login(owner, app.url, PASSWORD)
-        expect(owner.locator("#admin-table [data-testid=cell-0-5]")).to_have_text("PENDING")
+        # The owner's page loads its list, charts and log at once: generous on a busy machine.
+        expect(owner.locator("#admin-table [data-testid=cell-0-5]")).to_have_text("PENDING", timeout=30_000)
         expect(owner.locator("#mod-overview")).to_contain_text("1 waiting for approval")
         # Selecting the row picks its number.
         owner.locator("#admin-table [data-testid=cell-0-1]").click()

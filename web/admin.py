@@ -52,7 +52,7 @@ TABLE_HEADERS = ["id", "created_at", "name", "rating", "comments", moderation_pa
 # Passed to mount_gradio_app in web/__main__.py (Gradio 6 takes css/js there).
 # On a phone the five columns would squeeze to a letter a line ("i d"): the table keeps a
 # readable width and scrolls sideways inside its own box; the page itself does not.
-CSS = style.CSS + """
+CSS = style.CSS + moderation_panel.CSS + """
 @media (max-width: 640px) {
   #admin-table .table-wrap { overflow-x: auto; }
   #admin-table .virtual-table-viewport { min-width: 720px; }

@@ -27,6 +27,12 @@ from shared.db import PUBLIC, ReviewFilter, Store, read_transaction
 log = logging.getLogger("web.moderation_panel")
 
 LOG_ROWS = 50
+# Buttons that delete or rewrite: a red that keeps 4.5:1 with white text (Gradio's "stop"
+# variant is 3.8:1, below WCAG AA). Added to the owner page's CSS by web/admin.py.
+CSS = """
+button.danger { background: #b91c1c !important; border-color: #b91c1c !important; color: #ffffff !important; }
+button.danger:hover { background: #991b1b !important; }
+"""
 LOG_HEADERS = ["at (UTC)", "action", "review", "detail"]
 STATUS_HEADER = "status"
 STORAGE_ERROR = "The change could not be saved right now (storage problem). Nothing was changed; please try again."
@@ -177,11 +183,11 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
         hide_b = gr.Button("Hide", elem_id="mod-hide")
         unhide_b = gr.Button("Unhide", elem_id="mod-unhide")
         approve_b = gr.Button("Approve", elem_id="mod-approve")
-        delete_b = gr.Button("Delete…", variant="stop", elem_id="mod-delete")
+        delete_b = gr.Button("Delete…", elem_classes=["danger"], elem_id="mod-delete")
     with gr.Group(visible=False) as confirm_box:
         gr.Markdown(DELETE_WARNING)
         with gr.Row():
-            confirm_b = gr.Button("Yes, delete for good", variant="stop", elem_id="mod-delete-confirm")
+            confirm_b = gr.Button("Yes, delete for good", elem_classes=["danger"], elem_id="mod-delete-confirm")
             cancel_b = gr.Button("Cancel", elem_id="mod-delete-cancel")
     reply_text = gr.Textbox(label="Public reply from the owner (empty: remove the reply)", lines=3,
                             max_length=mod.MAX_REPLY_CHARS, elem_id="mod-reply")
@@ -190,12 +196,12 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
     with gr.Row():
         bulk_hide = gr.Button("Hide all matching", elem_id="mod-bulk-hide")
         bulk_approve = gr.Button("Approve all matching", elem_id="mod-bulk-approve")
-        bulk_delete = gr.Button("Delete all matching…", variant="stop", elem_id="mod-bulk-delete")
+        bulk_delete = gr.Button("Delete all matching…", elem_classes=["danger"], elem_id="mod-bulk-delete")
     bulk_action = gr.State("")
     with gr.Group(visible=False) as bulk_box:
         bulk_question = gr.Markdown(elem_id="mod-bulk-question")
         with gr.Row():
-            bulk_yes = gr.Button("Yes, apply to all matching", variant="stop", elem_id="mod-bulk-confirm")
+            bulk_yes = gr.Button("Yes, apply to all matching", elem_classes=["danger"], elem_id="mod-bulk-confirm")
             bulk_no = gr.Button("Cancel", elem_id="mod-bulk-cancel")
     result = gr.Markdown(elem_id="mod-result", elem_classes=["status"])
     gr.Markdown("### Moderation log (newest first)")
@@ -205,9 +211,9 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
     if config.hub_enabled:
         gr.Markdown(HISTORY_WARNING)
         with gr.Row():
-            history_b = gr.Button("Rewrite the Hub history without erased reviews…", variant="stop",
+            history_b = gr.Button("Rewrite the Hub history without erased reviews…", elem_classes=["danger"],
                                   elem_id="mod-history")
-            history_yes = gr.Button("Yes, rewrite the history", variant="stop", visible=False,
+            history_yes = gr.Button("Yes, rewrite the history", elem_classes=["danger"], visible=False,
                                     elem_id="mod-history-confirm")
 
     common = dict(api_visibility="private", concurrency_limit=1, show_progress="minimal")
