@@ -234,7 +234,7 @@ def test_owner_page_lists_searches_pages_and_downloads_csv(app, page, tmp_path):
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     df = pd.read_csv(saved, keep_default_na=False)
-    assert list(df.columns) == ["id", "created_at", "name", "rating", "comments"]
+    assert list(df.columns) == ["id", "created_at", "name", "rating", "comments", "status", "reply", "reply_at"]
     assert df["id"].tolist() == [r[0] for r in expected]
     assert HOSTILE_NAME in df["name"].tolist() and HOSTILE_COMMENTS in df["comments"].tolist()
     assert "'=SUM(A1:A2)" in df["comments"].tolist() and "=SUM(A1:A2)" not in df["comments"].tolist()
