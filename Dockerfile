@@ -10,15 +10,17 @@ ARG BASE_IMAGE=python:3.11-slim
 # Stage 1: the venv. pip's downloads and any build leftovers stay in this stage. `python3 -m venv`
 # works on both bases (the official image has python3 in /usr/local, Debian's in /usr).
 FROM ${BASE_IMAGE} AS venv
-COPY requirements.txt /tmp/requirements.txt
+# constraints.txt pins every package requirements.txt pulls in (scripts/lock): the image runs what the tests ran.
+COPY requirements.txt constraints.txt /tmp/
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --prefer-binary -r /tmp/requirements.txt
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --prefer-binary \
+      -c /tmp/constraints.txt -r /tmp/requirements.txt
 
 # Stage 2: what runs. No compiler, no pip cache, no apt lists.
 FROM ${BASE_IMAGE}
 # uid 1000 with a home: what a Space runs as (the same on any Docker host, so files on /data match).
-# No /data here: the entrypoint takes a writable /data for persistent storage, and an empty folder
-# made by the image would pass for it on a Space without any.
+# No /data here: the entrypoint looks at what is mounted there (a disk holds the data, a bucket the
+# backups: scripts/container-start), and an empty folder made by the image would pass for a disk.
 RUN useradd --create-home --uid 1000 --shell /bin/sh user
 COPY --from=venv /opt/venv /opt/venv
 # The code stays owned by root, read-only for the app: a compromised form cannot rewrite it.
@@ -35,8 +37,9 @@ USER user
 # worker's final snapshot. The web exits in ~0.2 s, browsers open or not (at most 5 s: uvicorn's
 # graceful-shutdown bound), then the final backup gets 8 s. If the Hub is slower than that, the previous backup stays
 # the newest (a Hub commit is all or nothing) and the reviews since it, at most
-# BACKUP_INTERVAL_SECONDS old, are lost on a disk without persistent storage (with /data they are
-# kept and pushed at the next start). Give more time with `docker stop -t 30` where you can.
+# BACKUP_INTERVAL_SECONDS old, are lost on a disk without persistent storage (with a bucket at /data,
+# only those since the last mount backup; with a disk at /data they are kept and pushed at the next
+# start). Give more time with `docker stop -t 30` where you can.
 ENV HOME=/home/user \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -29,18 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # Before huggingface_hub is imported: the tests' Hub server speaks LFS, not Xet.
 os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
 
-import httpx  # noqa: E402
-from huggingface_hub import HfApi  # noqa: E402
+import httpx
+from huggingface_hub import HfApi
 
-from bench.make_db import cached_db  # noqa: E402
-from shared.config import load_config  # noqa: E402
-from tests import gradio_api  # noqa: E402
-from tests.apprunner import free_port, wait_until  # noqa: E402
-from tests.container_images import (  # noqa: E402
+from bench.make_db import cached_db
+from shared.config import load_config
+from tests import gradio_api
+from tests.apprunner import free_port, wait_until
+from tests.container_images import (
     APP_REPO, Container, app_tag, build_app_image, ensure_base_image, image_exists, podman)
-from tests.hubserver import HubServer  # noqa: E402
-from worker.backup import Backup  # noqa: E402
-from worker.hub import HubTarget  # noqa: E402
+from tests.hubserver import HubServer
+from worker.backup import Backup
+from worker.hub import HubTarget
 
 TOKEN = "hf_bench_container_token"
 GRACE = 10

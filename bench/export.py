@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, PYTHON, ROOT, drop_caches_hint, median, run_measured, table  # noqa: E402
-from bench import export_variants as ev  # noqa: E402
-from bench.make_db import cached_db  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, drop_caches_hint, median, run_measured, table
+from bench import export_variants as ev
+from bench.make_db import cached_db
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 # name -> (label, is a guarded candidate whose bytes must equal the reference)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.db import COLUMNS, connect  # noqa: E402
+from shared.db import COLUMNS, connect
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 HEADER_LINE = ",".join(COLUMNS) + "\r\n"

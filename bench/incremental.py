@@ -34,9 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import make_db  # noqa: E402
-from bench._common import OUT, PYTHON, run_measured, table  # noqa: E402
-from shared.db import COLUMNS, open_store_db, transaction  # noqa: E402
+from bench import make_db
+from bench._common import OUT, PYTHON, run_measured, table
+from shared.db import COLUMNS, open_store_db, transaction
 
 REPO = "alice/bench-incremental"
 TOKEN = "tok-write"

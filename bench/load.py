@@ -34,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import table  # noqa: E402
+from bench._common import table
 
 API = "add_review"
 WORDS = "the form was easy quick slow great fine bad thanks page phone support price delivery".split()

@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT  # noqa: E402
-from shared import db as shared_db  # noqa: E402
+from bench._common import OUT
+from shared import db as shared_db
 
 # 2: schema v2 (column `rating`); a cached v1 build would not match the code.
 # 3/4: schema v3 (FTS5 index, per-day totals with id bounds, created_at index).

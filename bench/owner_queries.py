@@ -14,6 +14,15 @@ connection, the median of --repeat runs of:
 Then what the index costs: database bytes with and without the v3 tables (= the backup's
 bytes), and the time to rebuild them (= restore time if they did not travel, and the
 one-off migration of an existing database).
+
+    .venv/bin/python bench/owner_queries.py --planted [--rows 1000000]
+
+The worst case someone can plant through the form (issue 19): --planted-reviews reviews
+(2,979) each holding --planted-words (550) distinct words that share a prefix ("checkxxxxxxxx")
+are added to a copy of the database; then the first page of a search for that prefix is
+timed without a budget (what it costs to answer) and with find_reviews' budget
+(SEARCH_BUDGET_SECONDS: the time until the owner is told to narrow it down), plus a
+longer, exact word among them for comparison.
 """
 
 from __future__ import annotations
@@ -29,10 +38,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.make_db import cached_db  # noqa: E402
-from shared import db  # noqa: E402
-from shared.reviews import Review  # noqa: E402
-from web.owner_summary import summarize  # noqa: E402
+from bench.make_db import cached_db
+from shared import db
+from shared.reviews import Review
+from web.owner_summary import summarize
 
 PAGE = 50
 SEARCHES = [("common word", "great"), ("rare word", "überall"), ("name", "Søren"),
@@ -156,11 +165,67 @@ def index_cost(rows: int) -> tuple[int, int, float, tuple[float, float], tuple[f
     return src.stat().st_size, without, rebuild, with_triggers, without_triggers
 
 
+def planted(rows: int, reviews: int, words: int, repeat: int) -> list[list]:
+    """The owner's search over planted words (see the module doc): rows of the table below."""
+    import random
+
+    src = cached_db(rows, quiet=True)
+    out = []
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        copy = Path(tmp) / "r.db"
+        shutil.copyfile(src, copy)
+        conn = db.connect(copy)
+        rnd = random.Random(19)
+        t = time.perf_counter()
+        sample = ""
+        with db.transaction(conn):
+            for i in range(reviews):
+                text = " ".join(f"check{rnd.randrange(16 ** 8):08x}" for _ in range(words))
+                sample = sample or text.split()[0]
+                conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)", ("planter", 1, text))
+        print(f"planted {reviews:,} reviews x {words} distinct words into {rows:,} rows in "
+              f"{time.perf_counter() - t:.1f} s", flush=True)
+        conn.close()
+        conn = db.connect(copy, readonly=True)
+        try:
+            for label, text in (("planted prefix", "che"), ("planted prefix", "check"),
+                                ("one planted word, exact", sample), ("common word", "great")):
+                f = db.ReviewFilter(query=text)
+                unbudgeted = timed(lambda: db.find_reviews(conn, f, limit=PAGE, budget_seconds=1e9), repeat)
+
+                def budgeted():
+                    try:
+                        db.find_reviews(conn, f, limit=PAGE)
+                        return "rows"
+                    except db.SearchTooBroad:
+                        return "narrow it down"
+                outcome = budgeted()
+                ms = timed(budgeted, repeat)
+                out.append([f"{rows + reviews:,}", f"{label} {text!r}", fmt(unbudgeted), fmt(ms), outcome])
+        finally:
+            conn.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--planted", action="store_true", help="only the planted-words worst case (see the doc)")
+    p.add_argument("--planted-reviews", type=int, default=2_979)
+    p.add_argument("--planted-words", type=int, default=550)
     args = p.parse_args(argv)
+    if args.planted:
+        print(f"sqlite {db.sqlite3.sqlite_version}, {os.cpu_count()} CPUs; median of {args.repeat} warm runs, ms; "
+              f"budget {db.SEARCH_BUDGET_SECONDS} s\n")
+        print("| rows | search, first page | no budget ms | with the budget ms | the owner gets |")
+        print("|---|---|---|---|---|")
+        for rows in args.rows:
+            for row in planted(rows, args.planted_reviews, args.planted_words, args.repeat):
+                print("| " + " | ".join(row) + " |", flush=True)
+        print("\nbaseline (issue 19): 140k rows with 2,979 planted reviews: 'check' 2.4-3.8 s, 'che' 4-5 s; "
+              "four at once pushed the public overview from 226 ms to 636 ms median")
+        return 0
     print(f"sqlite {db.sqlite3.sqlite_version}, {os.cpu_count()} CPUs; median of {args.repeat} warm runs, ms\n")
     print("| rows | query | today (LIKE / OFFSET / GROUP BY) ms | v3 (FTS5 / keyset / review_days) ms | speed-up | note |")
     print("|---|---|---|---|---|---|")

@@ -1,13 +1,17 @@
-"""Restore of a 1M-review backup vs a plain download + file copy, and the cost of a no-change cycle.
+"""Restore of a 1M-review backup vs a plain download + file copy, from the Hub and from a
+bucket mount, and the cost of a no-change cycle.
 
-    .venv/bin/python bench/restore.py [--rows 1000000] [--runs 3]
+    .venv/bin/python bench/restore.py [--rows 1000000] [--runs 3] [--fuse]
 
 Starts the test Hub server (tests/hubserver.py) in-process on 127.0.0.1,
 pushes one backup of a `bench/make_db.py` database with the worker's own
 code, then times, each in a fresh empty data folder, median of --runs:
 - baseline: `hf_hub_download` of the restore's source files (reviews.db and, since the incremental
   layout, reviews-delta.db) + `shutil.copyfile` of the db into place;
-- ours: `worker.restore.restore` (download, integrity_check, schema check, atomic rename into place).
+- ours: `worker.restore.restore` (download, integrity_check, schema check, atomic rename into place);
+- ours from the mount: the same backup published to a folder target on a mount
+  (worker.targets.FolderTarget, on_mount) and restored from it. `--fuse`: the folder is an
+  rclone FUSE mount with a write-back cache (as a Space's bucket volume), else a local folder.
 It also counts the HTTP requests of a backup cycle with no change and of one with a change.
 Runtime: about 1 minute at 1M rows.
 """
@@ -39,6 +43,7 @@ from tests.hubserver import HubServer  # noqa: E402
 from worker.backup import Backup  # noqa: E402
 from worker.hub import HubTarget  # noqa: E402
 from worker.restore import restore  # noqa: E402
+from worker.targets import FolderTarget  # noqa: E402
 
 REPO = "bench/feedback"
 TOKEN = "tok-bench"
@@ -48,9 +53,23 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fuse", action="store_true", help="the mount target on an rclone FUSE mount")
     args = parser.parse_args()
-    source = cached_db(args.rows)
+    from contextlib import nullcontext
+
+    from tests.container_images import FuseMount
+
     work = Path(tempfile.mkdtemp(prefix="bench-restore-"))
+    try:
+        with FuseMount(work / "bucket", work / "mnt") if args.fuse else nullcontext():
+            mount_dir = (work / "mnt" if args.fuse else work / "mount-folder") / "feedback-backups"
+            return run(args, work, FolderTarget(mount_dir, keep=3, on_mount=True))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # after the unmount
+
+
+def run(args, work: Path, mount: FolderTarget) -> int:
+    source = cached_db(args.rows)
     srv = HubServer(tokens={TOKEN: "bench"}, lfs_threshold=10_000_000)
     srv.start()
     try:
@@ -72,11 +91,14 @@ def main() -> int:
         srv.reset_stats()
         Backup(config, HubTarget(api, REPO)).run()
         change = srv.stats()
+        t = time.perf_counter()
+        Backup(config, mount).run()
+        mount_publish = time.perf_counter() - t
 
         # What a restore reads: the base db, and the delta when the backup has one (worker/tree.py).
         sources = [n for n in ("reviews.db", "reviews-delta.db")
                    if n in api.list_repo_files(REPO, repo_type="dataset")]
-        baseline, ours = [], []
+        baseline, ours, from_mount = [], [], []
         for i in range(args.runs):
             dest = work / f"plain{i}"
             dest.mkdir()
@@ -93,16 +115,24 @@ def main() -> int:
             restore(load_config({"FEEDBACK_DATA_DIR": str(fresh), "HF_DATASET_REPO": REPO}), HubTarget(api, REPO))
             ours.append(time.perf_counter() - t)
             shutil.rmtree(fresh)
+
+            fresh = work / f"fresh-mount{i}"
+            t = time.perf_counter()
+            restore(load_config({"FEEDBACK_DATA_DIR": str(fresh)}), mount)
+            from_mount.append(time.perf_counter() - t)
+            shutil.rmtree(fresh)
     finally:
         srv.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
-    b, o = statistics.median(baseline), statistics.median(ours)
+    b, o, m = statistics.median(baseline), statistics.median(ours), statistics.median(from_mount)
     print(f"\nRestore of a {args.rows:,}-review backup ({size_mb:.0f} MB db), median of {args.runs} runs\n")
     print(f"| {'what':<44} | {'seconds':>8} | {'ratio':>6} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 8}|")
     print(f"| {'baseline: download ' + '+'.join(sources) + ', copy db':<44} | {b:8.2f} | {1:6.2f} |")
     print(f"| {'python -m worker restore (checked, atomic)':<44} | {o:8.2f} | {o / b:6.2f} |")
+    where = "FUSE (rclone, write-back)" if args.fuse else "a local folder"
+    print(f"| {'the same from the mount: ' + where:<44} | {m:8.2f} | {m / b:6.2f} |")
+    print(f"\nFirst backup to the mount (base + delta written, read back, checked): {mount_publish:.2f} s")
     print("\nHTTP requests of one backup cycle\n")
     kinds = sorted((set(no_change) | set(change)) - {"total"})
     print(f"| {'request':<14} | {'no change':>9} | {'one new review':>14} |")

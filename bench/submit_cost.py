@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, table  # noqa: E402
-from bench.make_db import working_copy  # noqa: E402
-from shared.db import Store  # noqa: E402
-from shared.reviews import validate  # noqa: E402
+from bench._common import OUT, table
+from bench.make_db import working_copy
+from shared.db import Store
+from shared.reviews import validate
 
 
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench._common import OUT, PYTHON, ROOT, stop_group, table  # noqa: E402
-from bench.load import run_level  # noqa: E402
-from bench.make_db import working_copy  # noqa: E402
-from tests.apprunner import free_port, wait_until  # noqa: E402
+from bench._common import OUT, PYTHON, ROOT, stop_group, table
+from bench.load import run_level
+from bench.make_db import working_copy
+from tests.apprunner import free_port, wait_until
 
 WRAPPER = """
 import os, runpy

@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT  # noqa: E402
-from bench.make_db import working_copy  # noqa: E402
-from shared.db import insert_review, open_store_db  # noqa: E402
-from shared.reviews import Review  # noqa: E402
-from worker.mirror import Mirror  # noqa: E402
-from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree  # noqa: E402
+from bench._common import OUT
+from bench.make_db import working_copy
+from shared.db import insert_review, open_store_db
+from shared.reviews import Review
+from worker.mirror import Mirror
+from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree
 
 ISSUE_BASELINE_DB_CSV = 55_000  # the issue: "On today's db + CSV this measures about 55 KB"
 GOAL_BYTES = 1_000_000

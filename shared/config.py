@@ -44,11 +44,20 @@ DEFAULT_FINAL_BACKUP_TIMEOUT_SECONDS = 45.0
 # Shown in the worker's log at every start and on the owner's page.
 REVIEWS_AT_RISK_WARNING = (
     "HF_DATASET_REPO is not set and the data folder is not persistent: every review will be LOST at the "
-    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or add persistent storage) to keep them.")
+    "next restart. Set HF_DATASET_REPO and HF_TOKEN (or mount a storage bucket or a disk at /data) to keep them.")
 # 0: no proxy in front, the socket's peer is the client (X-Forwarded-For ignored).
 DEFAULT_TRUSTED_PROXY_HOPS = 0
 # The owner's login: after this many refused passwords from one client, refuse it for this long.
 DEFAULT_LOGIN_COOLDOWN_SECONDS = 300.0
+# The owner's login lasts this long without a request (idle), and at most this long in all.
+DEFAULT_OWNER_SESSION_IDLE_SECONDS = 30 * 60.0
+DEFAULT_OWNER_SESSION_MAX_SECONDS = 12 * 3600.0
+# A public event stream (a submit's result) ends after this long; see web/streams.py.
+DEFAULT_STREAM_MAX_SECONDS = 300.0
+# Storage (shared/storage.py, worker/targets.py FolderTarget): a mounted bucket is a second backup
+# target, written every BACKUP_MOUNT_INTERVAL_SECONDS (a copy of the newest reviews, a few KB, read
+# back and checked: cheap, so much more often than a Hub commit).
+DEFAULT_BACKUP_MOUNT_INTERVAL_SECONDS = 10.0
 # The worker checks that the newest backup would restore, this often (0 = never).
 DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS = 86400.0
 
@@ -84,9 +93,21 @@ class Config:
     # False when the data folder is wiped at every restart (a Space without
     # persistent storage); the container's entrypoint sets it.
     data_persistent: bool
+    # Storage: a folder of backups on a network or FUSE mount (None: no mount target), how often it is
+    # written, and the owner's override to keep the live database on such a folder anyway.
+    backup_mount_dir: Path | None
+    backup_mount_interval_seconds: float
+    allow_network_data_dir: bool
     trusted_proxy_hops: int
     login_cooldown_seconds: float
     restore_drill_interval_seconds: float
+    # The address people open the form at (scheme, host, port). Gradio puts it in /config and
+    # the page (its API calls go there): taken from here, never from a request's Host or
+    # X-Forwarded-Host, which anyone can write (a shared cache would keep the forged one).
+    public_url: str
+    owner_session_idle_seconds: float
+    owner_session_max_seconds: float
+    stream_max_seconds: float
     # Pre-moderation: a new review stays off the public page until the owner approves it.
     premoderation: bool = False
 
@@ -118,8 +139,8 @@ class Config:
 
     @property
     def reviews_at_risk(self) -> bool:
-        """Nothing survives a restart: no Hub backup and a disk that is wiped."""
-        return not self.hub_enabled and not self.data_persistent
+        """Nothing survives a restart: no Hub backup, no backup mount and a disk that is wiped."""
+        return not self.hub_enabled and not self.data_persistent and self.backup_mount_dir is None
 
 
 def _get(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T],
@@ -152,16 +173,47 @@ def _parse_repo(raw: str) -> str:
     return raw
 
 
+def _parse_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    # No path: Gradio's apps are mounted at / and /admin of the form's own address.
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username or parts.password):
+        raise ValueError(raw)
+    parts.port  # noqa: B018 - raises ValueError for a port out of range
+    return raw.rstrip("/")
+
+
+def default_public_url(env: Mapping[str, str], server_name: str, server_port: int) -> str:
+    """A Space's own address (SPACE_HOST, set by the Hub), else where the form listens."""
+    space_host = (env.get("SPACE_HOST") or "").strip()
+    if space_host:
+        return f"https://{space_host}"
+    host = "localhost" if server_name in ("0.0.0.0", "::", "") else server_name
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{server_port}"
+
+
+def _parse_abs_folder(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_absolute() or (path.exists() and not path.is_dir()):
+        raise ValueError(raw)
+    return path
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     data_dir = Path(env.get("FEEDBACK_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"FEEDBACK_DATA_DIR={str(data_dir)!r} is not valid: it exists and is not a folder")
+    server_name = _get(env, "GRADIO_SERVER_NAME", DEFAULT_SERVER_NAME, str, expect="a host name or address")
+    server_port = _get(env, "GRADIO_SERVER_PORT", DEFAULT_SERVER_PORT, int,
+                       lambda v: 1 <= v <= 65535, "a port number from 1 to 65535")
     return Config(
         data_dir=data_dir,
-        server_name=_get(env, "GRADIO_SERVER_NAME", DEFAULT_SERVER_NAME, str, expect="a host name or address"),
-        server_port=_get(env, "GRADIO_SERVER_PORT", DEFAULT_SERVER_PORT, int,
-                         lambda v: 1 <= v <= 65535, "a port number from 1 to 65535"),
+        server_name=server_name,
+        server_port=server_port,
         backup_interval_seconds=_get(env, "BACKUP_INTERVAL_SECONDS", DEFAULT_BACKUP_INTERVAL_SECONDS, float,
                                      lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
         backup_keep=_get(env, "BACKUP_KEEP", DEFAULT_BACKUP_KEEP, int,
@@ -192,6 +244,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                           float, lambda v: 1 <= v <= 55, "seconds from 1 to 55 (supervisord "
                                           "kills the worker after stopwaitsecs=60)"),
         data_persistent=_get(env, "FEEDBACK_DATA_PERSISTENT", True, _parse_bool, expect="true or false"),
+        backup_mount_dir=_get(env, "BACKUP_MOUNT_DIR", None, _parse_abs_folder,
+                              expect="an absolute path of a folder (on the mounted bucket)"),
+        backup_mount_interval_seconds=_get(env, "BACKUP_MOUNT_INTERVAL_SECONDS", DEFAULT_BACKUP_MOUNT_INTERVAL_SECONDS,
+                                           float, lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        allow_network_data_dir=_get(env, "FEEDBACK_ALLOW_NETWORK_DATA_DIR", False, _parse_bool,
+                                    expect="true or false"),
         trusted_proxy_hops=_get(env, "FEEDBACK_TRUSTED_PROXY_HOPS", DEFAULT_TRUSTED_PROXY_HOPS, int,
                                 lambda v: 0 <= v <= 10, "how many proxies stand in front of the app, 0 to 10"),
         login_cooldown_seconds=_get(env, "FEEDBACK_LOGIN_COOLDOWN_SECONDS", DEFAULT_LOGIN_COOLDOWN_SECONDS, float,
@@ -200,5 +258,13 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                             DEFAULT_RESTORE_DRILL_INTERVAL_SECONDS, float,
                                             lambda v: v == 0 or 1 <= v <= 31 * 86400,
                                             "0 (off) or seconds between 1 and 2678400"),
+        public_url=_get(env, "FEEDBACK_PUBLIC_URL", default_public_url(env, server_name, server_port), _parse_url,
+                        expect="the form's address, http(s)://host[:port], e.g. https://feedback.example.org"),
+        owner_session_idle_seconds=_get(env, "FEEDBACK_OWNER_SESSION_IDLE_SECONDS", DEFAULT_OWNER_SESSION_IDLE_SECONDS,
+                                        float, lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        owner_session_max_seconds=_get(env, "FEEDBACK_OWNER_SESSION_MAX_SECONDS", DEFAULT_OWNER_SESSION_MAX_SECONDS,
+                                       float, lambda v: 1 <= v <= 7 * 86400, "seconds between 1 and 604800"),
+        stream_max_seconds=_get(env, "FEEDBACK_STREAM_MAX_SECONDS", DEFAULT_STREAM_MAX_SECONDS, float,
+                                lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
         premoderation=_get(env, "FEEDBACK_PREMODERATION", False, _parse_bool, expect="true or false"),
     )

@@ -339,7 +339,8 @@ def insert_review(conn: sqlite3.Connection, review: Review, *, status: str = PUB
     with transaction(conn):
         cur = conn.execute("INSERT INTO reviews (name, rating, comments, status) VALUES (?, ?, ?, ?)",
                            (review.name, review.rating, review.comments, status))
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None  # always set after an INSERT
+    return cur.lastrowid
 
 
 def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
@@ -375,6 +376,17 @@ def search_reviews(conn: sqlite3.Connection, *, query: str = "", limit: int = 50
 # past this many the owner's page says "more than N".
 COUNT_CAP = 10_000
 COUNT_BUDGET_SECONDS = 0.1
+# One page of the owner's list. A prefix that starts thousands of distinct (planted) words makes
+# FTS5 merge every one of their lists before it can return a row (4-5 s at 140k rows); past this
+# budget the search is stopped and the owner asked to narrow it, and the web's other readers
+# (the public overview) get the CPU back.
+SEARCH_BUDGET_SECONDS = 0.5
+SEARCH_TOO_BROAD_MESSAGE = ("Too many matches to list in time: narrow the search down (a longer or "
+                            "more exact word, fewer dates or ratings).")
+
+
+class SearchTooBroad(StoreError):
+    """find_reviews ran out of its time budget."""
 _WORDS = re.compile(r"\w+", re.UNICODE)
 PREFIX_MIN_CHARS = 3
 
@@ -408,7 +420,8 @@ def fts_phrase(text: str) -> str | None:
 
 def _where(f: ReviewFilter, alias: str = "r", id_expr: str = "r.id") -> tuple[list[str], list]:
     """The rating and date parts of the WHERE clause (the text part depends on the index used)."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list = []
     if f.ratings:
         clauses.append(f"{alias}.rating IN ({', '.join('?' * len(f.ratings))})")
         params.extend(f.ratings)
@@ -461,19 +474,31 @@ def _filtered_sql(f: ReviewFilter, columns: str) -> tuple[str, list, str]:
 
 
 def find_reviews(conn: sqlite3.Connection, f: ReviewFilter, *, limit: int = 50, before_id: int | None = None,
-                 after_id: int | None = None) -> list[tuple]:
+                 after_id: int | None = None, budget_seconds: float = SEARCH_BUDGET_SECONDS) -> list[tuple]:
     """One page of matching reviews, newest first, by keyset: `before_id` gives the page
     after (older than) a page, `after_id` the page before it. Every page costs the same,
-    the first or the 10,000th (OFFSET would step over all the earlier rows)."""
+    the first or the 10,000th (OFFSET would step over all the earlier rows).
+
+    Raises SearchTooBroad past `budget_seconds` (see SEARCH_BUDGET_SECONDS)."""
     sql, params, id_expr = _filtered_sql(f, "r.id, r.created_at, r.name, r.rating, r.comments")
     if after_id is not None:
-        rows = conn.execute(sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?",
-                            [*params, after_id, limit]).fetchall()
-        return rows[::-1]
-    if before_id is not None:
-        sql += f" AND {id_expr} < ?"
-        params.append(before_id)
-    return conn.execute(sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit]).fetchall()
+        sql, params, reverse = sql + f" AND {id_expr} > ? ORDER BY {id_expr} ASC LIMIT ?", [*params, after_id, limit], True
+    else:
+        if before_id is not None:
+            sql += f" AND {id_expr} < ?"
+            params.append(before_id)
+        sql, params, reverse = sql + f" ORDER BY {id_expr} DESC LIMIT ?", [*params, limit], False
+    deadline = time.monotonic() + budget_seconds
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        raise SearchTooBroad(SEARCH_TOO_BROAD_MESSAGE) from None
+    finally:
+        conn.set_progress_handler(None, 0)
+    return rows[::-1] if reverse else rows
 
 
 def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CAP,
@@ -485,7 +510,8 @@ def count_reviews(conn: sqlite3.Connection, f: ReviewFilter, cap: int = COUNT_CA
     if not f.active:
         return read_summary(conn).total, True
     if not f.query:
-        sql, params = "SELECT COALESCE(SUM(n), 0) FROM review_days WHERE 1", []
+        sql = "SELECT COALESCE(SUM(n), 0) FROM review_days WHERE 1"
+        params: list[object] = []
         if f.ratings:
             sql += f" AND rating IN ({', '.join('?' * len(f.ratings))})"
             params.extend(f.ratings)

@@ -24,11 +24,13 @@ FORMAT = "%(asctime)s level=%(levelname)s proc=%(name)s %(message)s"
 _BARE = re.compile(r"[A-Za-z0-9._:/@+\-\[\]%]{1,200}")
 QUOTED_MAX_CHARS = 200
 
-# Repeated identical lines (same logger, level and message template): the first
-# REPEAT_BURST per window are written, the rest are counted and the count is
-# added to the next line written. A flood of one error (asyncio's accept
-# errors, uvicorn's "Invalid HTTP request") then costs a few lines a minute,
-# and supervisord's rotation cannot push older lines (failed logins) out.
+# Repeated identical lines (same logger, level and message template, and the same
+# client when the line names one with `client=%s`): the first REPEAT_BURST per
+# window are written, the rest are counted and the count is added to the next line
+# written. A flood of one error (asyncio's accept errors, uvicorn's "Invalid HTTP
+# request") then costs a few lines a minute per client, supervisord's rotation
+# cannot push older lines (failed logins) out, and one client's flood never hides
+# another client's lines (a refused login from a second address is still written).
 REPEAT_WINDOW_SECONDS = 60.0
 REPEAT_BURST = 5
 # The worker's INFO lines are its regular cycle ("backup published" every interval): only
@@ -61,7 +63,7 @@ class RepeatFilter(logging.Filter):
         if record.levelno < self.min_level:
             return True
         exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        key = (record.name, record.levelno, str(record.msg), exc)
+        key = (record.name, record.levelno, str(record.msg), exc, _client_of(record))
         now = self.clock()
         with self._lock:
             entry = self._seen.get(key)
@@ -79,6 +81,19 @@ class RepeatFilter(logging.Filter):
         if suppressed:
             record.msg, record.args = f"{record.getMessage()} suppressed_repeats={suppressed}", None
         return True
+
+
+_CONVERSION = re.compile(r"%(?:\([^)]*\))?[-#0 +]*[\d*]*(?:\.[\d*]+)?[diouxXeEfFgGcrsa%]")
+
+
+def _client_of(record: logging.LogRecord) -> str | None:
+    """The value logged as `client=%s` in the record's template, if any: the repeat key's last part."""
+    template = str(record.msg)
+    at = template.find("client=%")
+    if at < 0 or not isinstance(record.args, tuple):
+        return None
+    index = sum(1 for m in _CONVERSION.finditer(template, 0, at) if m.group() != "%%")
+    return str(record.args[index])[:QUOTED_MAX_CHARS] if index < len(record.args) else None
 
 
 class _Redact(logging.Filter):

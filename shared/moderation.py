@@ -283,7 +283,8 @@ def request_history_rewrite(conn: sqlite3.Connection) -> int:
             return int(open_id[0])
         cur = conn.execute("INSERT INTO erase_requests DEFAULT VALUES")
         _log(conn, "history-rewrite-requested", [None])
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None  # always set after an INSERT
+    return cur.lastrowid
 
 
 def open_history_request(conn: sqlite3.Connection) -> tuple[int, str] | None:

@@ -100,7 +100,8 @@ class App:
         for attempt in range(3):
             self._web_log_start = {n: len(self.log(n)) for n in ("web", "web.err")}  # this attempt's lines only
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "supervisord"), "-c", str(ROOT / "supervisord.conf")],
+                # As scripts/start does: supervisord through shared/supervise.py (not dumpable).
+                [str(VENV_BIN / "python"), "-m", "shared.supervise", "-c", str(ROOT / "supervisord.conf")],
                 cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, umask=0o077)  # as scripts/start does
             try:

@@ -9,13 +9,13 @@ os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf-home-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import pytest  # noqa: E402
+import pytest
 
-from shared.config import load_config  # noqa: E402
-from tests.hub_fixtures import hub_api, hub_server  # noqa: E402,F401
+from shared.config import load_config
+from tests.hub_fixtures import hub_api, hub_server  # noqa: F401
 # One chromium for the session, shared by every browser test module (two would each start
 # Playwright's sync loop, which refuses to run inside another).
-from tests.browser_fixtures import browser, page  # noqa: E402,F401
+from tests.browser_fixtures import browser, page  # noqa: F401
 
 
 # Markers by file, so a new file gets its kind from its name (register new kinds in pytest.ini).
@@ -40,6 +40,7 @@ FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_accessibility.py": ("browser", "e2e", "slow"),
     "test_container.py": ("container", "slow"),
     "test_harden_worker.py": ("hub", "e2e", "slow"),
+    "test_harden_browser.py": ("browser", "e2e", "slow"),
 }
 FOLDER_MARKERS: dict[str, tuple[str, ...]] = {
     "faults": ("faults", "e2e", "hub", "slow"),

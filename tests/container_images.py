@@ -60,10 +60,54 @@ def podman(*args: str, check: bool = True, timeout: float = 120, **kwargs) -> su
     return result
 
 
-def tools_missing() -> list[str]:
+def tools_missing(*extra: str) -> list[str]:
     # runc is in /usr/sbin, which a user's PATH may lack (podman finds it there itself).
-    return [tool for tool in ("podman", "runc", "mmdebstrap")
+    return [tool for tool in ("podman", "runc", "mmdebstrap", *extra)
             if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None]
+
+
+class FuseMount:
+    """A FUSE mount of a local folder, as a Space's bucket volume is (hf-mount): Debian's `rclone
+    mount` with a write-back cache, so a file reaches the folder (the "bucket") only after it is
+    closed and the write-back delay has passed, and a file held open never does. `--allow-other`
+    and uid 1000: the container's user reads and writes it through a bind mount at /data."""
+
+    def __init__(self, backing: Path, mountpoint: Path, *, write_back_seconds: float = 2.0):
+        self.backing, self.mountpoint = backing, mountpoint
+        self.write_back_seconds = write_back_seconds
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "FuseMount":
+        self.backing.mkdir(parents=True, exist_ok=True)
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        cache = self.mountpoint.parent / f"{self.mountpoint.name}-rclone-cache"
+        self.proc = subprocess.Popen(
+            ["rclone", "mount", str(self.backing), str(self.mountpoint), "--config", "/dev/null",
+             "--vfs-cache-mode", "writes", "--vfs-write-back", f"{self.write_back_seconds}s",
+             "--dir-cache-time", "1s", "--cache-dir", str(cache), "--allow-other", "--uid", "1000",
+             "--gid", "1000", "--umask", "077"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not self.mounted():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"rclone mount did not come up: {self.proc.stderr.read()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def mounted(self) -> bool:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == str(self.mountpoint) for line in f)
+
+    def __exit__(self, *exc) -> None:
+        if self.mounted():
+            subprocess.run(["fusermount", "-u", "-z", str(self.mountpoint)], capture_output=True, timeout=30)
+        if self.proc is not None:
+            try:
+                self.proc.wait(30)  # rclone exits once unmounted, after its write-back
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 def image_exists(tag: str) -> bool:
@@ -172,6 +216,10 @@ class Container:
 
     def exec(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         return podman("exec", self.name, *cmd, check=check)
+
+    def kill(self) -> subprocess.CompletedProcess:
+        """SIGKILL to every process: no final backup, as a crash or a platform's hard stop."""
+        return podman("kill", "-s", "KILL", self.name)
 
     def stop(self, grace: int = 10) -> subprocess.CompletedProcess:
         """SIGTERM to PID 1, SIGKILL after `grace` seconds: what `docker stop` does."""

@@ -486,7 +486,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections
 
     # quiet logging; requests are recorded in hub.requests
-    def log_message(self, format, *args):  # noqa: A002
+    def log_message(self, format, *args):
         pass
 
     @property
@@ -590,13 +590,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Close the connection without any answer."""
         try:
             self._read_body()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing without an answer whatever the body was
             pass
         self._log(0)
         self.close_connection = True
         try:
             self.wfile.flush()
-        except Exception:
+        except Exception:  # noqa: BLE001 - the client may be gone already
             pass
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -634,10 +634,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(err)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        except Exception as exc:  # robust: never let a handler crash without an answer
+        except Exception as exc:  # noqa: BLE001 - never let a handler crash without an answer
             try:
                 self._send_error(HubError(500, f"Internal server error: {type(exc).__name__}: {exc}"))
-            except Exception:
+            except Exception:  # noqa: BLE001 - the answer itself failed: drop the connection
                 self.close_connection = True
         finally:
             self._log(0)  # only if nothing was recorded (connection lost before an answer)

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
-from shared.db import Store  # noqa: E402
-from shared.reviews import validate  # noqa: E402
-from tests.apprunner import App  # noqa: E402
-from tests.browser_fixtures import ARTIFACTS  # noqa: E402
-from tests.browser_support import PASSWORD, login, open_form, shown_reviews  # noqa: E402
+from shared.db import Store
+from shared.reviews import validate
+from tests.apprunner import App
+from tests.browser_fixtures import ARTIFACTS
+from tests.browser_support import PASSWORD, login, open_form, shown_reviews
 
 AXE_JS = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")

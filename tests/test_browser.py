@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
-from shared.db import Store, connect, transaction  # noqa: E402
-from shared.reviews import validate  # noqa: E402
-from tests.apprunner import App  # noqa: E402
-from tests.browser_fixtures import ARTIFACTS  # noqa: E402
-from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,  # noqa: E402
+from shared.db import Store, connect, transaction
+from shared.reviews import validate
+from tests.apprunner import App
+from tests.browser_fixtures import ARTIFACTS
+from tests.browser_support import (PASSWORD, chart_counts, db_count, db_rows,
                                    error_toast, fill_review, injected_elements, login, open_form,
                                    saved_id, shown_reviews, status, submit_and_wait, table_rows, total, wait_chart,
                                    wait_saved, wait_top_review, wait_top_row)

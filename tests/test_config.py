@@ -87,7 +87,6 @@ def test_supervisord_waits_longer_than_the_workers_final_backup():
 
 def test_waiting_for_the_worker_says_what_it_waits_for(tmp_path, caplog):
     import logging
-    import os
 
     from web.gate import wait_for_worker
 

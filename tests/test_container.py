@@ -6,7 +6,10 @@ Against the tests' Hub server on the host's loopback (`--network host`):
 2. container 2, empty disk: the first page load shows every review; a new one
    reaches the Hub;
 3. a host folder at /data: a restart keeps the database (no restore), and the
-   ready file of the previous container does not count.
+   ready file of the previous container does not count;
+4. a FUSE mount at /data (rclone with a write-back cache, as a Space's bucket volume):
+   the live database stays on the container's disk, the mount holds checked backups,
+   and after a SIGKILL a new container on an empty disk restores them from the mount.
 Plus what must hold inside: uid 1000, no token in any layer or in the web's
 environment, logs where the README says.
 
@@ -16,6 +19,7 @@ container starts; a cold one builds for several minutes first.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -30,7 +35,7 @@ import pytest
 
 from tests import gradio_api
 from tests.apprunner import free_port, wait_until
-from tests.container_images import ROOT, Container, ensure_app_image, podman, tools_missing
+from tests.container_images import ROOT, Container, FuseMount, ensure_app_image, podman, tools_missing
 from tests.hub_fixtures import HUB_TOKENS, HUB_USER
 from tests.hubserver import HubServer
 
@@ -128,6 +133,42 @@ def web_environ(container: Container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
+def token_readable_at(container: Container, token: str) -> dict:
+    """What a process of the web's uid (1000, no capabilities) can read of every other process:
+    {"holders": places whose environ or cmdline shows the token, "denied": commands whose environ
+    it may not read, "read": commands whose environ it read}. The token goes in reversed, so
+    this reader's own command line never holds it; its own environment (podman exec passes
+    the container's) is skipped."""
+    script = (
+        "import json, os, sys\n"
+        "token = sys.argv[1][::-1].encode()\n"
+        "out = {'holders': [], 'denied': [], 'read': []}\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    if int(pid) == os.getpid():\n"
+        "        continue\n"
+        "    try:\n"
+        "        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode(errors='replace')\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    for part in ('environ', 'cmdline'):\n"
+        "        try:\n"
+        "            data = open(f'/proc/{pid}/{part}', 'rb').read()\n"
+        "        except PermissionError:\n"
+        "            out['denied'].append(cmd)\n"
+        "            continue\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if part == 'environ':\n"
+        "            out['read'].append(cmd)\n"
+        "        if token in data:\n"
+        "            out['holders'].append(f'{part} of {cmd}')\n"
+        "print(json.dumps(out))\n"
+    )
+    import json
+
+    return json.loads(container.exec("python3", "-c", script, token[::-1]).stdout)
+
+
 def owners_page_config(url: str) -> str:
     """The owner's page as the browser gets it (Gradio's /config), after the login."""
     with httpx.Client(base_url=url, timeout=10) as client:
@@ -181,6 +222,13 @@ def test_space_image_backs_up_on_stop_restores_on_empty_disk_and_keeps_data(imag
         assert env.get("FEEDBACK_DATA_DIR") == IN_CONTAINER_DATA
         assert env.get("FEEDBACK_DATA_PERSISTENT") == "false"
         assert env.get("FEEDBACK_TRUSTED_PROXY_HOPS") == "1"
+        # Nor can any process of the web's uid read it from another process: supervisord and the
+        # worker are not dumpable (shared/undumpable.py), the other programs never get it.
+        seen = token_readable_at(c1, hub.token)
+        assert seen["holders"] == [], seen
+        assert any("-m web" in cmd for cmd in seen["read"]), seen  # a same-uid process IS readable
+        assert any("-m worker" in cmd for cmd in seen["denied"]), seen
+        assert any("shared.supervise" in cmd for cmd in seen["denied"]), seen
         assert c1.exec("test", "-d", "/data", check=False).returncode != 0  # no persistent storage here
         assert "admin-backup-warning" not in owners_page_config(url)  # the Hub keeps the reviews
         c1.stop(GRACE_SECONDS)
@@ -282,3 +330,88 @@ def test_space_without_dataset_warns_in_log_and_on_owners_page(image):
         assert "level=WARNING" in worker_log
         page = owners_page_config(url)
         assert "admin-backup-warning" in page and "LOST at the next restart" in page
+
+
+MOUNT_CADENCE_SECONDS = 2  # BACKUP_MOUNT_INTERVAL_SECONDS in the bucket test
+MOUNT_BACKUPS = "feedback-backups"  # shared/storage.py MOUNT_BACKUP_SUBDIR
+
+
+def torn_or_live_files(bucket: Path) -> list[str]:
+    """What must never be in the bucket: a SQLite file that fails its check (a torn copy), or the
+    live database's files (a -wal, a -shm, the live reviews.db, the worker's state or lock)."""
+    import shutil
+    import sqlite3
+
+    bad = []
+    for path in bucket.rglob("*"):
+        if not path.is_file():
+            continue
+        if path.name.endswith(("-wal", "-shm", "-journal")) or path.name in ("worker-state.json", "worker.lock",
+                                                                              "supervisor.sock"):
+            bad.append(f"{path.name}: a live file")
+        if path.suffix == ".db":
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / "check.db"
+                shutil.copyfile(path, copy)
+                try:
+                    conn = sqlite3.connect(f"file:{copy}?immutable=1", uri=True)
+                    verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                    conn.close()
+                except sqlite3.DatabaseError as exc:
+                    verdict = str(exc)
+                if verdict != "ok":
+                    bad.append(f"{path.relative_to(bucket)}: {verdict}")
+    return bad
+
+
+def test_space_with_a_bucket_at_data_keeps_reviews_through_a_sigkill(image, hub, tmp_path):
+    missing = tools_missing("rclone", "fusermount")
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (bash scripts/test installs them)")
+    repo = f"{HUB_USER}/feedback-{secrets.token_hex(4)}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bucket = tmp_path / "bucket"  # what the bucket's store holds: files that reached it after close + write-back
+    # The Hub only at start and on stop (an hour's interval): within this test the mount is the one that keeps up.
+    env = app_env(hub, port, repo, BACKUP_INTERVAL_SECONDS="3600",
+                  BACKUP_MOUNT_INTERVAL_SECONDS=str(MOUNT_CADENCE_SECONDS))
+    with FuseMount(bucket, tmp_path / "mnt", write_back_seconds=2.0) as fuse:
+        c1 = Container(image, env, volumes={str(fuse.mountpoint): "/data"})
+        with c1:
+            wait_form(c1, url)
+            log = c1.logs()
+            # The entrypoint's one line: what it found at /data and what it chose.
+            assert (f"data_dir={IN_CONTAINER_DATA} persistent=false backup_mount=/data/{MOUNT_BACKUPS}" in log), log
+            assert "fuse.rclone" in log and "cannot hold the live database" in log
+            assert web_environ(c1).get("FEEDBACK_DATA_DIR") == IN_CONTAINER_DATA
+            acked = 5
+            submit(url, acked, "kept")
+            # Older than the mount's cadence (plus the mount's write-back): these must survive a SIGKILL.
+            for _ in range(4 * MOUNT_CADENCE_SECONDS + 2):
+                assert torn_or_live_files(bucket) == []  # while the worker writes, too
+                time.sleep(1)
+            submit(url, 2, "maybe")  # acknowledged just before the kill: may be lost, that is the cadence
+            worker_log = c1.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")
+            assert f"backup_mount=/data/{MOUNT_BACKUPS} on=/data (fuse.rclone, network)" in worker_log
+            assert f"live_db={IN_CONTAINER_DATA}/reviews.db" in worker_log
+            c1.kill()
+            c1.remove()
+        assert torn_or_live_files(bucket) == []
+        names = {p.name for p in bucket.rglob("*")}
+        assert "reviews.db" not in names and not any(n.endswith("-wal") for n in names)  # never the live db
+        assert any(n.endswith(".json") for n in names), sorted(names)
+
+        # A new container on an empty local disk, the same bucket: it restores from the mount.
+        c2 = Container(image, env, volumes={str(fuse.mountpoint): "/data"})
+        with c2:
+            wait_form(c2, url)
+            assert acked <= total_on_first_load(url) <= acked + 2
+            worker_log = c2.read_file(f"{IN_CONTAINER_DATA}/logs/worker.log")
+            assert f"restored on a fresh disk from=mount:/data/{MOUNT_BACKUPS}" in worker_log, worker_log[-3000:]
+            status = json.loads(c2.exec("env", f"FEEDBACK_DATA_DIR={IN_CONTAINER_DATA}",
+                                        f"BACKUP_MOUNT_DIR=/data/{MOUNT_BACKUPS}", "python3", "-m", "worker",
+                                        "status", "--json", check=False).stdout)
+            assert [t["target"].split(":")[0] for t in status["targets"]] == ["mount", "hub"]
+            c2.stop(GRACE_SECONDS)
+            assert c2.exit_code() == 0, c2.logs()[-3000:]
+        assert torn_or_live_files(bucket) == []

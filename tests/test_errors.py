@@ -40,3 +40,50 @@ def test_retry_after_from_the_error_or_its_http_response():
     bad = httpx.Response(429, headers={"Retry-After": "soon"})
     assert retry_after_seconds(httpx.HTTPStatusError("429", request=httpx.Request("GET", "http://x"),
                                                      response=bad)) is None
+
+
+def test_names_choice_missing_goes_through_the_policy():
+    """A bare RuntimeError with `permanent` attributes was invisible to the policy: the loop
+    retried in small steps and logged a traceback for a setting only the owner can change."""
+    from worker.privacy import NamesChoiceMissing
+
+    exc = NamesChoiceMissing("not pushing: set HF_DATASET_PUBLISH_NAMES")
+    assert is_permanent(exc) and is_expected(exc)
+    assert describe_error(exc) == str(exc)
+
+
+def test_backup_defects_are_the_policys_word_not_a_list_in_restore():
+    import sqlite3
+
+    import worker.restore
+    from shared.db import StoreError
+    from worker.errors import is_backup_defect
+    from worker.schema_guard import SchemaRefused
+
+    assert not hasattr(worker.restore, "BACKUP_DEFECTS")
+    for exc in (SnapshotError("integrity_check failed"), SchemaRefused("other columns"), StoreError("newer schema"),
+                sqlite3.DatabaseError("file is not a database")):
+        assert is_backup_defect(exc) and is_expected(exc), exc
+    for exc in (HubError("cannot reach the Hub"), OSError("connection refused"), KeyError("x")):
+        assert not is_backup_defect(exc), exc  # an outage, or a bug: never skipped as a bad backup
+
+
+def test_every_error_class_of_the_worker_goes_through_the_policy():
+    """Every exception class the worker's modules define is a WorkerError (it states its policy),
+    or one the policy knows by its base (OSError...): none is judged by a list of its own."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import worker
+
+    outside = []
+    for module_info in pkgutil.iter_modules(worker.__path__):
+        module = importlib.import_module(f"worker.{module_info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not issubclass(cls, BaseException):
+                continue
+            if issubclass(cls, WorkerError) or issubclass(cls, OSError):
+                continue
+            outside.append(f"{module.__name__}.{name}")
+    assert outside == []

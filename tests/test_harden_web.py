@@ -26,6 +26,8 @@ from web.login_throttle import MAX_FAILURES, Failures
 ADMIN_PASSWORD = "owner-Harden-pass-789"
 FORGED = "9.9.9.9 level=CRITICAL proc=worker.backup forged=yes"
 COOLDOWN = 2  # seconds; the default is 300
+STREAM_SECONDS = 4
+SESSION_IDLE, SESSION_MAX = 6, 14
 FLOOD_SOCKETS = 3000
 FLOOD_SOURCE = "127.0.0.2"  # all of 127/8 is loopback: the flood has its own address, the form's users another
 DRIP_SOURCE = "127.0.0.3"
@@ -84,12 +86,21 @@ def test_login_failures_cool_down_then_clear():
     now = [0.0]
     failures = Failures(cooldown=300, clock=lambda: now[0])
     for i in range(MAX_FAILURES - 1):
-        assert failures.failed("a") == (i + 1, False)
+        assert failures.attempt("a") == (0.0, i + 1, False)
     assert failures.blocked_for("a") == 0
-    assert failures.failed("a") == (MAX_FAILURES, True)
+    assert failures.attempt("a") == (0.0, MAX_FAILURES, True)  # counted as it goes in: still checked
     assert failures.blocked_for("a") == 300 and failures.blocked_for("b") == 0
+    assert failures.attempt("a")[0] == 300  # the next one is refused unchecked
     now[0] = 301
-    assert failures.blocked_for("a") == 0
+    assert failures.blocked_for("a") == 0 and failures.attempt("a") == (0.0, 1, False)
+    failures.succeeded("a")
+    assert failures.attempt("a") == (0.0, 1, False)
+    # An attempt that never reached the check (an empty form: 422) is given back, even the fifth.
+    for _ in range(MAX_FAILURES - 1):
+        failures.attempt("c")
+    assert failures.attempt("c")[2] and failures.blocked_for("c") > 0
+    failures.not_checked("c")
+    assert failures.blocked_for("c") == 0 and failures.attempt("c") == (0.0, MAX_FAILURES, True)
 
 
 # ---------------------------------------------------------------- behind one proxy
@@ -101,7 +112,10 @@ def proxy_app(tmp_path_factory):
     env = {"FEEDBACK_TRUSTED_PROXY_HOPS": "1", "FEEDBACK_RATE_LIMIT_PER_MINUTE": "5",
            "ADMIN_PASSWORD": ADMIN_PASSWORD, "FEEDBACK_LOGIN_COOLDOWN_SECONDS": str(COOLDOWN),
            "FORWARDED_ALLOW_IPS": "*",  # the old advice: must no longer let uvicorn pick the leftmost entry
-           "GRADIO_TEMP_DIR": str(root / "gradio-tmp")}
+           "GRADIO_TEMP_DIR": str(root / "gradio-tmp"),
+           # Short limits, so the tests below can watch them end (defaults: 300 s, 30 min, 12 h).
+           "FEEDBACK_STREAM_MAX_SECONDS": str(STREAM_SECONDS),
+           "FEEDBACK_OWNER_SESSION_IDLE_SECONDS": str(SESSION_IDLE), "FEEDBACK_OWNER_SESSION_MAX_SECONDS": str(SESSION_MAX)}
     with App(root / "data", env=env) as app:
         yield app
 
@@ -416,3 +430,250 @@ def test_oversized_headers_are_refused_and_the_form_stays_up(direct_app):
         reply = s.recv(200)
     assert reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")) or reply == b"", reply
     assert httpx.get(direct_app.url + "/", timeout=10).status_code == 200
+
+
+# ---------------------------------------------------------------- round three: streams, heads, logins, logs
+
+
+def _open_stream(app: App, path: str, forwarded: str | None = None, source: str = "127.0.0.1") -> tuple[socket.socket, bytes]:
+    """A raw GET of an event stream; returns the socket (left open) and its status line."""
+    s = socket.create_connection(("127.0.0.1", app.port), timeout=10, source_address=(source, 0))
+    extra = f"X-Forwarded-For: {forwarded}\r\n" if forwarded else ""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
+    head = s.recv(4096)
+    _first_bytes[s.fileno()] = head  # the status line and whatever came with it
+    return s, head.split(b"\r\n", 1)[0]
+
+
+_first_bytes: dict[int, bytes] = {}
+
+
+def test_streams_are_capped_per_client_behind_a_proxy_and_others_still_get_in(proxy_app):
+    from web.streams import MAX_STREAMS_PER_CLIENT
+
+    held = []
+    try:
+        # All from the proxy's socket (127.0.0.1); the client is the address the proxy appended.
+        statuses = []
+        for i in range(MAX_STREAMS_PER_CLIENT + 8):
+            s, status = _open_stream(proxy_app, f"/gradio_api/heartbeat/cap{i}", "198.18.9.9, 203.0.113.50")
+            held.append(s)
+            statuses.append(status)
+        assert statuses.count(b"HTTP/1.1 200 OK") == MAX_STREAMS_PER_CLIENT, statuses
+        assert statuses[MAX_STREAMS_PER_CLIENT:] == [b"HTTP/1.1 503 Service Unavailable"] * 8
+        # Another visitor behind the same proxy: a stream of their own, and the form.
+        s, status = _open_stream(proxy_app, "/gradio_api/heartbeat/other", "203.0.113.51")
+        held.append(s)
+        assert status == b"HTTP/1.1 200 OK"
+        with httpx.Client(timeout=10, headers={"x-forwarded-for": "203.0.113.51"}) as client:
+            assert client.get(proxy_app.url + "/config").status_code == 200
+    finally:
+        for s in held:
+            s.close()
+    # Closed streams give their slots back.
+    wait_until(lambda: _open_stream(proxy_app, "/gradio_api/heartbeat/again", "203.0.113.50")[1]
+               == b"HTTP/1.1 200 OK", 20, 0.5, "the client's streams to be released")
+
+
+def test_a_stream_ends_at_its_lifetime(proxy_app):
+    started = time.monotonic()
+    s, status = _open_stream(proxy_app, "/gradio_api/heartbeat/lifetime", "203.0.113.52")
+    try:
+        assert status == b"HTTP/1.1 200 OK"
+        s.settimeout(2)
+        received = _first_bytes[s.fileno()]
+        ended = False
+        while not ended and time.monotonic() - started < STREAM_SECONDS + 15:
+            try:  # a chunked body: ends with the zero-length chunk, then the server may close
+                chunk = s.recv(4096)
+            except TimeoutError:
+                break
+            received += chunk
+            ended = not chunk or received.endswith(b"0\r\n\r\n")
+        assert ended, f"still streaming after {STREAM_SECONDS + 15} s"
+        assert b"ALIVE" in received
+    finally:
+        s.close()
+
+
+def test_the_stream_cap_counts_every_client_in_total():
+    """StreamLimit alone, in-process (the total of 500 is measured by bench/stream_slots.py)."""
+    import asyncio
+
+    from web.streams import StreamLimit
+
+    async def endless(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(3600)
+
+    async def scenario():
+        limit = StreamLimit(endless, per_client=2, total=3, lifetime=60)
+        statuses: list[int] = []
+
+        async def one(client):
+            async def send(message):
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+            scope = {"type": "http", "method": "GET", "path": "/gradio_api/heartbeat/x", "client": (client, 1)}
+            await limit(scope, None, send)
+
+        tasks = [asyncio.create_task(one(c)) for c in ("a", "a", "a", "b", "c", "d")]
+        await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return statuses, limit.open_total
+
+    statuses, left = asyncio.run(scenario())
+    assert sorted(statuses) == [200, 200, 200, 503, 503, 503] and left == 0
+
+
+def test_parallel_logins_from_one_address_are_checked_at_most_max_failures_times(proxy_app):
+    import threading
+
+    n = 60
+    barrier = threading.Barrier(n)
+    codes: list[int] = []
+
+    def guess(i):
+        with httpx.Client(timeout=60, headers={"x-forwarded-for": "203.0.113.70"}) as client:
+            barrier.wait()
+            codes.append(client.post(proxy_app.url + "/admin/login",
+                                     data={"username": "o", "password": f"parallel-{i}"}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(codes) == n
+    assert codes.count(400) <= MAX_FAILURES and codes.count(429) >= n - MAX_FAILURES, sorted(codes)
+
+
+def test_refused_logins_from_every_address_are_logged_whatever_one_address_floods(proxy_app):
+    def login(address, i):
+        with httpx.Client(timeout=10, headers={"x-forwarded-for": address}) as client:
+            return client.post(proxy_app.url + "/admin/login", data={"username": "o", "password": f"w{i}"})
+
+    for i in range(MAX_FAILURES + 5):  # one address: its refusals, then its cool-down refusals
+        login("203.0.113.80", i)
+    others = [f"203.0.113.{81 + i}" for i in range(8)]
+    for i, address in enumerate(others):
+        assert login(address, i).status_code == 400
+    text = wait_until(lambda: (lambda t: t if f"client={others[-1]} reason=wrong_password" in t else "")(
+        proxy_app.log("web")), 20, 0.2, "the last address's refusal line")
+    for address in others:
+        assert f"owner login refused client={address} reason=wrong_password" in text, address
+
+
+def test_the_owner_session_expires_when_idle_and_after_its_maximum(proxy_app):
+    headers = {"x-forwarded-for": "203.0.113.90"}
+    with httpx.Client(timeout=10, headers=headers) as client:
+        assert client.post(proxy_app.url + "/admin/login",
+                           data={"username": "owner", "password": ADMIN_PASSWORD}).status_code == 200
+        assert client.get(proxy_app.url + "/admin/config").status_code == 200
+        time.sleep(SESSION_IDLE + 1)  # idle past the limit (a wait, not a timing assertion)
+        assert client.get(proxy_app.url + "/admin/config").status_code == 401
+        assert client.get(proxy_app.url + "/admin/gradio_api/app_id").status_code == 401
+    with httpx.Client(timeout=10, headers=headers) as client:
+        assert client.post(proxy_app.url + "/admin/login",
+                           data={"username": "owner", "password": ADMIN_PASSWORD}).status_code == 200
+        started = time.monotonic()
+        codes = []
+        while time.monotonic() - started < SESSION_MAX + 3:  # in use every second: never idle
+            codes.append(client.get(proxy_app.url + "/admin/config").status_code)
+            time.sleep(1)
+        assert codes[0] == 200 and codes[-1] == 401 and 401 not in codes[:len(codes) // 2], codes
+    log = wait_until(lambda: (lambda t: t if "reason=max" in t else "")(proxy_app.log("web")), 20, 0.2, "expiry lines")
+    assert "owner session expired reason=idle" in log
+
+
+def test_logout_is_a_post_from_the_owners_page_only(proxy_app):
+    with httpx.Client(timeout=10, headers={"x-forwarded-for": "203.0.113.91"}) as client:
+        assert client.post(proxy_app.url + "/admin/login",
+                           data={"username": "owner", "password": ADMIN_PASSWORD}).status_code == 200
+        get = client.get(proxy_app.url + "/admin/logout", follow_redirects=False)
+        assert get.status_code == 405 and get.headers["allow"] == "POST"
+        foreign = client.post(proxy_app.url + "/admin/logout", headers={"sec-fetch-site": "cross-site"},
+                              follow_redirects=False)
+        assert foreign.status_code == 403
+        assert client.get(proxy_app.url + "/admin/config").status_code == 200  # still logged in
+        own = client.post(proxy_app.url + "/admin/logout", headers={"sec-fetch-site": "same-origin"},
+                          follow_redirects=False)
+        assert own.status_code in (302, 307), own.status_code
+        assert client.get(proxy_app.url + "/admin/config").status_code == 401
+
+
+def test_a_drip_fed_body_is_closed(direct_app):
+    import select
+
+    from web.connections import REQUEST_BODY_TIMEOUT_SECONDS, REQUEST_HEADER_TIMEOUT_SECONDS
+
+    s = socket.create_connection(("127.0.0.1", direct_app.port), timeout=60, source_address=("127.0.0.7", 0))
+    try:
+        s.sendall(b"POST /gradio_api/queue/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 200000\r\n\r\n")
+        started = time.monotonic()
+        limit = REQUEST_HEADER_TIMEOUT_SECONDS + REQUEST_BODY_TIMEOUT_SECONDS + 10
+        closed = False
+        while not closed and time.monotonic() - started < limit:
+            try:
+                s.sendall(b"a")  # one byte a second: the body never completes
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if select.select([s], [], [], 0)[0]:
+                try:
+                    closed = s.recv(4096) == b""  # the server's FIN (it sends no answer)
+                except ConnectionResetError:
+                    closed = True
+            time.sleep(1)
+        assert closed, f"still open after {limit} s"
+    finally:
+        s.close()
+
+
+def _raw_reply(app: App, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", app.port), timeout=10, source_address=("127.0.0.8", 0)) as s:
+        s.sendall(payload)
+        return s.recv(200)
+
+
+def test_request_heads_are_strict_however_they_arrive(direct_app):
+    big = _raw_reply(direct_app, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 120_000 + b"\r\n\r\n")
+    assert big.startswith(b"HTTP/1.1 431"), big  # in one write: h11's own cap missed it
+    bare_lf = _raw_reply(direct_app, b"GET / HTTP/1.1\nHost: x\n\n")
+    assert bare_lf.startswith(b"HTTP/1.1 400"), bare_lf
+    mixed = _raw_reply(direct_app, b"GET / HTTP/1.1\r\nHost: x\nX-Other: y\r\n\r\n")
+    assert mixed.startswith(b"HTTP/1.1 400"), mixed
+    both = _raw_reply(direct_app, b"POST /gradio_api/call/overview HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert both.startswith(b"HTTP/1.1 400"), both
+    fine = _raw_reply(direct_app, b"GET /config HTTP/1.1\r\nHost: x\r\nX-Ok: " + b"a" * 8000 + b"\r\n\r\n")
+    assert fine.startswith(b"HTTP/1.1 200"), fine
+
+
+def test_anonymous_requests_that_make_gradio_raise_cost_one_line_each(direct_app):
+    with httpx.Client(timeout=10) as client:
+        client.get(direct_app.url + "/gradio_api/queue/data", params={"session_hash": "no-such-session"})
+        client.get(direct_app.url + "/gradio_api/call/overview/no-such-event")
+        assert client.get(direct_app.url + "/").status_code == 200
+    text = wait_until(lambda: (lambda t: t if "no-such-event" in t else "")(direct_app.log("web")), 20, 0.2,
+                      "the error lines")
+    lines = [line for line in text.splitlines() if "request failed" in line]
+    assert len([line for line in lines if "/gradio_api/queue/data" in line]) == 1, lines
+    assert len([line for line in lines if "no-such-event" in line]) == 1, lines
+    everything = text + direct_app.log("web.err")
+    assert "Traceback" not in everything and "Exception in ASGI application" not in everything
+
+
+def test_the_root_url_comes_from_the_configuration_not_the_request(direct_app):
+    forged = {"host": "evil.example", "x-forwarded-host": "evil2.example", "x-forwarded-proto": "https",
+              "x-gradio-server": "http://evil3.example"}
+    with httpx.Client(timeout=10, headers=forged) as client:
+        config = client.get(direct_app.url + "/config")
+        page = client.get(direct_app.url + "/")
+        info = client.get(direct_app.url + "/gradio_api/info")
+    assert config.json()["root"] == direct_app.url  # FEEDBACK_PUBLIC_URL's default: where the form listens
+    for r in (config, page, info):
+        assert r.status_code == 200 and "evil" not in r.text, r.url

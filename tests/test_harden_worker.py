@@ -21,7 +21,7 @@ from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env
 from worker.backup import Backup
-from worker.drill import RestoreDrill, verify
+from worker.drill import RestoreDrill
 from worker.hub import HubTarget
 from worker.loop import BackupLoop
 from worker.restore import restore

@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
 from shared.config import load_config
-from shared.db import BACKUP_COLUMNS, COLUMNS, connect, insert_review, open_store_db
+from shared.db import BACKUP_COLUMNS, connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.apprunner import App, wait_until
 from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env

@@ -9,18 +9,18 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf-home-"))
 
-import base64  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
+import base64
+import hashlib
+import json
+import re
+import time
+import urllib.error
+import urllib.request
 
-import httpx2  # noqa: E402  (huggingface_hub's HTTP stack)
-import pytest  # noqa: E402
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf_hub_download  # noqa: E402
-from huggingface_hub.errors import (  # noqa: E402
+import httpx2  # huggingface_hub's HTTP stack
+import pytest
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf_hub_download
+from huggingface_hub.errors import (
     HfHubHTTPError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
@@ -28,7 +28,7 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 
 try:  # tests/ is a package (tests/__init__.py); fall back to a flat import
-    from tests.hub_fixtures import (  # noqa: F401
+    from tests.hub_fixtures import (
         HUB_LFS_THRESHOLD,
         HUB_OTHER_TOKEN,
         HUB_READ_TOKEN,
@@ -417,4 +417,4 @@ def test_in_process_context_manager(tmp_path):
         api = HfApi(endpoint=srv.endpoint, token="t")
         assert api.create_repo("carol/x", repo_type=DS).repo_id == "carol/x"
     with pytest.raises(RuntimeError):
-        srv.endpoint
+        srv.endpoint  # noqa: B018 - reading the property is what raises

@@ -8,8 +8,8 @@ from tests.container_images import ROOT, _ignore_rules, _ignored, context_files
 
 def test_build_context_holds_the_app_and_nothing_private():
     files = {p.relative_to(ROOT).as_posix() for p in context_files()}
-    for needed in ("requirements.txt", "supervisord.conf", "space/supervisord.conf", "scripts/container-start",
-                   "shared/config.py", "web/__main__.py", "worker/__main__.py"):
+    for needed in ("requirements.txt", "constraints.txt", "supervisord.conf", "space/supervisord.conf",
+                   "scripts/container-start", "shared/config.py", "web/__main__.py", "worker/__main__.py"):
         assert needed in files
     rules = _ignore_rules()
     # Whatever exists in a checkout at the time, these never enter the image.

@@ -17,7 +17,7 @@ from tests.backup_tree_support import use_small_shards
 from tests.hub_fixtures import HUB_TOKEN
 from tests.test_hub_sync import REPO, add, check_pushed, hub_config, local_rows, run_worker_cmd
 from worker.backup import Backup
-from worker.hub import HubTarget
+from worker.hub import HubError, HubTarget
 from worker.restore import restore
 from worker.snapshot import SnapshotError, take_snapshot
 from worker.targets import LocalFolderTarget
@@ -112,7 +112,7 @@ def test_failed_pushes_are_caught_up_by_the_next_cycle(hub_server, data_dir, tmp
     for n in (5, 6):  # two cycles whose push fails; together they cross two shard boundaries
         add(config, n)
         hub_server.fail_next(1, mode="503", only="commit")
-        with pytest.raises(Exception):
+        with pytest.raises(HubError, match="503"):
             Backup(config, target).run()
         hub_server.fail_next(0)
     outcome = Backup(config, target).run()

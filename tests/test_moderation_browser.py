@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-test.txt)")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
-from shared.db import connect  # noqa: E402
-from tests.apprunner import App  # noqa: E402
-from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_server  # noqa: E402,F401
-from tests.browser_support import PASSWORD, fill_review, login, open_form, status, total  # noqa: E402
+from shared.db import connect
+from tests.apprunner import App
+from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_server  # noqa: F401
+from tests.browser_support import PASSWORD, fill_review, login, open_form, status, total
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from shared.db import insert_review, open_store_db
 from shared.reviews import Review
-from worker.schema_guard import SchemaRefused, expected_schema, remove_foreign_objects
+from worker.schema_guard import SchemaRefused, expected_schema, normalised_sql, remove_foreign_objects
 
 
 def rating_column(conn: sqlite3.Connection) -> str:
@@ -99,3 +99,142 @@ def test_the_expected_schema_is_built_by_shared_db_not_listed_here():
     ours, columns = expected_schema()
     assert "reviews" in columns and ("table", "reviews") in ours
     assert any(kind == "trigger" for kind, _ in ours)  # the totals triggers, whatever migrations added since
+
+
+# ---------------------------------------------------------------- our own tables, redefined
+
+NOW_PREFIX = "20"  # created_at of a review stored today starts with the century, not "2001-"
+
+
+def _reviews_sql(conn: sqlite3.Connection) -> str:
+    return conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'").fetchone()[0]
+
+
+def _redefine(path, change) -> None:
+    """What someone with write access to the dataset can do in two statements: rewrite the stored
+    definition of our `reviews` table (the rows stay, integrity_check still passes)."""
+    conn = sqlite3.connect(path)
+    try:
+        sql = _reviews_sql(conn)
+        hostile = change(sql)
+        assert hostile != sql
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'reviews'", (hostile,))
+        conn.commit()
+    finally:
+        conn.close()
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        check.close()
+
+
+def _add_clause(clause):
+    return lambda sql: sql.rstrip()[:-1] + f", {clause})"
+
+
+REDEFINED = {
+    "CHECK refuses low ratings": _add_clause("CHECK (rating >= 3 OR id <= 1)"),
+    "CHECK refuses a word": _add_clause("CHECK (comments NOT LIKE '%refund%')"),
+    "back-dating DEFAULT": lambda sql: sql.replace("DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                                   "DEFAULT ('2001-01-01T00:00:00.000Z')"),
+    "DEFAULT with another format": lambda sql: sql.replace("'%Y-%m-%dT%H:%M:%fZ'", "'%Y-%M-%dT%H:%m:%fZ'"),
+    "COLLATE on the name": lambda sql: sql.replace("name TEXT", "name TEXT COLLATE NOCASE"),
+}
+
+
+def _form_writes_behave(conn: sqlite3.Connection) -> None:
+    ids = [insert_review(conn, Review(name=f"after-{r}", rating=r, comments=f"a refund please {r}"))
+           for r in range(1, 6)]
+    rows = conn.execute(f"SELECT rating, comments, created_at FROM reviews WHERE id IN ({','.join('?' * 5)}) "
+                        "ORDER BY id", ids).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(r, f"a refund please {r}") for r in range(1, 6)]
+    assert all(r[2].startswith(NOW_PREFIX) and not r[2].startswith("2001-") and r[2][4] == "-" for r in rows)
+
+
+@pytest.mark.parametrize("case", list(REDEFINED))
+def test_a_redefined_table_of_ours_is_rebuilt_from_our_sql_with_its_rows(tmp_path, case):
+    path = tmp_path / "restored.db"
+    conn = open_store_db(path)
+    insert_review(conn, Review(name="before", rating=5, comments="kept"))
+    conn.close()
+    _redefine(path, REDEFINED[case])
+    conn = open_store_db(path)
+    try:
+        ours, _ = expected_schema()
+        dropped = remove_foreign_objects(conn, source="test")
+        assert any("table reviews (rebuilt" in d for d in dropped), dropped
+        assert normalised_sql(_reviews_sql(conn)) == normalised_sql(ours[("table", "reviews")].sql)
+        assert conn.execute("SELECT name, comments FROM reviews").fetchall() == [("before", "kept")]
+        _form_writes_behave(conn)
+        # Our triggers are back on the rebuilt table: totals and the search index follow every insert.
+        assert conn.execute("SELECT SUM(n) FROM review_stats").fetchone()[0] == 6
+        assert conn.execute("SELECT COUNT(*) FROM reviews_fts WHERE reviews_fts MATCH 'refund'").fetchone()[0] == 5
+        assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'reviews'").fetchone()[0] == 6
+        assert remove_foreign_objects(conn) == []
+    finally:
+        conn.close()
+
+
+def test_a_generated_column_in_a_table_of_ours_is_refused(tmp_path):
+    conn = open_store_db(tmp_path / "generated.db")
+    try:
+        conn.execute("ALTER TABLE reviews ADD COLUMN shown TEXT GENERATED ALWAYS AS (upper(comments)) VIRTUAL")
+        with pytest.raises(SchemaRefused, match="shown"):
+            remove_foreign_objects(conn)
+    finally:
+        conn.close()
+
+
+def test_a_redefined_search_index_is_created_again_from_our_sql(tmp_path):
+    conn = open_store_db(tmp_path / "fts.db")
+    try:
+        insert_review(conn, Review(name="n", rating=4, comments="Überall schnell"))
+        conn.execute("DROP TABLE reviews_fts")  # the triggers name it: recreated with another tokenizer
+        conn.execute("CREATE VIRTUAL TABLE reviews_fts USING fts5(name, comments, content='reviews', "
+                     "content_rowid='id', tokenize='ascii')")
+        dropped = remove_foreign_objects(conn)
+        assert "table reviews_fts (search index created again from our SQL)" in dropped
+        ours, _ = expected_schema()
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reviews_fts'").fetchone()[0]
+        assert normalised_sql(sql) == normalised_sql(ours[("table", "reviews_fts")].sql)
+        # remove_diacritics again: "uberall" finds "Überall", as our index does.
+        assert conn.execute("SELECT COUNT(*) FROM reviews_fts WHERE reviews_fts MATCH 'uberall'").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+def test_a_hostile_v1_backup_is_cleaned_after_its_migration(tmp_path):
+    """The restore's path for an older backup (worker/restore.py calls guard_and_migrate)."""
+    from shared.db import _MIGRATIONS
+    from worker.schema_guard import guard_and_migrate
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    try:
+        for statement in _MIGRATIONS[1]:
+            if statement.strip().startswith("CREATE TABLE IF NOT EXISTS reviews"):
+                statement = statement.rstrip()[:-1] + ", CHECK (review >= 3 OR id <= 1))"
+                statement = statement.replace("DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                              "DEFAULT ('2001-01-01T00:00:00.000Z')")
+            conn.execute(statement)
+        conn.execute("INSERT INTO reviews (name, review, comments) VALUES ('old', 5, 'kept')")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    finally:
+        conn.close()
+    conn = sqlite3.connect(path)
+    try:
+        removed = guard_and_migrate(conn, source="test")
+        assert any("table reviews (rebuilt" in d for d in removed), removed
+        assert conn.execute("SELECT name, rating, comments FROM reviews").fetchall() == [("old", 5, "kept")]
+        _form_writes_behave(conn)
+    finally:
+        conn.close()
+
+
+def test_normalised_sql_ignores_spacing_case_and_quotes_but_not_literals():
+    assert normalised_sql('CREATE TABLE "reviews" (\n  id  INTEGER)') == normalised_sql("create table reviews (id integer)")
+    assert normalised_sql("DEFAULT ('%Y-%m')") != normalised_sql("DEFAULT ('%Y-%M')")
+    assert normalised_sql("a TEXT") != normalised_sql("a TEXT COLLATE NOCASE")

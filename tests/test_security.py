@@ -305,8 +305,8 @@ def test_uploads_are_refused(admin_app):
 
 
 def test_owners_csv_exports_are_not_served_without_the_login(admin_app):
-    """Exports live in Gradio's upload folder; the public app must refuse them, the owner's needs the login."""
-    folder = Path(admin_app.env["GRADIO_TEMP_DIR"]) / "owner-exports" / "0123456789abcdef"
+    """Exports live in the data folder; the public app must refuse them, the owner's needs the login."""
+    folder = admin_app.data_dir / "owner-exports" / "0123456789abcdef"
     folder.mkdir(parents=True, exist_ok=True)
     export = folder / "reviews-20000101-000000.csv"
     export.write_text("id,name\n1,exported-secret-name\n")

@@ -184,34 +184,34 @@ import sys
 sys.path.insert(0, {root!r})
 from shared.config import load_config
 from worker.lock import worker_lock
-from worker.state import update_state
+from worker.state import update_target
 config = load_config({{"FEEDBACK_DATA_DIR": {data!r}}})
 with worker_lock(config.data_dir):
     print("locked", flush=True)
     sys.stdin.readline()
-    update_state(config, last_error="written by a manual backup")
+    update_target(config, "t", last_error="written by a manual backup")
 """
 
 
 def test_the_state_file_is_updated_under_the_worker_lock(config):
     """A manual `python -m worker backup` and the loop cannot overwrite each other's state."""
-    from worker.state import update_state
+    from worker.state import update_target
 
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER.format(root=str(ROOT), data=str(config.data_dir))],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        writer = threading.Thread(target=update_state, args=(config,), kwargs={"consecutive_failures": 7})
+        writer = threading.Thread(target=update_target, args=(config, "t"), kwargs={"consecutive_failures": 7})
         writer.start()
         writer.join(0.5)
-        assert writer.is_alive(), "update_state wrote while another process held the worker lock"
+        assert writer.is_alive(), "update_target wrote while another process held the worker lock"
         holder.stdin.write("go\n")
         holder.stdin.flush()
         assert holder.wait(30) == 0
         writer.join(30)
     finally:
         holder.kill()
-    state = load_state(config.state_path)
+    state = load_state(config.state_path).target("t")
     assert state.consecutive_failures == 7 and state.last_error == "written by a manual backup"
 
 

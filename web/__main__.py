@@ -29,25 +29,20 @@ ADMIN_AUTH_MESSAGE = ("Owner's page: enter the admin password (any user name). A
                       "passwords, logins from your address are refused for {minutes} minute(s).")
 
 
-def owner_login_check(app):
-    """Whether a request carries a valid login cookie of the owner's Gradio app (mounted at /admin).
+def owner_login_check(app, config):
+    """Whether a request carries a valid, unexpired login cookie of the owner's Gradio app (mounted
+    at /admin; see web/owner_session.py).
 
     Gradio leaves some routes of a mounted app open (heartbeat, app_id, token, manifest.json,
     openapi.json, POST reset...); web/http_limits.py asks this before letting any of them through."""
-    from starlette.requests import cookie_parser
     from starlette.routing import Mount
+
+    from web.owner_session import OwnerSessions
 
     owner = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
     names = (f"access-token-{owner.cookie_id}", f"access-token-unsecure-{owner.cookie_id}")
-
-    def logged_in(scope) -> bool:
-        cookies: dict[str, str] = {}
-        for key, value in scope.get("headers", []):
-            if key == b"cookie":
-                cookies.update(cookie_parser(value.decode("latin-1")))
-        return any(cookies.get(name) in owner.tokens for name in names if cookies.get(name))
-
-    return logged_in
+    return OwnerSessions(owner.tokens, names, config.owner_session_idle_seconds,
+                         config.owner_session_max_seconds).logged_in
 
 
 def build_web(config, store):
@@ -70,6 +65,9 @@ def build_web(config, store):
                                  connection_limits, guarded_protocol, raise_open_file_limit)
     from web.http_limits import BodySizeLimit, RouteAllowlist
     from web.login_throttle import Failures, LoginThrottle
+    from web.public_url import PublicOrigin
+    from web.request_errors import OneLineErrors
+    from web.streams import StreamLimit
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # no schema pages of our own
     owner_logged_in = None
@@ -80,24 +78,34 @@ def build_web(config, store):
         # run_history=False: the owner's results must not be kept in the browser's storage.
         auth_message = ADMIN_AUTH_MESSAGE.format(failures=LOGIN_MAX_FAILURES,
                                                  minutes=max(1, round(config.login_cooldown_seconds / 60)))
+        # allowed_paths: the owner's CSV exports, in a folder of this instance's own (web/admin.py export_dir).
         app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
                                   auth=check_password(config), auth_message=auth_message,
-                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS)
-        owner_logged_in = owner_login_check(app)
-    # Gradio's file route serves any file in its upload folder to whoever knows the path;
-    # the owner's CSV exports live there, so the public app must refuse that folder.
+                                  footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS,
+                                  allowed_paths=[str(export_dir(config.data_dir))])
+        owner_logged_in = owner_login_check(app, config)
+    # Gradio's file route serves files to whoever knows the path: the public app refuses the data
+    # folder (the database, the owner's CSV exports) even if its route allowlist were opened up.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
-                              blocked_paths=[str(export_dir())], css=PUBLIC_CSS, js=PUBLIC_JS)
-    # Outermost last: the client's address first, then the allowlist, the login throttle, the size cap.
+                              blocked_paths=[str(export_dir(config.data_dir)), str(config.data_dir)],
+                              css=PUBLIC_CSS, js=PUBLIC_JS)
+    # Outermost last: the client's address first, our own address (web/public_url.py), one-line errors, the allowlist, the stream caps,
+    # the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     app.add_middleware(LoginThrottle, failures=Failures(config.login_cooldown_seconds))
+    app.add_middleware(StreamLimit, lifetime=config.stream_max_seconds,
+                       owner_lifetime=config.owner_session_max_seconds)
     app.add_middleware(RouteAllowlist, logged_in=owner_logged_in)
+    app.add_middleware(OneLineErrors)
+    app.add_middleware(PublicOrigin, public_url=config.public_url)
     app.add_middleware(ClientAddress, hops=config.trusted_proxy_hops)
     open_files = raise_open_file_limit()
     max_connections, per_client = connection_limits(open_files)
     if config.trusted_proxy_hops:
-        per_client = None  # every socket comes from the proxy: only the total is capped
+        # Every socket comes from the proxy: only the total is capped here; streams, the one kind of
+        # request that holds a connection for long, are capped per client in web/streams.py.
+        per_client = None
     # proxy_headers=False: X-Forwarded-For is read by ClientAddress alone (see web/client_address.py).
     # log_config=None: uvicorn's lines go through our handler (key=value, repeat filter) to web.log.
     # limit_concurrency: requests beyond it get 503 rather than queueing without bound.
@@ -128,9 +136,9 @@ def main() -> int:
     store = Store(config.db_path)
     try:
         app, server, (open_files, max_connections, per_client) = build_web(config, store)
-        log.info("web starting address=%s:%d db=%s trusted_proxy_hops=%d open_file_limit=%d max_connections=%d "
-                 "max_per_client=%s", config.server_name, config.server_port, config.db_path,
-                 config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
+        log.info("web starting address=%s:%d public_url=%s db=%s trusted_proxy_hops=%d open_file_limit=%d "
+                 "max_connections=%d max_per_client=%s", config.server_name, config.server_port, config.public_url,
+                 config.db_path, config.trusted_proxy_hops, open_files, max_connections, per_client or "off")
         uvicorn.run(app, **server)
     finally:
         store.close()

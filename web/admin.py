@@ -9,10 +9,10 @@ called. Names are always shown here, whatever FEEDBACK_HIDE_NAMES says.
 The CSV is written from one read transaction on a read-only connection, with
 the same query, formula-injection guard and format as the backup CSV
 (`shared.csv_export`).
-It goes to a private folder inside Gradio's upload folder, so that only this
-(logged-in) app serves it; the public app lists that folder in its
-`blocked_paths` (see `export_dir`), because Gradio's file route serves any
-file in the upload folder to whoever knows its path.
+It goes to a folder of this instance's own in the data folder (0700, see
+`export_dir`), which only this (logged-in) app serves (`allowed_paths`); the
+public app lists it in its `blocked_paths`. Not Gradio's upload folder: that is
+shared machine-wide, and one instance's clean-up deleted another's exports.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ import shutil
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
-from gradio.utils import get_upload_folder
 
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.csv_export import write_reviews_csv
-from shared.db import (ReviewFilter, Store, count_reviews, filtered_ids_sql, find_reviews, read_summary,
+from shared.db import (ReviewFilter, SearchTooBroad, Store, count_reviews, filtered_ids_sql, find_reviews, read_summary,
                        read_transaction)
 from web import moderation_panel, style
+from web.display_text import without_bidi_controls
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
 
 log = logging.getLogger("web.admin")
@@ -78,9 +78,10 @@ def check_password(config: Config) -> Callable[[str, str], bool]:
     return check
 
 
-def export_dir() -> Path:
-    """Where CSV exports are written. The public app must block this folder (see module doc)."""
-    return Path(get_upload_folder()) / EXPORT_FOLDER_NAME
+def export_dir(data_dir: Path) -> Path:
+    """Where CSV exports are written: in this instance's data folder. The public app must block
+    this folder (see module doc)."""
+    return Path(data_dir) / EXPORT_FOLDER_NAME
 
 
 def _remove_old_exports(folder: Path, keep_seconds: float = EXPORT_KEEP_SECONDS,
@@ -112,8 +113,9 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
     Each export gets its own unguessable sub-folder, so the download keeps a
     readable name (`reviews-<UTC time>.csv`) without two exports colliding.
     """
-    folder = folder or export_dir()
+    folder = folder or export_dir(Path(db_path).parent)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # mkdir's mode is cut by the umask, and an older folder may be wider
     _remove_old_exports(folder)
     target_dir = folder / secrets.token_hex(16)
     target_dir.mkdir(mode=0o700)
@@ -134,6 +136,12 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
         shutil.rmtree(target_dir, ignore_errors=True)
         raise
     return target
+
+
+def shown_row(row: tuple) -> tuple:
+    """A review as the owner's table shows it: name and comments without bidi overrides
+    (web/display_text.py); the database and the CSV keep them."""
+    return (*row[:2], without_bidi_controls(row[2]), row[3], without_bidi_controls(row[4]))
 
 
 def _page_count(matching: int) -> int:
@@ -176,6 +184,8 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         try:
             with read_transaction(conn):  # the page rows and the counts agree
                 return work(conn)
+        except SearchTooBroad as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         except sqlite3.Error as exc:
             log.error("owner page could not read reviews error=%s", exc)
             raise gr.Error(STORAGE_ERROR_MESSAGE, print_exception=False) from None  # logged above
@@ -201,7 +211,7 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
         else:
             label = f"Page {page + 1:,} of {pages:,}" if exact else f"Page {page + 1:,} of more than {pages:,}"
         return (
-            pd.DataFrame(rows, columns=TABLE_HEADERS),
+            pd.DataFrame([shown_row(r) for r in rows], columns=TABLE_HEADERS),
             _count_text(page * PAGE_SIZE, len(rows), matching, exact, total, f),
             label,
             cursor,
@@ -298,12 +308,12 @@ def build_admin(config: Config, store: Store) -> gr.Blocks:
                                          elem_id="admin-download-csv")
         export_status = gr.Markdown(elem_id="admin-export-status")
         # The file is written straight into the export folder: no second copy in Gradio's cache.
-        download.GRADIO_CACHE = str(export_dir())
+        download.GRADIO_CACHE = str(export_dir(config.data_dir))
 
         page_outputs = [table, counts, page_label, cursor, newer, older]
         apply_outputs = [applied, *page_outputs, per_day, average, distribution, summary_text]
         assert len(apply_outputs) == APPLY_OUTPUTS
-        common = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
+        common: dict[str, Any] = dict(api_visibility="private", concurrency_limit=4, show_progress="minimal")
         filter_inputs = [query, ratings, first_day, last_day]
         demo.load(apply, filter_inputs, apply_outputs, **common)
         query.submit(apply, filter_inputs, apply_outputs, **common)

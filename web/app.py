@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from typing import TypeVar
 
 import gradio as gr
 import pandas as pd
@@ -39,7 +40,7 @@ JS = style.JS
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 
 
-def _as_sent(component: gr.components.Component) -> gr.components.Component:
+def _as_sent(component: _C) -> _C:
     """Hand the handler exactly what the client sent, so `validate` judges it.
 
     Gradio's own preprocessing would turn a JSON list or number into text
@@ -51,6 +52,7 @@ def _as_sent(component: gr.components.Component) -> gr.components.Component:
 
 
 RATINGS = [1, 2, 3, 4, 5]
+_C = TypeVar("_C", bound=gr.components.Component)
 WRONG_INPUT_COUNT_MESSAGE = "This call needs {n} inputs (see /gradio_api/info)."
 
 

@@ -98,6 +98,10 @@ OWNER_OPEN_ROUTES: list[tuple[frozenset[str], re.Pattern]] = [
     (frozenset({"GET", "HEAD"}), re.compile(r"/admin/(theme\.css|favicon\.ico)")),
     (frozenset({"POST"}), re.compile(r"/admin/login/?")),
 ]
+# Logout is a POST only: a GET could be sent by any other site (an <img src>), logging the owner out.
+OWNER_LOGOUT = re.compile(r"/admin/logout/?")
+# Sec-Fetch-Site, which browsers send with every request: a POST from another site is refused too.
+FOREIGN_SITES = (b"cross-site", b"same-site")
 # Never, login or not: the owner's page takes no files either.
 OWNER_NEVER = re.compile(r"/admin/gradio_api/(upload|process_recording|stream)(/.*)?")
 
@@ -106,7 +110,7 @@ def _matches(routes, method: str, path: str) -> bool:
     return any(method in methods and pattern.fullmatch(path) for methods, pattern in routes)
 
 
-async def _answer(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _answer(send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
@@ -134,7 +138,15 @@ class RouteAllowlist:
         if owner and self.logged_in is not None:
             if OWNER_NEVER.fullmatch(path):
                 return await _answer(send, 404, "Not found.")
-            if _matches(OWNER_OPEN_ROUTES, method, path) or path == OWNER_PREFIX or self.logged_in(scope):
+            logged_in = self.logged_in(scope)  # also ends an expired session (web/owner_session.py)
+            if OWNER_LOGOUT.fullmatch(path):
+                if method != "POST":
+                    return await _answer(send, 405, "Log out with POST.", [(b"allow", b"POST")])
+                if dict(scope.get("headers", [])).get(b"sec-fetch-site") in FOREIGN_SITES:
+                    return await _answer(send, 403, "Log out from the owner's page itself.")
+                # Gradio's own logout route is a GET: the checked POST is handed to it as one.
+                return await self.app(dict(scope, method="GET"), receive, _owner_cookie_path(send))
+            if _matches(OWNER_OPEN_ROUTES, method, path) or path == OWNER_PREFIX or logged_in:
                 return await self.app(scope, receive, _owner_cookie_path(send))
             return await _answer(send, 401, "Not authenticated.")
         if not owner and _matches(PUBLIC_ROUTES, method, path):

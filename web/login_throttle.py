@@ -8,6 +8,12 @@ FAILURE_WINDOW_SECONDS the client is refused with 429 for the cool-down
 (FEEDBACK_LOGIN_COOLDOWN_SECONDS) without its password being checked at all.
 Every refusal is logged with the client's address, never the password. Once
 the cool-down ends the owner logs in as usual, and a success clears the count.
+
+An attempt is counted BEFORE its password is checked, not after the answer:
+counted after, 120 logins sent at once all passed the "blocked?" test before
+the first failure was counted, and all 120 were checked. Now the fifth attempt
+in a window starts the cool-down as it goes in, so however many arrive at once,
+at most MAX_FAILURES per client are checked per cool-down.
 """
 
 from __future__ import annotations
@@ -45,11 +51,16 @@ class Failures:
             entry = self._state.get(client)
             return max(0.0, entry[2] - self.clock()) if entry else 0.0
 
-    def failed(self, client: str) -> tuple[int, bool]:
-        """Count one refused password; (failures in the window, whether the cool-down starts now)."""
+    def attempt(self, client: str) -> tuple[float, int, bool]:
+        """Count one login attempt before its password is checked, as if it will fail (a success
+        clears the count). Returns (seconds of cool-down left: refuse unchecked if > 0,
+        attempts counted in the window, whether this attempt starts the cool-down)."""
         now = self.clock()
         with self._lock:
             entry = self._state.pop(client, None)
+            if entry is not None and entry[2] > now:
+                self._state[client] = entry
+                return entry[2] - now, self.max_failures, False
             if entry is None or now - entry[0] >= self.window:
                 entry = [now, 0, 0.0]
             entry[1] += 1
@@ -59,11 +70,22 @@ class Failures:
             self._state[client] = entry
             while len(self._state) > MAX_TRACKED_CLIENTS:
                 self._state.popitem(last=False)
-            return (self.max_failures if starts else int(entry[1])), starts
+            return 0.0, (self.max_failures if starts else int(entry[1])), starts
 
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._state.pop(client, None)
+
+    def not_checked(self, client: str) -> None:
+        """Give back an attempt that never reached the password check (a malformed form: 422)."""
+        with self._lock:
+            entry = self._state.get(client)
+            if entry is None:
+                return
+            if entry[1] == 0 and entry[2] > self.clock():  # this attempt started the cool-down: undo it
+                entry[1], entry[2] = self.max_failures - 1, 0.0
+            elif entry[1] > 0:
+                entry[1] -= 1
 
 
 class LoginThrottle:
@@ -77,7 +99,7 @@ class LoginThrottle:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in LOGIN_PATHS:
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.failures.blocked_for(client)
+        wait, count, starts = self.failures.attempt(client)
         if wait > 0:
             log.warning("owner login refused client=%s reason=cool_down retry_after_s=%d", q(client), wait)
             body = json.dumps({"detail": COOLDOWN_MESSAGE.format(minutes=max(1, round(wait / 60)))}).encode()
@@ -99,8 +121,11 @@ class LoginThrottle:
         if status == 200:
             self.failures.succeeded(client)
             log.info("owner login accepted client=%s", q(client))
-        elif status in (400, 401):
-            count, starts = self.failures.failed(client)
-            log.warning("owner login refused client=%s reason=wrong_password failures=%d", q(client), count)
+        elif status == 422:
+            self.failures.not_checked(client)  # no password to check: not a guess
+            log.warning("owner login refused client=%s reason=malformed", q(client))
+        else:
+            log.warning("owner login refused client=%s reason=wrong_password failures=%d status=%d",
+                        q(client), count, status)
             if starts:
                 log.warning("owner login cool-down client=%s seconds=%d", q(client), self.failures.cooldown)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
@@ -88,7 +88,7 @@ def act(store: Store, action: str, ids_text: str | None) -> str:
 def delete(store: Store, ids_text: str | None) -> str:
     def work(conn):
         n = mod.delete(conn, _ids(ids_text))
-        remove_owner_exports()
+        remove_owner_exports(store)
         return (f"{n} review{'s' if n != 1 else ''} deleted and erased from this server's database. "
                 "The newest backups lose it at the next backup cycle.")
     return _write(store, work)
@@ -100,7 +100,7 @@ def bulk(store: Store, action: str, state: dict | None) -> str:
     def work(conn):
         n = mod.bulk(conn, action, f)
         if action == "delete" and n:
-            remove_owner_exports()
+            remove_owner_exports(store)
         verb = {"hide": "hidden", "delete": "deleted and erased", "approve": "approved"}[action]
         more = f" (at most {mod.MAX_BULK:,} at a time: apply again for the rest)" if n == mod.MAX_BULK else ""
         return f"{n:,} matching review{'s' if n != 1 else ''} {verb}{more}."
@@ -128,11 +128,11 @@ def reply(store: Store, id_text: str | None, text: str | None) -> str:
     return _write(store, work)
 
 
-def remove_owner_exports() -> None:
+def remove_owner_exports(store: Store) -> None:
     """CSV exports made before a delete hold the text: they go (the owner prepares a new one)."""
     from web.admin import export_dir  # the folder's one home; admin imports this module first
 
-    shutil.rmtree(export_dir(), ignore_errors=True)
+    shutil.rmtree(export_dir(store.path.parent), ignore_errors=True)
 
 
 def log_frame(store: Store) -> pd.DataFrame:
@@ -216,7 +216,7 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
             history_yes = gr.Button("Yes, rewrite the history", elem_classes=["danger"], visible=False,
                                     elem_id="mod-history-confirm")
 
-    common = dict(api_visibility="private", concurrency_limit=1, show_progress="minimal")
+    common: dict[str, Any] = dict(api_visibility="private", concurrency_limit=1, show_progress="minimal")
     after = [result, log_table, overview, *refresh_outputs]
 
     def done(message: str, state: dict) -> tuple:

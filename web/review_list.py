@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
+from web.display_text import without_bidi_controls
+
 ANONYMOUS = "Anonymous"
 EMPTY_HTML = ('<div class="empty" role="status"><p class="empty-title">No reviews yet.</p>'
               '<p>Be the first: <a href="#rating">choose a rating</a> and tell us what you think.</p></div>')
@@ -61,13 +63,14 @@ def _item(created_at: str, name: str | None, rating: int, comments: str | None, 
           reply: str | None = None) -> str:
     anonymous = hide_names or not (name or "").strip()
     who = (f'<span class="who anon">{ANONYMOUS}</span>' if anonymous
-           else f'<span class="who">{escape(name)}</span>')
+           else f'<span class="who" dir="auto">{escape(without_bidi_controls(name))}</span>')
     parts = [f'<li class="review"><div class="meta">{who}{stars(rating)}'
              f'<time datetime="{escape(created_at)}">{_utc_fallback(created_at)}</time></div>']
     text = comments or ""
     if text:
         long = len(text) > CLAMP_CHARS or text.count("\n") >= CLAMP_LINES
-        parts.append(f'<p class="comment{" clamp" if long else ""}">{escape(text)}</p>')
+        parts.append(f'<p class="comment{" clamp" if long else ""}" dir="auto">'
+                     f'{escape(without_bidi_controls(text))}</p>')
         if long:
             parts.append(('<details class="more"><summary><span class="closed-text">Read the whole comment</span>'
                          '<span class="open-text">Show less</span></summary></details>'))

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
-import faulthandler
-import json
-import logging
-import os
-import signal
-import sys
-import threading
+# First, before the token is used or anything else is imported: the worker holds HF_TOKEN,
+# and no other process of our user (the web) may read it from /proc (shared/undumpable.py).
+from shared.undumpable import make_undumpable
 
-from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config
-from shared.logs import setup_logging
-from worker.backup import Backup
-from worker.drill import RestoreDrill, verify
-from worker.errors import describe_error
-from worker.loop import BackupLoop, StopSignal
-from worker.restore import NoBackup, RestoreRefused, restore
-from worker.startup import prepare
-from worker.state import load_state
-from worker.targets import LocalFolderTarget, Target
+make_undumpable()
+
+import argparse  # noqa: E402
+import faulthandler  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config  # noqa: E402
+from shared.logs import setup_logging  # noqa: E402
+from worker.backup import Backup  # noqa: E402
+from worker.drill import RestoreDrill, verify  # noqa: E402
+from worker.errors import describe_error  # noqa: E402
+from worker.loop import BackupLoop, StopSignal  # noqa: E402
+from worker.restore import NoBackup, RestoreRefused, restore  # noqa: E402
+from worker.startup import prepare  # noqa: E402
+from worker.state import load_state  # noqa: E402
+from shared.storage import StorageRefused, check_data_dir, mount_of  # noqa: E402
+from worker.startup import choose_source  # noqa: E402
+from worker.targets import FolderTarget, Target  # noqa: E402
 
 log = logging.getLogger("worker")
 
@@ -33,11 +41,39 @@ STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 
 def make_target(config: Config) -> Target:
+    """The primary target: the Hub dataset, or a local folder when Hub sync is off."""
     if config.hub_enabled:
         from worker.hub import HubTarget  # imported only when used: huggingface_hub is heavy
 
         return HubTarget.from_env(config)
-    return LocalFolderTarget(config.backups_dir, keep=config.backup_keep)
+    return FolderTarget(config.backups_dir, keep=config.backup_keep)
+
+
+def make_targets(config: Config) -> list[Target]:
+    """Every configured target, the fastest first (restore prefers it when two hold the same backup):
+    the folder on a mounted bucket (BACKUP_MOUNT_DIR), then the primary target."""
+    targets: list[Target] = []
+    if config.backup_mount_dir is not None:
+        targets.append(FolderTarget(config.backup_mount_dir, keep=config.backup_keep, on_mount=True))
+    return [*targets, make_target(config)]
+
+
+def target_intervals(config: Config, targets: list[Target]) -> dict[str, float]:
+    return {t.name: config.backup_mount_interval_seconds if getattr(t, "on_mount", False)
+            else config.backup_interval_seconds for t in targets}
+
+
+def log_storage(config: Config) -> None:
+    """One line: what the data folder and the backup mount are on, and what was chosen (refuses a
+    network or FUSE data folder unless overridden: shared/storage.py)."""
+    data = check_data_dir(config.data_dir, allow_network=config.allow_network_data_dir)
+    mount = mount_of(config.backup_mount_dir) if config.backup_mount_dir is not None else None
+    level = logging.WARNING if data is not None and data.kind == "network" else logging.INFO
+    log.log(level, "storage data_dir=%s on=%s live_db=%s backup_mount=%s on=%s%s", config.data_dir,
+            data.describe() if data else "unknown", config.db_path,
+            config.backup_mount_dir or "-", mount.describe() if mount else "-",
+            " (FEEDBACK_ALLOW_NETWORK_DATA_DIR=true: the live database on a network or FUSE folder, "
+            "reviews at risk)" if level == logging.WARNING else "")
 
 
 def _exit_now() -> None:
@@ -46,7 +82,7 @@ def _exit_now() -> None:
     os._exit(1)
 
 
-def cmd_run(config: Config, target: Target) -> int:
+def cmd_run(config: Config, targets: list[Target]) -> int:
     # `kill -USR1 <pid>` prints every thread's stack to the error log: for a worker that seems stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = StopSignal()
@@ -68,16 +104,25 @@ def cmd_run(config: Config, target: Target) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if config.worker_nice:
         os.nice(config.worker_nice)  # backups must not take CPU from the form
+    try:
+        log_storage(config)
+    except StorageRefused as exc:
+        log.critical("refusing to start: %s", exc)
+        return 2
     if config.reviews_at_risk:
         # At every start, not once: a Space restarts often, and its owner reads the latest log.
         log.warning("NO BACKUP: %s", REVIEWS_AT_RISK_WARNING)
     elif not config.hub_enabled:
         log.info("Hub sync is off (HF_DATASET_REPO not set); backups go to %s", config.backups_dir)
-    log.info("worker starting interval_s=%s target=%s", config.backup_interval_seconds, target.name)
-    prepare(config, target)
-    backup = Backup(config, target)
-    loop = BackupLoop(backup, interval=config.backup_interval_seconds, backoff_cap=config.backoff_cap_seconds,
-                      drill=RestoreDrill(config, target))
+    intervals = target_intervals(config, targets)
+    log.info("worker starting interval_s=%s target=%s targets=%s", config.backup_interval_seconds, targets[-1].name,
+             ",".join(f"{t.name}(every {intervals[t.name]:g}s)" for t in targets))
+    prepare(config, targets)
+    # The drill checks the primary target (the Hub, or the local folder): the one a Space relies on.
+    # Its own instance: the drill runs in the loop's thread while that target publishes in its own.
+    loop = BackupLoop([Backup(config, t) for t in targets], interval=config.backup_interval_seconds,
+                      backoff_cap=config.backoff_cap_seconds, drill=RestoreDrill(config, make_target(config)),
+                      intervals=intervals)
     try:
         loop.run(stop)
     finally:
@@ -90,48 +135,85 @@ def cmd_run(config: Config, target: Target) -> int:
     return 0
 
 
-def cmd_backup(config: Config, target: Target, *, allow_fewer: bool = False, full: bool = False) -> int:
+def cmd_backup(config: Config, targets: list[Target], *, allow_fewer: bool = False, full: bool = False) -> int:
     if not config.db_path.exists():
         print(f"no database at {config.db_path} yet: start the app first", file=sys.stderr)
         return 1
-    outcome = Backup(config, target).run(allow_fewer=allow_fewer, full=full)
-    if outcome.published:
-        print(f"published rows={outcome.published.rows} to {outcome.published.location} cycle={outcome.cycle}")
-    elif outcome.rows == 0:
-        print("no reviews yet: an empty database is not published")
-    else:
-        print(f"no change since the last backup (rows={outcome.rows}); nothing published")
-    return 0
+    failed = 0
+    for target in targets:  # each on its own: one failing does not keep the others from their backup
+        prefix = f"{target.name}: " if len(targets) > 1 else ""
+        try:
+            outcome = Backup(config, target).run(allow_fewer=allow_fewer, full=full)
+        except Exception as exc:  # reported, then the next target
+            if len(targets) == 1:
+                raise
+            print(f"{prefix}failed: {describe_error(exc)}", file=sys.stderr)
+            failed += 1
+            continue
+        if outcome.published:
+            print(f"{prefix}published rows={outcome.published.rows} to {outcome.published.location} "
+                  f"cycle={outcome.cycle}")
+        elif outcome.rows == 0:
+            print(f"{prefix}no reviews yet: an empty database is not published")
+        else:
+            print(f"{prefix}no change since the last backup (rows={outcome.rows}); nothing published")
+    return 1 if failed else 0
 
 
-def cmd_status(config: Config, target: Target, *, as_json: bool) -> int:
+def cmd_status(config: Config, targets: list[Target], *, as_json: bool) -> int:
     state = load_state(config.state_path)
-    last = state.last_published
+    primary = state.target(targets[-1].name)
+    last = primary.last_published
+    per_target = []
+    for target in targets:
+        ts = state.target(target.name)
+        per_target.append({
+            "target": target.name,
+            "last_backup_at": ts.last_published.at if ts.last_published else None,
+            "last_backup_rows": ts.last_published.rows if ts.last_published else None,
+            "last_backup_revision": ts.last_published.revision if ts.last_published else None,
+            "consecutive_failures": ts.consecutive_failures,
+            "last_error": ts.last_error,
+            "next_try_at": ts.next_try_at,  # backing off, or the target asked to wait
+            "waiting": ts.waiting,
+            "pending_merge": ts.pending_merge,
+            "conflict": ts.conflict,
+        })
+    mine = [state.target(t.name) for t in targets]
     info = {
-        "target": target.name,
+        "target": targets[-1].name,
         "hub_sync": "on" if config.hub_enabled else "off",
         "dataset": config.hf_dataset_repo,
+        "backup_mount": str(config.backup_mount_dir) if config.backup_mount_dir else None,
         "last_backup_at": last.at if last else None,
         "last_backup_rows": last.rows if last else None,
         "last_backup_location": last.location if last else None,
-        "last_backup_revision": last.revision if last else None,  # the Hub commit, or the local pair's name
-        "consecutive_failures": state.consecutive_failures,
-        "last_error": state.last_error,
-        "pending_merge": state.pending_merge,
-        "conflict": state.conflict,
+        "last_backup_revision": last.revision if last else None,  # the Hub commit, or the local backup's name
+        # Over every target: the longest failure streak, the first error and conflict.
+        "consecutive_failures": max(t.consecutive_failures for t in mine),
+        "last_error": next((t.last_error for t in mine if t.last_error), None),
+        "pending_merge": any(t.pending_merge for t in mine),
+        "conflict": next((t.conflict for t in mine if t.conflict), None),
         "last_drill_at": state.last_drill_at,  # the newest backup restored into a scratch folder and checked
         "last_drill_ok": state.last_drill_ok,
         "last_drill_revision": state.last_drill_revision,
         "last_drill_detail": state.last_drill_detail,
+        "targets": per_target,
     }
     if as_json:
         print(json.dumps(info, indent=1))
     else:
-        width = max(len(k) for k in info)
-        for key, value in info.items():
+        shown = {k: v for k, v in info.items() if k != "targets"}
+        width = max(len(k) for k in [*shown, *per_target[0]])
+        for key, value in shown.items():
             print(f"{key:<{width}}  {'-' if value is None else value}")
+        for entry in per_target:
+            print(f"\n[{entry['target']}]")
+            for key, value in entry.items():
+                if key != "target":
+                    print(f"{key:<{width}}  {'-' if value is None else value}")
     # Non-zero whenever ops should look: backups failing, a conflict, or a backup that would not restore.
-    return 1 if state.conflict or state.consecutive_failures or state.last_drill_ok is False else 0
+    return 1 if info["conflict"] or info["consecutive_failures"] or state.last_drill_ok is False else 0
 
 
 def cmd_verify(config: Config, target: Target, *, revision: str | None) -> int:
@@ -153,18 +235,22 @@ def parse_utc(text: str) -> str:
     raise ValueError(f"--at {text!r} is not a UTC time: use e.g. 2026-11-20T10:00Z")
 
 
-def cmd_backups(target: Target, *, as_json: bool) -> int:
-    entries = target.history()
+def cmd_backups(targets: list[Target], *, as_json: bool) -> int:
+    listed = [(t, t.history()) for t in targets]
     if as_json:
-        print(json.dumps([{"revision": e.revision, "at": e.at, "rows": e.rows} for e in entries], indent=1))
+        print(json.dumps([{"target": t.name, "revision": e.revision, "at": e.at, "rows": e.rows}
+                          for t, entries in listed for e in entries], indent=1))
         return 0
-    if not entries:
-        print(f"no backups at {target.name}")
-        return 0
-    width = max(len("revision"), *(len(e.revision) for e in entries))
-    print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
-    for e in entries:
-        print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+    for n, (target, entries) in enumerate(listed):
+        if len(targets) > 1:
+            print(f"{'' if n == 0 else chr(10)}[{target.name}]")
+        if not entries:
+            print(f"no backups at {target.name}")
+            continue
+        width = max(len("revision"), *(len(e.revision) for e in entries))
+        print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
+        for e in entries:
+            print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
     return 0
 
 
@@ -176,12 +262,51 @@ def backup_at(target: Target, at: str):
     return max(entries, key=lambda e: e.at)
 
 
-def cmd_restore(config: Config, target: Target, *, revision: str | None, force: bool, at: str | None = None) -> int:
+def _holder(targets: list[Target], revision: str) -> Target:
+    """The target whose history names `revision` (a Hub commit or a folder backup's name)."""
+    for target in targets:
+        try:
+            if any(e.revision.startswith(revision) for e in target.history(every_commit=True)):
+                return target
+        except Exception as exc:  # noqa: BLE001 - an unreachable target cannot hold it for us
+            log.debug("could not list target=%s cause=%s", target.name, describe_error(exc))
+    return targets[-1]  # let the primary target say it has no such backup
+
+
+def _newest_target(targets: list[Target]) -> Target:
+    found = {}
+    for i, target in enumerate(targets):
+        try:
+            newest = target.newest()
+        except Exception as exc:  # noqa: BLE001 - the others may hold it
+            print(f"{target.name} cannot be read: {describe_error(exc)}", file=sys.stderr)
+            continue
+        if newest is not None:
+            found[i] = newest
+    chosen = choose_source(found)
+    return targets[-1] if chosen is None else targets[chosen]
+
+
+def cmd_restore(config: Config, targets: list[Target], *, revision: str | None, force: bool,
+                at: str | None = None) -> int:
     if at is not None:
-        chosen = backup_at(target, at)
+        chosen_pairs = []
+        for target in targets:
+            try:
+                chosen_pairs.append((backup_at(target, at), target))
+            except NoBackup:
+                continue
+        if not chosen_pairs:
+            raise NoBackup(f"no backup at or before {at} at {', '.join(t.name for t in targets)}")
+        # The newest at or before `at`; of two as new, the first listed (the faster target).
+        chosen, target = max(chosen_pairs, key=lambda pair: (pair[0].at, -targets.index(pair[1])))
         print(f"restoring the backup of {chosen.at} ({'-' if chosen.rows is None else chosen.rows} reviews), "
-              f"revision {chosen.revision}")
+              f"revision {chosen.revision} from {target.name}")
         revision = chosen.revision
+    elif revision:
+        target = _holder(targets, revision)
+    else:
+        target = _newest_target(targets)
     info = restore(config, target, revision=revision, force=force)
     print(f"restored rows={info.rows} from {info.location}{' at ' + info.revision if info.revision else ''}")
     return 0
@@ -246,27 +371,29 @@ def main(argv: list[str] | None = None) -> int:
         secrets.append(get_token() or "")
     setup_logging("worker", "INFO" if command in ("status", "backups", "verify") else config.log_level, secrets=secrets)
     try:
-        target = make_target(config)
+        targets = make_targets(config)
+        target = targets[-1]
         if command == "run":
-            return cmd_run(config, target)
+            return cmd_run(config, targets)
         if command == "backup":
-            return cmd_backup(config, target, full=args.full)
+            return cmd_backup(config, targets, full=args.full)
         if command == "publish":
-            return cmd_backup(config, target, allow_fewer=args.allow_fewer)
+            return cmd_backup(config, targets, allow_fewer=args.allow_fewer)
         if command == "status":
-            return cmd_status(config, target, as_json=args.json)
+            return cmd_status(config, targets, as_json=args.json)
         if command == "restore":
-            return cmd_restore(config, target, revision=args.revision, force=args.force, at=at)
+            return cmd_restore(config, targets, revision=args.revision, force=args.force, at=at)
         if command == "backups":
-            return cmd_backups(target, as_json=args.json)
+            return cmd_backups(targets, as_json=args.json)
         if command == "verify":
-            return cmd_verify(config, target, revision=args.revision)
+            return cmd_verify(config, _holder(targets, args.revision) if args.revision else target,
+                              revision=args.revision)
         if command == "erase-history":
             return cmd_erase_history(config, target)
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3
-    except Exception as exc:  # noqa: BLE001 - one clear line for ops, no traceback
+    except Exception as exc:  # one clear line for ops; the traceback only at DEBUG
         log.debug("command failed", exc_info=True)
         print(f"{command} failed: {describe_error(exc)}", file=sys.stderr)
         return 1

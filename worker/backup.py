@@ -20,6 +20,7 @@ and the next run sends the target everything its newest backup lacks.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -35,14 +36,24 @@ from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
 from worker.restore import apply_tombstones
 from worker.snapshot import Snapshot
-from worker.state import WorkerState, load_state, update_state
+from worker.privacy import KEEP
+from worker.state import TargetState, load_state, update_target
 from worker.targets import Target
 from worker.tree import Tree
 
 log = logging.getLogger("worker.backup")
 
-# How many tombstones the older local copies have been cleaned of (see _erase_older_copies).
-ERASED_FILE = ".erased"
+PUBLISHING_DIR = ".publishing"  # a frozen copy of the tree per target, while that target publishes
+# How many tombstones a target's older copies have been cleaned of (see _erase_older_copies).
+ERASED_FILE = ".erased-{slug}"
+
+
+def _tombstones(snap: Snapshot) -> list[tuple[int, str]]:
+    conn = connect(snap.path, readonly=True)
+    try:
+        return conn.execute("SELECT review_id, deleted_at FROM tombstones").fetchall()
+    finally:
+        conn.close()
 
 
 class BackupConflict(WorkerError):
@@ -59,6 +70,11 @@ class Outcome:
 
 
 class Backup:
+    """One target's backup run. Every target has its own Backup (and its own state,
+    backoff and cadence in the loop); they share the mirror, and a tree per names
+    rule (a public dataset with names blanked and the owner's bucket with names kept
+    do not rebuild each other's files)."""
+
     def __init__(self, config: Config, target: Target):
         self.config = config
         self.target = target
@@ -66,23 +82,39 @@ class Backup:
         self.mirror = Mirror(config.backups_dir / MIRROR_DIR)
         self.tree = Tree(self.mirror)
 
+    def _tree_for(self, names: str) -> Tree:
+        return self.tree if names == KEEP else Tree(self.mirror, variant=names)
+
     def run(self, *, force: bool = False, allow_fewer: bool = False, full: bool = False) -> Outcome:
         """`force`: publish even when the target holds this data; `full`: a full
-        snapshot and every file rewritten, whatever the mirror says."""
-        with worker_lock(self.config.data_dir):
-            return self._run_locked(force=force, allow_fewer=allow_fewer, full=full)
+        snapshot and every file rewritten, whatever the mirror says.
 
-    def _run_locked(self, *, force: bool, allow_fewer: bool, full: bool = False) -> Outcome:
-        state = load_state(self.config.state_path)
-        if state.pending_merge:
-            merge_newest_backup(self.config, self.target)  # raises while the target is unreachable
-            state = update_state(self.config, pending_merge=False)
-        ours = state.last_published if state.target == self.target.name else None
-        live = connect(self.config.db_path, readonly=True)
-        try:
-            current = read_summary(live)
-        finally:
-            live.close()
+        The worker lock (the live db's mirror, the trees, the state) is held only while
+        the files are made; the target's requests (what it holds, the upload) run under
+        this target's own publish lock, so a slow Hub never holds back the copy on a mount."""
+        with worker_lock(self.config.data_dir, self._publish_lock):  # one publisher per target, any process
+            return self._run(force=force, allow_fewer=allow_fewer, full=full)
+
+    @property
+    def _publish_lock(self) -> str:
+        return f"publish-{self._slug}.lock"
+
+    @property
+    def _slug(self) -> str:
+        return hashlib.sha1(self.target.name.encode()).hexdigest()[:12]
+
+    def _run(self, *, force: bool, allow_fewer: bool, full: bool = False) -> Outcome:
+        with worker_lock(self.config.data_dir):
+            state = load_state(self.config.state_path).target(self.target.name)
+            if state.pending_merge:
+                merge_newest_backup(self.config, self.target)  # raises while the target is unreachable
+                state = update_target(self.config, self.target.name, pending_merge=False)
+            ours = state.last_published
+            live = connect(self.config.db_path, readonly=True)
+            try:
+                current = read_summary(live)
+            finally:
+                live.close()
         # No reviews, no backup: a revision with no rows cannot be loaded
         # ("corresponds to no data") and holds nothing worth restoring.
         # Also with --allow-fewer: an empty revision would be the one that cannot be read.
@@ -96,24 +128,33 @@ class Backup:
             return Outcome(published=None, rows=current.total)
 
         started = time.monotonic()
-        self._clear_work()
-        refresh = self.mirror.refresh(self.config.db_path, full=full)
-        snap = refresh.snapshot()
-        newest = self.target.newest()
-        if newest is not None and newest.fingerprint == snap.summary.fingerprint and not (force or full):
-            log.debug("target already holds this data, nothing published rows=%d target=%s",
-                      snap.summary.total, self.target.name)
-            self._remember(state, newest)
-            return Outcome(published=None, rows=snap.summary.total, cycle=refresh.kind)
-        if newest is not None and not allow_fewer:
-            self._guard(snap, newest)
-        names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
-        # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
-        update = self.tree.update(refresh, names=names)
-        info = self.target.publish(self.tree, self.tree.manifest(snap), snap.summary, names=names,
-                                   previous_rows=newest.rows if newest is not None else None)
+        newest = self.target.newest()  # a request to the Hub: outside the worker lock
+        frozen_dir = self.config.backups_dir / PUBLISHING_DIR / self._slug
+        with worker_lock(self.config.data_dir):
+            self._clear_work()
+            refresh = self.mirror.refresh(self.config.db_path, full=full)
+            snap = refresh.snapshot()
+            if newest is not None and newest.fingerprint == snap.summary.fingerprint and not (force or full):
+                log.debug("target already holds this data, nothing published rows=%d target=%s",
+                          snap.summary.total, self.target.name)
+                self._remember(state, newest)
+                return Outcome(published=None, rows=snap.summary.total, cycle=refresh.kind)
+            if newest is not None and not allow_fewer:
+                self._guard(snap, newest)
+            names = self.target.names_policy()  # may refuse: a public dataset with no choice about names
+            # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
+            tree = self._tree_for(names)
+            update = tree.update(refresh, names=names)
+            manifest = tree.manifest(snap)
+            frozen = tree.freeze(frozen_dir)  # what this target sends, whatever the next cycle rewrites
+            tombstones = _tombstones(snap)
+        try:
+            info = self.target.publish(frozen, manifest, snap.summary, names=names,
+                                       previous_rows=newest.rows if newest is not None else None)
+        finally:
+            shutil.rmtree(frozen_dir, ignore_errors=True)
         self._remember(state, info)
-        self._erase_older_copies(snap)
+        self._erase_older_copies(tombstones)
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s cycle=%s new_rows=%d "
                  "files_rewritten=%d mirror_s=%.2f files_s=%.2f total_s=%.2f reason=%s", info.rows, info.max_id,
                  self.target.name, info.location, info.revision, update.kind, refresh.new_rows, len(update.changed),
@@ -143,17 +184,13 @@ class Backup:
                 "`python -m worker restore --force`; to publish the local database anyway: "
                 "`python -m worker publish --allow-fewer`")
 
-    def _erase_older_copies(self, snap: Snapshot) -> None:
-        """After a backup that holds the owner's newest deletes (tombstones), the older copies
-        on this machine that may still hold those reviews go: the folder target's older
-        backups (`erase_reviews`) and the databases kept aside by `restore --force`. Done once
-        per new tombstone: the count handled is kept in backups/ERASED_FILE."""
-        marker = self.config.backups_dir / ERASED_FILE
-        conn = connect(snap.path, readonly=True)
-        try:
-            tombstones = conn.execute("SELECT review_id, deleted_at FROM tombstones").fetchall()
-        finally:
-            conn.close()
+    def _erase_older_copies(self, tombstones: list[tuple[int, str]]) -> None:
+        """After a backup that holds the owner's newest deletes (`tombstones`, read from the
+        snapshot it was made from), the older copies that may still hold those reviews go: a
+        folder target's older backups (`erase_reviews`: the local folder and a mounted bucket
+        alike) and the databases kept aside by `restore --force`. Done once per new tombstone:
+        the count handled per target is kept in backups/ERASED_FILE."""
+        marker = self.config.backups_dir / ERASED_FILE.format(slug=self._slug)
         try:
             done = int(marker.read_text(encoding="utf-8").strip() or 0)
         except (FileNotFoundError, ValueError):
@@ -169,9 +206,9 @@ class Backup:
                 apply_tombstones(kept, tombstones)
         write_text_atomic(marker, f"{len(ids)}\n", mode=0o600)
 
-    def _remember(self, state: WorkerState, info: BackupManifest) -> None:
-        if state.target != self.target.name or state.last_published != info:
-            update_state(self.config, target=self.target.name, last_published=info, last_attempt_at=utc_now_iso())
+    def _remember(self, state: TargetState, info: BackupManifest) -> None:
+        if state.last_published != info:
+            update_target(self.config, self.target.name, last_published=info, last_attempt_at=utc_now_iso())
 
     def _clear_work(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)

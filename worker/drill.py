@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 
 from shared.config import Config
-from worker.errors import describe_error
-from worker.restore import BACKUP_DEFECTS, NoBackup, fetch_checked, staging_dir
+from worker.errors import describe_error, is_backup_defect
+from worker.restore import NoBackup, fetch_checked, staging_dir
 from worker.state import load_state, update_state
 from worker.targets import Target
 
@@ -51,7 +51,9 @@ def verify(config: Config, target: Target, revision: str | None = None) -> Verdi
             _fetched, info, summary = fetch_checked(target, scratch, revision, dropped=dropped)
         except NoBackup as exc:
             return Verdict(False, revision, None, f"no backup to check: {exc}")
-        except BACKUP_DEFECTS as exc:
+        except Exception as exc:  # the error policy decides: a defect is a verdict, an outage raised
+            if not is_backup_defect(exc):
+                raise
             return Verdict(False, revision, None, f"the backup would be refused: {exc}")
     detail = f"restorable: {summary.total} reviews"
     if dropped:

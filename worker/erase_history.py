@@ -35,7 +35,8 @@ from shared.db import connect, open_store_db
 from worker.backup import Backup
 from worker.lock import worker_lock
 from worker.mirror import Mirror
-from worker.restore import BACKUP_DEFECTS, apply_tombstones, fetch_checked, local_tombstones, staging_dir
+from worker.errors import is_backup_defect
+from worker.restore import apply_tombstones, fetch_checked, local_tombstones, staging_dir
 from worker.tree import Tree
 
 log = logging.getLogger("worker.erase_history")
@@ -100,7 +101,9 @@ def rewrite_history(config, target) -> RewriteResult:
                 try:
                     tree, manifest, snap, names, removed, nbytes = _build_point(
                         config, target, entry, tombstones, work / f"point-{i}")
-                except BACKUP_DEFECTS as exc:
+                except Exception as exc:  # the error policy decides: a defect is left out, an outage raised
+                    if not is_backup_defect(exc):
+                        raise
                     log.warning("older backup left out of the rewritten history revision=%s cause=%s",
                                 entry.revision, exc)
                     skipped += 1

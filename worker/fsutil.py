@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 
 
@@ -20,6 +22,18 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """A hard link to `src` (free: our files are replaced by rename, never rewritten in place), or a
+    durable copy where a link cannot be made: another file system, or one without hard links (FUSE)."""
+    try:
+        os.link(src, dest)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS):
+            raise
+        shutil.copyfile(src, dest)
+        fsync_file(dest)
 
 
 def replace_durably(tmp: Path, target: Path) -> None:

@@ -153,8 +153,13 @@ class HubTarget:
             return fn(*args, **kwargs)
         except HubError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every client error becomes one clear HubError
+        except Exception as exc:  # every client error becomes one clear HubError
             raise translate(exc, self.repo_id, self.endpoint) from exc
+
+    def wait_seconds(self) -> float:
+        """Seconds until the dataset takes its next commit (0.0: now). The commit budget belongs here
+        (the Hub half of the work, branch `hubcite`): until it lands, every cycle may commit."""
+        return 0.0
 
     def _ensure_repo(self) -> None:
         if self._repo_ready:
@@ -217,7 +222,8 @@ class HubTarget:
         # path, never in-memory buffers for large files: a commit that holds a buffer falls
         # back from Xet to plain HTTP for every file.
         send, complete = tree.to_send(self._known)
-        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(tree.folder / rel)) for rel in send]
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(tree.folder / rel)) for rel in send]
         operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card.encode("utf-8")))
         stale: list[str] = []
         if complete:

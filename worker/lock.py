@@ -20,15 +20,16 @@ _held = threading.local()  # data folders this thread holds the lock of
 
 
 @contextmanager
-def worker_lock(data_dir: Path) -> Iterator[None]:
+def worker_lock(data_dir: Path, name: str = "worker.lock") -> Iterator[None]:
+    """`name`: another lock in the same folder (one target's publisher: see worker.backup)."""
     held: set[str] = getattr(_held, "dirs", None) or set()
     _held.dirs = held
-    key = str(Path(data_dir).resolve())
+    key = str(Path(data_dir).resolve() / name)
     if key in held:
         yield
         return
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / "worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(data_dir / name, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         held.add(key)

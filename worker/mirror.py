@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, Summary, read_summary
+from worker.errors import WorkerError
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
 
@@ -66,8 +67,8 @@ class Refresh:
         return Snapshot(path=self.path, summary=self.summary, seconds=self.seconds, tip=tip)
 
 
-class NotAppendOnly(Exception):
-    """The live database changed in another way than new rows on top."""
+class NotAppendOnly(WorkerError):
+    """The live database changed in another way than new rows on top (caught: a full snapshot follows)."""
 
 
 def _open_mirror(path: Path) -> sqlite3.Connection:

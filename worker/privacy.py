@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from shared.db import connect, transaction
+from worker.errors import WorkerError
 
 log = logging.getLogger("worker.privacy")
 
@@ -20,10 +21,9 @@ KEEP = "keep"
 BLANK = "blank"
 
 
-class NamesChoiceMissing(RuntimeError):
+class NamesChoiceMissing(WorkerError):
     """The dataset is public and the owner has not said whether names may be published."""
 
-    expected = True  # the message is the whole story
     permanent = True  # retrying cannot help until the setting changes
 
 

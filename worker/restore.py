@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.config import Config
-from shared.db import (SCHEMA_VERSION, StoreError, Summary, connect, ensure_schema, read_summary, schema_version,
-                       transaction)
+from shared.db import Summary, connect, ensure_schema, read_summary, transaction
 from shared.moderation import erase_traces
 from shared.logs import q
+from worker.errors import WorkerError, is_backup_defect
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
-from worker.schema_guard import SchemaRefused, remove_foreign_objects
+from worker.schema_guard import guard_and_migrate
 from worker.snapshot import SnapshotError, integrity_check
 from worker.manifest import BackupManifest
 from worker.targets import Target
@@ -41,16 +41,16 @@ from worker.tree import DELTA_FILE, apply_delta_conn
 log = logging.getLogger("worker.restore")
 
 
-class RestoreRefused(RuntimeError):
+class RestoreRefused(WorkerError):
     """Restoring would overwrite reviews and --force was not given."""
+
+    permanent = True  # ops must choose: --force
 
 
 class NoBackup(FileNotFoundError):
     """The target holds no backup to restore."""
 
 
-# What makes a downloaded backup unusable (as opposed to a target we cannot reach).
-BACKUP_DEFECTS = (SnapshotError, SchemaRefused, StoreError, sqlite3.DatabaseError)
 
 
 def local_review_count(db_path: Path) -> int:
@@ -128,7 +128,7 @@ def fetch_checked(target: Target, staging: Path, revision: str | None = None, *,
     `integrity_check`, its schema is brought up to date and it is in WAL mode
     like the live db (the backup API needs equal page sizes and journal kinds),
     and any schema object we do not create is gone (appended to `dropped`).
-    Raises NoBackup when the target holds none, one of BACKUP_DEFECTS when it is unusable."""
+    Raises NoBackup when the target holds none, an error `is_backup_defect` says so of when it is unusable."""
     try:
         fetched, info = target.fetch(staging, revision)
     except FileNotFoundError as exc:
@@ -141,13 +141,7 @@ def fetch_checked(target: Target, staging: Path, revision: str | None = None, *,
     source = info.revision or revision or "newest"
     staged = connect(fetched)
     try:
-        # A backup at our version is cleaned before anything runs on it (a foreign trigger could
-        # fire on a migration's writes); an older one after its migration, against our schema.
-        removed = []
-        if schema_version(staged) == SCHEMA_VERSION:
-            removed += remove_foreign_objects(staged, source=source)
-        ensure_schema(staged)
-        removed += remove_foreign_objects(staged, source=source)
+        removed = guard_and_migrate(staged, source=source)
         # The reviews since the base go in last, once only our own triggers are left to fire.
         apply_delta_conn(staged, staging / DELTA_FILE, info)
         summary = read_summary(staged)
@@ -162,7 +156,9 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
     """fetch_checked on the newest backup, else on the next older one that passes, and so on."""
     try:
         return fetch_checked(target, staging / "newest")
-    except BACKUP_DEFECTS as exc:
+    except Exception as exc:  # the error policy decides: a defect is skipped, an outage raised
+        if not is_backup_defect(exc):
+            raise
         first_cause = exc
     older = backup_revisions(target)
     newest = older[0] if older else "newest"
@@ -170,7 +166,9 @@ def fetch_newest_usable(target: Target, staging: Path) -> tuple[Path, BackupMani
     for i, revision in enumerate(older[1:], start=1):
         try:
             fetched, info, summary = fetch_checked(target, staging / f"older-{i}", revision)
-        except BACKUP_DEFECTS as exc:
+        except Exception as exc:  # as above: the error policy decides
+            if not is_backup_defect(exc):
+                raise
             log.error("skipped backup revision=%s cause=%s", q(revision), q(exc))
             continue
         log.warning("restoring an older backup: the %d newer one(s) failed their checks revision=%s rows=%d",

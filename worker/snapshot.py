@@ -24,6 +24,8 @@ log = logging.getLogger("worker.snapshot")
 class SnapshotError(WorkerError):
     """The snapshot is unusable (failed integrity check, unreadable, not writable)."""
 
+    defect = True  # read from a backup: that backup cannot be restored, restore tries an older one
+
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -3,6 +3,7 @@ restore and the tests do not care whether it is a local folder or the Hub."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -15,13 +16,20 @@ from pathlib import Path
 from typing import Protocol
 
 from shared.db import Summary
-from worker.fsutil import fsync_dir, replace_durably
+from worker.errors import WorkerError
+from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
-from worker.tree import BASE_FILE, DELTA_FILE, Tree, verify_base
+from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, verify_base
 
 log = logging.getLogger("worker.targets")
 
 _MANIFEST_NAME = re.compile(r"reviews-\d{12}-\d{8}T\d{12}Z\.json")
+BASES_DIR = "bases"  # on a mount: each base once, by its sha256, shared by the backups made on it
+PARTIAL = ".partial"  # a file on a mount until it was read back and checked: never a torn .db by name
+
+
+class CopyMismatch(WorkerError):
+    """A file read back from the target is not what was written (a flaky mount)."""
 
 
 def commit_title(at: str, rows: int, previous_rows: int | None) -> str:
@@ -41,7 +49,11 @@ class BackupEntry:
 
 
 class Target(Protocol):
-    name: str  # for logs and status: "local:/path" or "hub:owner/name"
+    name: str  # for logs and status: "local:/path", "mount:/path" or "hub:owner/name"
+
+    def wait_seconds(self) -> float:
+        """Seconds until this target accepts its next publish (0.0: now). The loop skips a
+        target that asks to wait, without counting a failure: its changes go in its next publish."""
 
     def newest(self) -> BackupManifest | None:
         """What the newest backup holds, or None when there is none."""
@@ -83,20 +95,35 @@ def _holds_any(db_file: Path, ids: set[int]) -> bool:
         conn.close()
 
 
-class LocalFolderTarget:
-    """Backups in a folder, newest `keep` kept: `<stem>/` holds the backup's files
-    (hard links to the tree's, which are never rewritten in place: a backup costs
-    no copy), `<stem>.json` its manifest. Backups made before the incremental
-    layout are `<stem>.db` + `<stem>.csv` pairs; they are still read and pruned.
+class FolderTarget:
+    """Backups in a folder, newest `keep` kept: `<stem>/` holds the backup's files,
+    `<stem>.json` its manifest. Backups made before the incremental layout are
+    `<stem>.db` + `<stem>.csv` pairs; they are still read and pruned.
 
     A backup is complete when its manifest exists: the files are put in place
     first, the manifest last, so a crash midway leaves nothing restore could pick.
+
+    Two kinds of folder, one class:
+    - on a local disk (`on_mount=False`): every file of the tree, as hard links to the
+      tree's (never rewritten in place: a backup costs no copy), or copies when the
+      folder is on another file system (a hard link cannot cross one);
+    - on a network or FUSE mount (`on_mount=True`, a bucket mounted at /data): only what
+      a restore reads, base and delta, each written once as `name.partial`, flushed,
+      closed, read back and checked against its sha256, then renamed; the base goes to
+      `bases/<sha256>.db` once and every backup until the next rebase shares it, so a
+      backup writes only the delta (the newest reviews). A bucket mount makes a file
+      durable on close; nothing is ever rewritten in place, and no .db on the mount is
+      a file still being written.
     """
 
-    def __init__(self, folder: Path, keep: int):
+    def __init__(self, folder: Path, keep: int, *, on_mount: bool = False):
         self.folder = folder
         self.keep = keep
-        self.name = f"local:{folder}"
+        self.on_mount = on_mount
+        self.name = f"{'mount' if on_mount else 'local'}:{folder}"
+
+    def wait_seconds(self) -> float:
+        return 0.0  # a folder takes a backup whenever one is ready
 
     def _manifests(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -113,22 +140,25 @@ class LocalFolderTarget:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t % 1 * 1_000_000):06d}"
         return f"reviews-{last + 1:012d}-{stamp}Z"
 
+    def _read_manifest(self, path: Path) -> BackupManifest:
+        return BackupManifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+
     def newest(self) -> BackupManifest | None:
         for manifest in reversed(self._manifests()):
             try:
-                return BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+                return self._read_manifest(manifest)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("skipping unreadable manifest path=%s error=%s", manifest, exc)
         return None
 
     def names_policy(self) -> str:
-        return "keep"  # the owner's own disk
+        return "keep"  # the owner's own disk, or the owner's own bucket
 
     def history(self, *, every_commit: bool = False) -> list[BackupEntry]:
         entries = []
         for manifest in reversed(self._manifests()):
             try:
-                info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+                info = self._read_manifest(manifest)
             except (OSError, ValueError, KeyError):
                 continue
             entries.append(BackupEntry(revision=manifest.name[: -len(".json")], at=info.at, rows=info.rows))
@@ -138,6 +168,14 @@ class LocalFolderTarget:
                 previous_rows: int | None = None) -> BackupManifest:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self._next_stem()
+        if self.on_mount:
+            info = self._publish_on_mount(tree, manifest, stem)
+        else:
+            info = self._publish_local(tree, manifest, stem)
+        self._prune()
+        return info
+
+    def _publish_local(self, tree: Tree, manifest: BackupManifest, stem: str) -> BackupManifest:
         info = manifest.placed(location=str(self.folder / stem / BASE_FILE), revision=stem)
         staging = self.folder / f"{stem}.tmp"
         manifest_tmp = self.folder / f"{stem}.json.tmp"
@@ -145,7 +183,7 @@ class LocalFolderTarget:
             staging.mkdir(mode=0o700)
             for rel in tree.files():
                 (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.link(tree.folder / rel, staging / rel)
+                link_or_copy(tree.folder / rel, staging / rel)
             for folder in [staging, *(d for d in staging.rglob("*") if d.is_dir())]:
                 fsync_dir(folder)  # the links' directory entries: durable before the manifest names them
             os.replace(staging, self.folder / stem)
@@ -157,7 +195,26 @@ class LocalFolderTarget:
             manifest_tmp.unlink(missing_ok=True)
             raise
         fsync_dir(self.folder)
-        self._prune()
+        return info
+
+    def _publish_on_mount(self, tree: Tree, manifest: BackupManifest, stem: str) -> BackupManifest:
+        if manifest.base_sha256 is None:
+            raise WorkerError("a backup on a mount needs the tree's base sha256 (incremental layout)")
+        base = self.folder / BASES_DIR / f"{manifest.base_sha256}.db"
+        info = manifest.placed(location=str(base), revision=stem)
+        folder = self.folder / stem
+        try:
+            if not (base.exists() and base.stat().st_size == (tree.folder / BASE_FILE).stat().st_size):
+                base.parent.mkdir(mode=0o700, exist_ok=True)
+                write_once_checked(tree.folder / BASE_FILE, base, expect_sha256=manifest.base_sha256)
+            folder.mkdir(mode=0o700)
+            if (tree.folder / DELTA_FILE).exists():
+                write_once_checked(tree.folder / DELTA_FILE, folder / DELTA_FILE)
+            write_bytes_once_checked(json.dumps(info.to_json(), indent=1).encode(), self.folder / f"{stem}.json")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            (self.folder / f"{stem}.json{PARTIAL}").unlink(missing_ok=True)
+            raise
         return info
 
     def _prune(self) -> None:
@@ -169,16 +226,27 @@ class LocalFolderTarget:
             for suffix in (".db", ".csv"):
                 (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
             shutil.rmtree(self.folder / f"{stem}.parquet", ignore_errors=True)  # a backup of the dataset work's layout
-        # Leftovers of a crash mid-publish: files or folders with no manifest, or .tmp.
+        # Leftovers of a crash mid-publish: files or folders with no manifest, or .tmp / .partial.
         kept = {m.name[: -len(".json")] for m in self._manifests()}
         for path in self.folder.glob("reviews-*"):
             stem = path.name.split(".", 1)[0]
-            if stem in kept and not path.name.endswith(".tmp"):
+            if stem in kept and not path.name.endswith((".tmp", PARTIAL)):
                 continue
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
-            elif path.name.endswith(".tmp") or path.suffix in (".db", ".csv"):
+            elif path.name.endswith((".tmp", PARTIAL)) or path.suffix in (".db", ".csv"):
                 path.unlink(missing_ok=True)
+        bases = self.folder / BASES_DIR
+        if bases.is_dir():  # a base no kept backup names
+            used = set()
+            for manifest in self._manifests():
+                try:
+                    used.add(f"{self._read_manifest(manifest).base_sha256}.db")
+                except (OSError, ValueError, KeyError):
+                    return  # cannot tell what is used: keep every base
+            for path in bases.iterdir():
+                if path.name not in used:
+                    path.unlink(missing_ok=True)
 
     def erase_reviews(self, ids: set[int]) -> list[str]:
         """Remove every backup but the newest that holds any of the reviews `ids` (deleted by the
@@ -192,7 +260,15 @@ class LocalFolderTarget:
         for manifest in manifests[:-1]:
             stem = manifest.name[: -len(".json")]
             folder = self.folder / stem
-            files = [folder / BASE_FILE, folder / DELTA_FILE] if folder.is_dir() else [self.folder / f"{stem}.db"]
+            if folder.is_dir():
+                # On a mount the base is shared (bases/<sha256>.db): the manifest names it.
+                try:
+                    shared = self.folder / BASES_DIR / f"{self._read_manifest(manifest).base_sha256}.db"
+                except (OSError, ValueError, KeyError):
+                    shared = folder / BASE_FILE
+                files = [folder / BASE_FILE, shared, folder / DELTA_FILE]
+            else:
+                files = [self.folder / f"{stem}.db"]
             if any(_holds_any(f, ids) for f in files if f.exists()):
                 manifest.unlink(missing_ok=True)  # first: the backup stops counting
                 shutil.rmtree(folder, ignore_errors=True)
@@ -200,8 +276,9 @@ class LocalFolderTarget:
                     (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
                 removed.append(stem)
         if removed:
+            self._prune()  # and a shared base (on a mount) no kept backup names any more
             fsync_dir(self.folder)
-            log.warning("removed older local backups holding deleted reviews folder=%s backups=%d",
+            log.warning("removed older folder backups holding deleted reviews folder=%s backups=%d",
                         self.folder, len(removed))
         return removed
 
@@ -213,15 +290,75 @@ class LocalFolderTarget:
             raise FileNotFoundError(f"no backup{' ' + revision if revision else ''} in {self.folder}")
         manifest = manifests[-1]
         stem = manifest.name[: -len(".json")]
-        info = BackupManifest.from_json(json.loads(manifest.read_text(encoding="utf-8")))
+        info = self._read_manifest(manifest)
         dest_dir.mkdir(parents=True, exist_ok=True)  # restore's walk-back passes a fresh subfolder
         dest = dest_dir / "restore.db"
         folder = self.folder / stem
+        shared_base = self.folder / BASES_DIR / f"{info.base_sha256}.db"
         if folder.is_dir():
-            shutil.copyfile(folder / BASE_FILE, dest)  # a copy: restore applies the delta to it
+            base = folder / BASE_FILE if (folder / BASE_FILE).exists() else shared_base
+            shutil.copyfile(base, dest)  # a copy: restore applies the delta to it
             verify_base(dest, info)
             if (folder / DELTA_FILE).exists():
                 shutil.copyfile(folder / DELTA_FILE, dest_dir / DELTA_FILE)
         else:
             shutil.copyfile(self.folder / f"{stem}.db", dest)  # a backup from before the incremental layout
         return dest, info
+
+
+# The name the rest of the code (and the benches) used for a local folder.
+LocalFolderTarget = FolderTarget
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_once_checked(src: Path, dest: Path, *, expect_sha256: str | None = None) -> str:
+    """Copy `src` to `dest` on a mount: written once as `dest.partial`, flushed, fsynced,
+    closed (a bucket mount uploads on close), read back and compared by sha256, then
+    renamed. Returns the sha256. Raises CopyMismatch when the read-back differs."""
+    partial = dest.with_name(dest.name + PARTIAL)
+    partial.unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with open(src, "rb") as s, open(partial, "xb") as d:
+            while chunk := s.read(COPY_CHUNK):
+                digest.update(chunk)
+                d.write(chunk)
+            d.flush()
+            os.fsync(d.fileno())
+        written = digest.hexdigest()
+        if expect_sha256 is not None and written != expect_sha256:
+            raise CopyMismatch(f"{src} changed while it was copied to {dest} (sha256 {written[:12]}, "
+                               f"expected {expect_sha256[:12]})")
+        back = _sha256_of(partial)
+        if back != written:
+            raise CopyMismatch(f"{dest}: read back sha256 {back[:12]} differs from what was written "
+                               f"({written[:12]}); the mount did not keep the file")
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def write_bytes_once_checked(data: bytes, dest: Path) -> None:
+    """`write_once_checked` for a small file made in memory (a manifest)."""
+    partial = dest.with_name(dest.name + PARTIAL)
+    partial.unlink(missing_ok=True)
+    try:
+        with open(partial, "xb") as d:
+            d.write(data)
+            d.flush()
+            os.fsync(d.fileno())
+        if partial.read_bytes() != data:
+            raise CopyMismatch(f"{dest}: read back differs from what was written; the mount did not keep the file")
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

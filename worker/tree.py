@@ -42,7 +42,7 @@ from pathlib import Path
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, connect, read_summary
 from worker import parquet
-from worker.fsutil import replace_durably, write_text_atomic
+from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
@@ -288,10 +288,12 @@ def _blank_copy(src_db: Path, dest: Path) -> None:
 class Tree:
     """The current backup files, next to the mirror: `backups/.mirror/tree/`."""
 
-    def __init__(self, mirror: Mirror):
+    def __init__(self, mirror: Mirror, *, variant: str = KEEP):
+        """`variant`: the names rule the tree is kept for; a second rule gets a tree of its own."""
         self.mirror = mirror
-        self.folder = mirror.folder / TREE_DIR
-        self.state_path = mirror.folder / STATE_FILE
+        suffix = "" if variant == KEEP else f"-{variant}"
+        self.folder = mirror.folder / f"{TREE_DIR}{suffix}"
+        self.state_path = mirror.folder / STATE_FILE.replace(".json", f"{suffix}.json")
 
     def state(self) -> TreeState | None:
         try:
@@ -302,6 +304,21 @@ class Tree:
         except (OSError, ValueError, TypeError) as exc:
             log.warning("tree state unreadable, rebuilding the tree path=%s error=%s", self.state_path, exc)
             return None
+
+    def freeze(self, dest: Path) -> "Tree":
+        """A copy of the tree that later updates do not touch, for a target to publish from
+        while the worker lock is free: hard links (every file is replaced by a rename, never
+        rewritten in place, so a link keeps this version) and a copy of the state."""
+        shutil.rmtree(dest, ignore_errors=True)
+        folder = dest / TREE_DIR
+        folder.mkdir(mode=0o700, parents=True)
+        for rel in self.files():
+            (folder / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            link_or_copy(self.folder / rel, folder / rel)
+        shutil.copyfile(self.state_path, dest / STATE_FILE)
+        frozen = Tree(self.mirror)
+        frozen.folder, frozen.state_path = folder, dest / STATE_FILE
+        return frozen
 
     def files(self) -> list[str]:
         """Every file of the current backup, as paths relative to the tree."""

@@ -167,7 +167,7 @@ def test_worker_killed_in_the_middle_of_a_push(rig):
         for _ in range(5):
             pid = app.pid("worker")
             commits = srv.stats().get("commit", 0)
-            wait_until(lambda: srv.stats().get("commit", 0) > commits, 40, 0.02, "a push to start")
+            wait_until(lambda: srv.stats().get("commit", 0) > commits, 40, 0.02, "a push to start")  # noqa: B023 - called within this iteration
             os.kill(pid, signal.SIGKILL)
             kills += 1
             wait_new_pid(app, "worker", pid)
@@ -207,7 +207,7 @@ def test_hub_outage_of_several_cycles(rig):
         failed = srv.stats().get("injected_failures", 0)
         srv.fail_next(100_000, mode=mode, retry_after=retry_after)
         # Several failed requests of this kind, counted by the server (not a sleep).
-        wait_until(lambda: srv.stats().get("injected_failures", 0) >= failed + 3, 60, 0.1,
+        wait_until(lambda: srv.stats().get("injected_failures", 0) >= failed + 3, 60, 0.1,  # noqa: B023 - called within this iteration
                    what=f"the worker to meet the {mode} outage")
         srv.fail_next(0)
     converge(rig, "Hub outage: 503, 429+Retry-After, dropped connections", 3)
