@@ -32,7 +32,7 @@ def _export(tmp_path, texts, arrow=True) -> list[str]:
     out = tmp_path / f"reviews-{arrow}.csv"
     write_reviews_csv(config.db_path, out, arrow=arrow)
     with open(out, newline="", encoding="utf-8") as f:
-        return [row[-1] for row in list(csv.reader(f))[1:]]
+        return [row[4] for row in list(csv.reader(f))[1:]]
 
 
 def test_the_class_is_every_control_format_and_separator_character():
