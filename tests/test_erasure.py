@@ -200,3 +200,24 @@ def test_a_merge_never_resurrects_a_deleted_review_and_carries_the_moderation(tm
             "hide", "reply", "delete"]
     finally:
         conn.close()
+
+
+def test_a_mounted_bucket_folder_loses_the_text_too(tmp_path):
+    """The second folder target (a bucket mounted as a folder: base shared under bases/, one
+    delta per backup): the same erasure, shared base included."""
+    from worker.targets import FolderTarget
+
+    config = local_config(tmp_path / "data")
+    mount = FolderTarget(tmp_path / "bucket", keep=5, on_mount=True)
+    victim = fill(config, n=20, victim_at=4)
+    Backup(config, mount).run()
+    conn = open_store_db(config.db_path)
+    insert_review(conn, Review("later", 5, "one more"))
+    conn.close()
+    Backup(config, mount).run()
+    assert len(mount.history()) == 2 and files_holding(tmp_path / "bucket")
+    delete(config, [victim])
+    assert Backup(config, mount).run().published is not None
+    assert [h.rows for h in mount.history()] == [20]
+    assert files_holding(tmp_path / "bucket") == [] and files_holding(config.data_dir) == []
+    assert len(list((tmp_path / "bucket" / "bases").iterdir())) == 1, "the old shared base went with its backups"
