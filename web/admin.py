@@ -141,7 +141,7 @@ def write_export(db_path: Path, folder: Path | None = None, f: ReviewFilter | No
 def shown_row(row: tuple) -> tuple:
     """A review as the owner's table shows it: name and comments without bidi overrides
     (web/display_text.py); the database and the CSV keep them."""
-    return (*row[:2], without_bidi_controls(row[2]), row[3], without_bidi_controls(row[4]))
+    return (*row[:2], without_bidi_controls(row[2]), row[3], without_bidi_controls(row[4]), *row[5:])
 
 
 def _page_count(matching: int) -> int:
