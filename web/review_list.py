@@ -56,7 +56,7 @@ def _reply(reply: str | None) -> str:
     if not (reply or "").strip():
         return ""
     return (f'<div class="reply"><p class="reply-who">{OWNER_REPLY_LABEL}</p>'
-            f'<p class="reply-text">{escape(reply)}</p></div>')
+            f'<p class="reply-text" dir="auto">{escape(without_bidi_controls(reply))}</p></div>')
 
 
 def _item(created_at: str, name: str | None, rating: int, comments: str | None, hide_names: bool,
