@@ -221,3 +221,25 @@ def test_a_mounted_bucket_folder_loses_the_text_too(tmp_path):
     assert [h.rows for h in mount.history()] == [20]
     assert files_holding(tmp_path / "bucket") == [] and files_holding(config.data_dir) == []
     assert len(list((tmp_path / "bucket" / "bases").iterdir())) == 1, "the old shared base went with its backups"
+
+
+def test_a_backup_taken_before_the_erasure_finished_still_holds_no_text(tmp_path):
+    """The cycle's snapshot may fall between the delete and the end of the FTS merge (a busy
+    database): the worker merges its own copy's segments before any backup file is made."""
+    config = local_config(tmp_path / "data")
+    target = LocalFolderTarget(config.backups_dir, keep=3)
+    victim = fill(config, n=40, victim_at=7)
+    Backup(config, target).run()
+    conn = open_store_db(config.db_path)
+    try:
+        mod.delete(conn, [victim], erase=False)  # the row is gone, the FTS segment still has the words
+        mod.checkpoint_truncate(conn)
+        assert holds(config.db_path), "the live file still holds the words: the case under test"
+        Backup(config, target).run()
+        newest = config.backups_dir / target.history()[0].revision
+        assert [str(p) for p in newest.rglob("*") if p.is_file() and holds(p)] == []
+        assert files_holding(config.backups_dir) == []
+        mod.erase_traces(conn)
+        assert not holds(config.db_path)
+    finally:
+        conn.close()
