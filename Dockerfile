@@ -31,15 +31,16 @@ USER user
 # FEEDBACK_TRUSTED_PROXY_HOPS: a Space has exactly one proxy in front, so the visitor is the address
 # 1 hop from the right of X-Forwarded-For; whatever a visitor puts to its left is ignored.
 #
-# FINAL_BACKUP_TIMEOUT_SECONDS: `docker stop` sends SIGTERM, then SIGKILL after its grace period,
-# 10 s by default; we rely on those 10 s. supervisord stops the web first (priority 20 before 10) and
-# waits for it to exit: no review is acknowledged after that, so every acknowledged review is in the
-# worker's final snapshot. The web exits in ~0.2 s, browsers open or not (at most 5 s: uvicorn's
-# graceful-shutdown bound), then the final backup gets 8 s. If the Hub is slower than that, the previous backup stays
-# the newest (a Hub commit is all or nothing) and the reviews since it, at most
-# BACKUP_INTERVAL_SECONDS old, are lost on a disk without persistent storage (with a bucket at /data,
-# only those since the last mount backup; with a disk at /data they are kept and pushed at the next
-# start). Give more time with `docker stop -t 30` where you can.
+# FINAL_BACKUP_TIMEOUT_SECONDS: a stop sends SIGTERM, then SIGKILL after a grace period. The Space
+# card (space/README.md) asks for one minute (`termination_grace_period: 1m`, not in the current
+# config reference: see the README, "Stopping"); elsewhere give it with `docker stop -t 60`.
+# supervisord stops the web first (priority 20 before 10) and waits for it to exit: no review is
+# acknowledged after that, so every acknowledged review is in the worker's final snapshot. The web
+# exits in ~0.2 s (at most 5 s: uvicorn's graceful-shutdown bound), then the final backup gets 45 s,
+# its watchdog 4 s more and the log copier 1 s: 55 s, inside the minute. A kill before that (Docker's
+# default 10 s, or a platform that does not honour the key) ends like a timeout: the previous backup
+# stays the newest (a Hub commit is all or nothing); with a bucket at /data, the mount target
+# still holds every review older than its cadence. tests/test_config.py checks the sum.
 ENV HOME=/home/user \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -47,7 +48,7 @@ ENV HOME=/home/user \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     FEEDBACK_TRUSTED_PROXY_HOPS=1 \
-    FINAL_BACKUP_TIMEOUT_SECONDS=8
+    FINAL_BACKUP_TIMEOUT_SECONDS=45
 WORKDIR /home/user/app
 EXPOSE 7860
 # PID 1 is supervisord itself (the script execs it), with no extra init: supervisord installs handlers

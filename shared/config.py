@@ -25,7 +25,16 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 5
 DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
 DEFAULT_RESTORE_TIMEOUT_SECONDS = 30.0
 DEFAULT_WORKER_NICE = 10
-DEFAULT_SQUASH_AFTER_COMMITS = 0  # 0 = never squash
+# --- Hub citizenship (commit budget, bounded history) ---------------------------------------
+# The Hub refuses commits past about 128 an hour per repository (its per-action limits are not
+# published). 20 leaves six times that for the squash commits, the owner's own edits and a second
+# machine during a move, and still commits every 3 minutes when the form is busy.
+DEFAULT_COMMITS_PER_HOUR = 20
+MAX_COMMITS_PER_HOUR = 100
+# main is squashed once it holds this many commits (older backups stay as tags, worker.history):
+# the Hub "degrades after a few thousand commits" (storage-limits.md). 0 = never squash.
+DEFAULT_SQUASH_AFTER_COMMITS = 1000
+# --- end of Hub citizenship -----------------------------------------------------------------
 DEFAULT_BACKOFF_CAP_SECONDS = 600.0
 # The reviews are other people's words: the form's owner has not licensed
 # them to anyone, so the honest default grants nothing. "unknown" is the
@@ -108,6 +117,9 @@ class Config:
     owner_session_idle_seconds: float
     owner_session_max_seconds: float
     stream_max_seconds: float
+    # --- Hub citizenship ---
+    hf_commits_per_hour: int = DEFAULT_COMMITS_PER_HOUR
+    # --- end of Hub citizenship ---
     # Pre-moderation: a new review stays off the public page until the owner approves it.
     premoderation: bool = False
 
@@ -221,7 +233,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         hf_dataset_repo=_get(env, "HF_DATASET_REPO", None, _parse_repo, expect="'owner/name'"),
         hf_dataset_private=_get(env, "HF_DATASET_PRIVATE", True, _parse_bool, expect="true or false"),
         hf_squash_after_commits=_get(env, "HF_SQUASH_AFTER_COMMITS", DEFAULT_SQUASH_AFTER_COMMITS, int,
-                                     lambda v: v == 0 or v >= 2, "0 (off) or a whole number of at least 2"),
+                                     lambda v: v == 0 or 2 <= v <= 5000,
+                                     "0 (never: the history grows without bound) or a whole number from 2 to 5000"),
         hf_dataset_license=_get(env, "HF_DATASET_LICENSE", DEFAULT_DATASET_LICENSE, str.lower,
                                 lambda v: v in DATASET_LICENSES, "one of " + ", ".join(DATASET_LICENSES)),
         hf_dataset_publish_names=_get(env, "HF_DATASET_PUBLISH_NAMES", None, _parse_bool, expect="true or false"),
@@ -266,5 +279,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                        float, lambda v: 1 <= v <= 7 * 86400, "seconds between 1 and 604800"),
         stream_max_seconds=_get(env, "FEEDBACK_STREAM_MAX_SECONDS", DEFAULT_STREAM_MAX_SECONDS, float,
                                 lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
+        # --- Hub citizenship ---
+        hf_commits_per_hour=_get(env, "HF_COMMITS_PER_HOUR", DEFAULT_COMMITS_PER_HOUR, int,
+                                 lambda v: 1 <= v <= MAX_COMMITS_PER_HOUR,
+                                 f"a whole number from 1 to {MAX_COMMITS_PER_HOUR} (the Hub refuses past about "
+                                 "128 commits an hour per repository)"),
+        # --- end of Hub citizenship ---
         premoderation=_get(env, "FEEDBACK_PREMODERATION", False, _parse_bool, expect="true or false"),
     )

@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest
 
 from shared.config import load_config
-from tests.hub_fixtures import hub_api, hub_server  # noqa: F401
+from tests.hub_fixtures import clocked_hub, hub_api, hub_server  # noqa: F401
 # One chromium for the session, shared by every browser test module (two would each start
 # Playwright's sync loop, which refuses to run inside another).
 from tests.browser_fixtures import browser, page  # noqa: F401
@@ -27,6 +27,7 @@ from tests.browser_fixtures import browser, page  # noqa: F401
 KINDS = ("unit", "hub", "e2e", "browser", "faults", "container")
 FILE_MARKERS: dict[str, tuple[str, ...]] = {
     "test_hub_sync.py": ("hub",),
+    "test_hub_citizen.py": ("hub",),
     "test_hubserver.py": ("hub",),
     "test_never_fewer.py": ("hub",),
     "test_incremental.py": ("hub",),

@@ -30,6 +30,8 @@ __all__ = [
     "hub_client_env",
     "hub_server",
     "hub_api",
+    "FakeClock",
+    "clocked_hub",
 ]
 
 HUB_USER = "alice"
@@ -65,6 +67,34 @@ def _force_client_test_settings() -> None:
     if constants is not None:
         constants.HF_HUB_DISABLE_XET = True
         constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+class FakeClock:
+    """Seconds since the epoch that move only when told: one clock for the test Hub (commit dates,
+    its commit quota) and the worker's HubTarget (its budget, the kept points), so a test drives
+    a simulated year in seconds."""
+
+    def __init__(self, start: float):
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clocked_hub():
+    """(server, clock): a HubServer whose time is a FakeClock starting 2026-01-01T00:00Z."""
+    _force_client_test_settings()
+    clock = FakeClock(1767225600.0)
+    srv = HubServer(tokens=HUB_TOKENS, lfs_threshold=HUB_LFS_THRESHOLD, clock=clock)
+    srv.start()
+    try:
+        yield srv, clock
+    finally:
+        srv.stop()
 
 
 @pytest.fixture

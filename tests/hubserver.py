@@ -14,6 +14,16 @@ Use::
         srv.fail_next(1, mode="503")   # fault injection: 503 | 429 | drop | 401 | drop_after
         srv.set_delay(2.0)             # slow commits and LFS PUTs
         srv.stats()                    # {"commit": 3, "preupload": 5, "lfs_put": 1, "total": 20, ...}
+        srv.set_commit_quota(128, retry_after=True)   # the Hub's commits-per-hour limit per repo (429)
+
+Time: ``HubServer(clock=...)`` (seconds since the epoch, ``time.time`` by default) dates the
+commits and runs the commit quota's hour, so a test can drive a simulated year with a fake clock.
+
+Refs behave as on the Hub: ``super_squash_history`` replaces ``main`` by one commit holding its
+tree; tags (``create_tag``/``delete_tag``/``list_repo_refs``) are refs, cost no commit, and keep
+the commits they point at (and their parents) readable after a squash, as another branch does
+(huggingface_hub's own test ``test_super_squash_history_on_branch`` checks that against the Hub).
+A commit no ref reaches any more is gone, as after the Hub's garbage collection.
 
 Tokens: ``{"tok": "alice"}`` (write) or ``{"tok": ("alice", "read")}`` (read-only).
 """
@@ -82,8 +92,8 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
-def _now_iso() -> str:
-    now = _dt.datetime.now(_dt.timezone.utc)
+def _iso(epoch: float) -> str:
+    now = _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -196,7 +206,12 @@ class HubServer:
         port: int = 0,
         commits_page_size: int = 1000,
         xet_cas: str | os.PathLike | None = None,
+        clock=time.time,
     ):
+        self.clock = clock
+        # The Hub's commit limit per repository: None = none; else (commits per hour, send Retry-After).
+        self._commit_quota: tuple[int, bool] | None = None
+        self.quota_refusals = 0  # commits refused with 429 by the quota
         self.tokens: dict[str, tuple[str, str]] = {}
         for tok, spec in (tokens or {}).items():
             self.add_token(tok, *(spec if isinstance(spec, (tuple, list)) else (spec,)))
@@ -289,6 +304,14 @@ class HubServer:
             self._fail_retry_after = None if retry_after is None else int(retry_after)
             self._fail_only = set(only) if only else None
 
+    def set_commit_quota(self, per_hour: int | None, *, retry_after: bool = True) -> None:
+        """Refuse a commit (429) when the repo already has ``per_hour`` commits in the last hour of
+        ``clock``, as the Hub does (about 128 an hour). ``retry_after``: send ``Retry-After`` (the
+        seconds until the oldest of those leaves the hour) or not. A super-squash is a commit too.
+        ``None``: no quota."""
+        with self._ctl_lock:
+            self._commit_quota = None if per_hour is None else (int(per_hour), bool(retry_after))
+
     def set_delay(self, seconds: float) -> None:
         """Sleep ``seconds`` in each commit and LFS PUT request (to make pushes slow)."""
         with self._ctl_lock:
@@ -298,8 +321,8 @@ class HubServer:
         """Counts of non-/_test/ requests by kind, plus "total" and "injected_failures".
 
         Kinds: create_repo, validate_yaml, repo_info,
-        preupload, commit, commits, tree, paths_info, super_squash, lfs_batch, lfs_put, lfs_verify,
-        resolve_head, resolve_get, other. A kind appears only once it has been requested.
+        preupload, commit, commits, tree, paths_info, super_squash, refs, create_tag, delete_tag,
+        lfs_batch, lfs_put, lfs_verify, resolve_head, resolve_get, other. A kind appears only once it has been requested.
         """
         with self._ctl_lock:
             out = dict(self._stats)
@@ -347,6 +370,54 @@ class HubServer:
 
     # ------------------------------------------------------------------ model helpers
 
+    def _now_iso(self) -> str:
+        return _iso(self.clock())
+
+    def list_tags(self, repo_id: str, repo_type: str = "dataset") -> dict[str, str]:
+        """Tag name -> commit oid."""
+        with self._lock:
+            return dict(self._repos[self._key(repo_type, repo_id)]["tags"])
+
+    def commit_times(self, repo_id: str, repo_type: str = "dataset") -> list[float]:
+        """When each commit (squash commits included) was made, by ``clock``, oldest first; also
+        the commits a squash removed from ``main``: what the quota counted."""
+        with self._lock:
+            return list(self._repos[self._key(repo_type, repo_id)]["commit_times"])
+
+    @staticmethod
+    def _ancestry(repo: dict, commit: dict) -> list[dict]:
+        """``commit`` and its parents, newest first."""
+        out = []
+        while commit is not None:
+            out.append(commit)
+            commit = repo["objects"].get(commit.get("parent"))
+        return out
+
+    @staticmethod
+    def _add_commit(repo: dict, commit: dict) -> None:
+        repo["objects"][commit["oid"]] = commit
+
+    def _collect_garbage(self, repo: dict) -> None:
+        """Forget commits no ref reaches (main's history, or a tag's commit and its parents)."""
+        live = {c["oid"] for c in repo["commits"]}
+        for oid in repo["tags"].values():
+            live |= {c["oid"] for c in self._ancestry(repo, repo["objects"][oid])}
+        repo["objects"] = {oid: c for oid, c in repo["objects"].items() if oid in live}
+
+    def _check_commit_quota(self, repo: dict) -> None:
+        with self._ctl_lock:
+            quota = self._commit_quota
+        if quota is None:
+            return
+        per_hour, send_retry_after = quota
+        now = self.clock()
+        recent = [t for t in repo["commit_times"] if now - t < 3600]
+        if len(recent) >= per_hour:
+            self.quota_refusals += 1
+            headers = {"Retry-After": str(max(1, int(min(recent) + 3600 - now + 0.999)))} if send_retry_after else {}
+            raise HubError(429, f"You have exceeded the rate limit for repository commits ({per_hour} per hour). "
+                                "Please wait before committing again.", headers=headers)
+
     @staticmethod
     def _key(repo_type: str, repo_id: str) -> str:
         plural = repo_type if repo_type in REPO_TYPES else SINGULAR_TO_PLURAL.get(repo_type or "dataset")
@@ -362,8 +433,11 @@ class HubServer:
         rev = rev or "main"  # already URL-unquoted
         if rev in ("main", "refs/heads/main", "HEAD"):
             return repo["commits"][-1]
+        tag = rev.removeprefix("refs/tags/")
+        if tag in repo["tags"]:
+            return repo["objects"][repo["tags"][tag]]
         if _HEXPREFIX.match(rev):
-            found = [c for c in repo["commits"] if c["oid"].startswith(rev)]
+            found = [c for oid, c in repo["objects"].items() if oid.startswith(rev)]
             if len(found) == 1:
                 return found[0]
         raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
@@ -376,9 +450,10 @@ class HubServer:
     def _new_repo(self, plural: str, repo_id: str, owner: str, private: bool) -> dict:
         key = self._blobs.put(GITATTRIBUTES)
         files = {".gitattributes": _file_entry(GITATTRIBUTES, key, False)}
-        now = _now_iso()
+        now = self._now_iso()
         commit = {
             "oid": _commit_oid(None, "initial commit", files),
+            "parent": None,
             "title": "initial commit",
             "message": "",
             "date": now,
@@ -386,6 +461,9 @@ class HubServer:
             "files": files,
         }
         return {
+            "objects": {commit["oid"]: commit},  # every commit some ref reaches, by oid
+            "tags": {},  # name -> oid
+            "commit_times": [self.clock()],
             "type": plural,
             "id": repo_id,
             "private": private,
@@ -465,6 +543,8 @@ def _kind(method: str, segs: list[str]) -> str:
                 "tree": "tree",
                 "paths-info": "paths_info",
                 "super-squash": "super_squash",
+                "refs": "refs",
+                "tag": "delete_tag" if method == "DELETE" else "create_tag",
                 "xet-write-token": "xet_write_token",
             }.get(action, "other")
         return "other"
@@ -696,6 +776,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._paths_info(plural, repo_id, ident, rev)
                 if action == "super-squash" and len(rest) == 2 and method == "POST":
                     return self._super_squash(plural, repo_id, ident, rev)
+                if action == "refs" and len(rest) == 1 and method == "GET":
+                    return self._refs(plural, repo_id, ident)
+                if action == "tag" and len(rest) == 2 and method == "POST":
+                    return self._create_tag(plural, repo_id, ident, rev)
+                if action == "tag" and len(rest) == 2 and method == "DELETE":
+                    return self._delete_tag(plural, repo_id, ident, rev)
             raise HubError(404, f"Not found: {method} {self.path.split('?')[0]}")
         # /{P}{ns}/{name}.git/info/lfs/objects/{batch|verify}
         if not segs or segs[0] not in URL_PREFIX_TO_PLURAL:
@@ -934,15 +1020,19 @@ class _Handler(BaseHTTPRequestHandler):
                         raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
                     for p in doomed:
                         del files[p]
+            hub._check_commit_quota(repo)
             commit = {
                 "oid": _commit_oid(head["oid"], title, files),
+                "parent": head["oid"],
                 "title": title,
                 "message": description,
-                "date": _now_iso(),
+                "date": hub._now_iso(),
                 "author": ident[0],
                 "files": files,
             }
             repo["commits"].append(commit)
+            hub._add_commit(repo, commit)
+            repo["commit_times"].append(hub.clock())
             url = f"{hub._repo_url(repo)}/commit/{commit['oid']}"
         self._send(200, {"success": True, "commitOid": commit["oid"], "commitUrl": url, "pullRequestUrl": None})
 
@@ -951,8 +1041,7 @@ class _Handler(BaseHTTPRequestHandler):
         with hub._lock:
             repo = hub._get_repo_for_read(plural, repo_id, ident)
             commit = hub._resolve_rev(repo, rev)
-            idx = next(i for i, c in enumerate(repo["commits"]) if c["oid"] == commit["oid"])
-            history = list(reversed(repo["commits"][: idx + 1]))
+            history = hub._ancestry(repo, commit)
         try:
             page = int((self.query.get("p") or ["0"])[-1])
             limit = int((self.query.get("limit") or [str(hub.commits_page_size)])[-1])
@@ -991,8 +1080,8 @@ class _Handler(BaseHTTPRequestHandler):
         return hashlib.sha1(json.dumps(sorted((p, files[p]["git_oid"]) for p in paths)).encode()).hexdigest()
 
     def _last_commit(self, repo, commit, path, is_dir):
-        commits = repo["commits"]
-        idx = next(i for i, c in enumerate(commits) if c["oid"] == commit["oid"])
+        commits = list(reversed(self.hub._ancestry(repo, commit)))
+        idx = len(commits) - 1
 
         def sig(c):
             if is_dir:
@@ -1087,16 +1176,64 @@ class _Handler(BaseHTTPRequestHandler):
             hub._require_branch(branch)
             head = repo["commits"][-1]
             message = data.get("message") or "Super-squash"
+            hub._check_commit_quota(repo)
+            title, _, body = message.partition("\n")
             commit = {
                 "oid": _commit_oid(None, message, head["files"]),
-                "title": message,
-                "message": "",
-                "date": _now_iso(),
+                "parent": None,
+                "title": title,
+                "message": body.strip(),
+                "date": hub._now_iso(),
                 "author": ident[0],
                 "files": copy.deepcopy(head["files"]),
             }
             repo["commits"] = [commit]
+            hub._add_commit(repo, commit)
+            repo["commit_times"].append(hub.clock())
+            hub._collect_garbage(repo)  # what only main reached is gone; what a tag reaches stays
         self._send(200, {"commitOid": commit["oid"]})
+
+    # ------------------------------------------------------------------ refs
+
+    def _refs(self, plural, repo_id, ident):
+        hub = self.hub
+        with hub._lock:
+            repo = hub._get_repo_for_read(plural, repo_id, ident)
+            data = {
+                "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": repo["commits"][-1]["oid"]}],
+                "converts": [],
+                "tags": [{"name": name, "ref": f"refs/tags/{name}", "targetCommit": oid}
+                         for name, oid in sorted(repo["tags"].items())],
+                "pullRequests": [],
+            }
+        self._send(200, data)
+
+    _TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+    def _create_tag(self, plural, repo_id, ident, rev):
+        """A tag is a ref, not a commit: it costs no commit and does not count in the commit quota."""
+        hub = self.hub
+        data = self._json_body()
+        name = data.get("tag")
+        if not isinstance(name, str) or not self._TAG_NAME.match(name):
+            raise HubError(400, f"Invalid tag name: {name!r}")
+        with hub._lock:
+            repo = hub._get_repo_for_write(plural, repo_id, ident)
+            commit = hub._resolve_rev(repo, rev)
+            if name in repo["tags"]:
+                raise HubError(409, f"Tag {name} already exists")
+            repo["tags"][name] = commit["oid"]
+        self._send(200, {"success": True})
+
+    def _delete_tag(self, plural, repo_id, ident, name):
+        hub = self.hub
+        with hub._lock:
+            repo = hub._get_repo_for_write(plural, repo_id, ident)
+            if name not in repo["tags"]:
+                raise HubError(404, f"Invalid rev id: {name}", "RevisionNotFound")
+            del repo["tags"][name]
+            hub._collect_garbage(repo)
+        self._send(200, {"success": True})
 
     # ------------------------------------------------------------------ LFS
 

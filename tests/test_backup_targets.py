@@ -286,3 +286,24 @@ def test_a_slow_target_never_holds_back_the_mount(tmp_path):
         stop.set()
         runner.join(10)
     assert load_state(config.state_path).consecutive_failures == 0
+
+
+def test_a_publish_cut_short_on_the_mount_leaves_nothing_a_restore_picks(tmp_path):
+    """What a SIGKILL mid-publish leaves: files still `.partial`, a backup folder with no manifest.
+    Restore ignores them (no manifest names them, no .db name is a partial file) and the next publish clears them."""
+    config = make_config(tmp_path)
+    folder = tmp_path / "mount"
+    mount = FolderTarget(folder, keep=3, on_mount=True)
+    add(config, 2)
+    first = Backup(config, mount).run().published
+    cut = folder / "reviews-000000000002-20990101T000000000000Z"
+    cut.mkdir()
+    (cut / (DELTA_FILE + PARTIAL)).write_bytes(b"SQLite format 3\x00 torn")
+    (folder / f"{cut.name}.json{PARTIAL}").write_text('{"fingerprint": "x", "ro')
+    (folder / BASES_DIR / ("0" * 64 + ".db" + PARTIAL)).write_bytes(b"torn")
+    assert mount.newest() == first
+    assert fetch_checked(mount, tmp_path / "staging")[2].total == 2
+    add(config, 1)
+    Backup(config, mount).run()
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    assert not [p for p in left if p.endswith(PARTIAL) or p.startswith(cut.name)], left

@@ -42,7 +42,7 @@ from tests.hubserver import HubServer
 # A cold cache builds both images inside the first test (about 4-5 minutes on 2 busy cores).
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
-GRACE_SECONDS = 10  # docker's default stop timeout: what the Dockerfile says it relies on
+GRACE_SECONDS = 60  # the grace period the Space card asks for (termination_grace_period: 1m): what the Dockerfile relies on
 IN_CONTAINER_DATA = "/home/user/data"
 PERSISTENT_DATA = "/data/feedback"
 

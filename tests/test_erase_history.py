@@ -16,6 +16,7 @@ from tests.hub_fixtures import HUB_TOKEN, hub_api, hub_server  # noqa: F401
 from tests.test_erasure import SECRET, holds
 from tests.test_hub_sync import REPO, hub_config, target_for
 from worker import erase_history, manifest
+from worker import history as ladder
 from worker.__main__ import backup_at
 from worker.backup import Backup
 from worker.restore import restore
@@ -32,22 +33,24 @@ def add(config, n, tag):
 def every_file_of_every_commit(srv, tmp_path) -> dict[str, list[str]]:
     api = HfApi(endpoint=srv.endpoint, token=HUB_TOKEN)
     out = {}
-    for c in api.list_repo_commits(REPO, repo_type="dataset"):
+    revisions = [c.commit_id for c in api.list_repo_commits(REPO, repo_type="dataset")]
+    revisions += [t.target_commit for t in api.list_repo_refs(REPO, repo_type="dataset").tags]  # the kept points
+    for rev in revisions:
         held = []
-        for name in api.list_repo_files(REPO, repo_type="dataset", revision=c.commit_id):
-            path = Path(hf_hub_download(REPO, name, repo_type="dataset", revision=c.commit_id,
-                                        endpoint=srv.endpoint, token=HUB_TOKEN, local_dir=tmp_path / c.commit_id[:10]))
+        for name in api.list_repo_files(REPO, repo_type="dataset", revision=rev):
+            path = Path(hf_hub_download(REPO, name, repo_type="dataset", revision=rev,
+                                        endpoint=srv.endpoint, token=HUB_TOKEN, local_dir=tmp_path / rev[:10]))
             if holds(path):
                 held.append(name)
-        out[c.commit_id] = held
+        out[rev] = held
     return out
 
 
 def test_history_rewrite_leaves_no_commit_holding_the_text(hub_server, tmp_path, monkeypatch):  # noqa: F811
     config = hub_config(tmp_path / "data")
-    target = target_for(hub_server)
     clock = {"now": "2026-11-01T10:00:00Z"}
     monkeypatch.setattr(manifest, "utc_now_iso", lambda: clock["now"])
+    target = target_for(hub_server, clock=lambda: ladder.epoch(clock["now"]))
     add(config, 2, "early")
     conn = open_store_db(config.db_path)
     victim = insert_review(conn, Review(f"Name {SECRET}", 1, f"my number {SECRET}"))

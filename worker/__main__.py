@@ -33,10 +33,10 @@ from worker.targets import FolderTarget, Target  # noqa: E402
 log = logging.getLogger("worker")
 
 # Coupled with supervisord.conf [program:worker] stopwaitsecs=60: on SIGTERM the final
-# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; 8 s in the
-# container, see the Dockerfile), the watchdog exits this margin later, and supervisord
-# SIGKILLs only after 60 s, so a final backup is never cut short by a kill.
-# tests/test_config.py checks the pair from the real files.
+# backup gets FINAL_BACKUP_TIMEOUT_SECONDS (45 s by default, at most 55 s; the container's
+# grace period is asked for in the Space card, see the Dockerfile), the watchdog exits this
+# margin later, and supervisord SIGKILLs only after 60 s, so a final backup is never cut
+# short by supervisord. tests/test_config.py checks the pair from the real files.
 STOP_WATCHDOG_MARGIN_SECONDS = 4.0
 
 
@@ -185,6 +185,9 @@ def cmd_status(config: Config, targets: list[Target], *, as_json: bool) -> int:
         "hub_sync": "on" if config.hub_enabled else "off",
         "dataset": config.hf_dataset_repo,
         "backup_mount": str(config.backup_mount_dir) if config.backup_mount_dir else None,
+        # The Hub's commits are budgeted: a 429 (its own quota) shows in last_error until it frees.
+        "hub_commits_per_hour": config.hf_commits_per_hour if config.hub_enabled else None,
+        "hub_squash_after_commits": config.hf_squash_after_commits if config.hub_enabled else None,
         "last_backup_at": last.at if last else None,
         "last_backup_rows": last.rows if last else None,
         "last_backup_location": last.location if last else None,
@@ -238,7 +241,7 @@ def parse_utc(text: str) -> str:
 def cmd_backups(targets: list[Target], *, as_json: bool) -> int:
     listed = [(t, t.history()) for t in targets]
     if as_json:
-        print(json.dumps([{"target": t.name, "revision": e.revision, "at": e.at, "rows": e.rows}
+        print(json.dumps([{"target": t.name, "revision": e.revision, "at": e.at, "rows": e.rows, "tag": e.tag}
                           for t, entries in listed for e in entries], indent=1))
         return 0
     for n, (target, entries) in enumerate(listed):
@@ -248,9 +251,10 @@ def cmd_backups(targets: list[Target], *, as_json: bool) -> int:
             print(f"no backups at {target.name}")
             continue
         width = max(len("revision"), *(len(e.revision) for e in entries))
-        print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}")
+        print(f"{'revision':<{width}}  {'time (UTC)':<20}  {'reviews':>10}  kept as")
         for e in entries:
-            print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}")
+            # "kept as": on the Hub, the tag that keeps an older backup restorable after main is squashed.
+            print(f"{e.revision:<{width}}  {e.at:<20}  {'-' if e.rows is None else f'{e.rows:,}':>10}  {e.tag or '-'}")
     return 0
 
 

@@ -10,10 +10,12 @@ does it at once) the worker:
    (at most MAX_POINTS days, newest first), downloads it as a restore would
    (restore.fetch_checked), deletes the tombstoned reviews from it (restore.apply_tombstones,
    text erased from its pages), and builds its files afresh (mirror + tree, in a scratch folder);
-3. squashes `main` into one commit (`super_squash_history`): every older commit, and with it
-   every file that held an erased review, stops being reachable;
-4. commits the rebuilt points oldest first, each with its original time in its description
-   (so `backups` and `restore --at` find it), then the newest backup again on top.
+3. deletes every tag of ours (the old points held the text) and squashes `main` into its newest,
+   clean commit (`super_squash_history`): no ref reaches an old commit any more;
+4. commits the rebuilt points on top, oldest first, each kept as a point of the retention ladder
+   (worker.history: a tag named with its original time and rows, so `backups` and `restore --at`
+   find it), then the newest backup again, and squashes `main` once more: the rebuilt points are
+   reachable through their tags only, as the ladder keeps older backups.
 
 Cost: one download and one full file build per point, one commit per point, and the upload of
 each point's files (Xet deduplicates what the points share); bench/moderation.py measures it.
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from shared import moderation as mod
 from shared.db import connect, open_store_db
+from worker import history as ladder
 from worker.backup import Backup
 from worker.lock import worker_lock
 from worker.mirror import Mirror
@@ -111,14 +114,30 @@ def rewrite_history(config, target) -> RewriteResult:
                 built.append((tree, manifest, snap, names))
                 removed_rows += removed
                 size += nbytes
-            target.squash_history("History rewritten without erased reviews")  # step 3
+            # Every old point's tag goes and `main` is squashed into its newest (clean) commit: no
+            # ref reaches an old commit any more. The rebuilt points go on top of that commit, so
+            # their own ancestry holds no text either (a tag keeps its commit's parents too).
+            target.replace_points([])
+            target.squash_history("History rewritten without erased reviews (rebuilding older backups)")
             previous = None
-            for tree, manifest, snap, names in built:  # step 4, oldest first
+            rebuilt: list[ladder.Point] = []
+            for tree, manifest, snap, names in built:  # oldest first, each kept as a point (a tag)
                 target.newest()  # learn the head the next commit goes on
-                target.publish(tree, manifest, snap.summary, names=names, previous_rows=previous)
-                previous = snap.summary.total
+                info = target.publish(tree, manifest, snap.summary, names=names, previous_rows=previous)
+                at = ladder.epoch(manifest.at)
+                rows = snap.summary.total
+                rebuilt.append(ladder.Point(tag=ladder.tag_name(at, rows), revision=str(info.revision), at=at,
+                                            rows=rows))
+                previous = rows
     # The newest backup on top again (a full cycle: every file, from the live database).
     Backup(config, target).run(force=True, full=True)
+    with worker_lock(config.data_dir):
+        # The rebuilt points are tagged, and `main` is squashed again into its newest commit
+        # (the rebuilt points stay reachable through their tags only, as the ladder keeps them).
+        target.replace_points(rebuilt)
+        newest = target.newest()
+        target.squash_history(f"History rewritten without erased reviews: rows={newest.rows} "
+                              f"max_id={newest.max_id} at={newest.at}")
     return RewriteResult(points=len(built), skipped=skipped, removed_rows=removed_rows, bytes_built=size,
                          seconds=time.monotonic() - started)
 

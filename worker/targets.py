@@ -46,6 +46,7 @@ class BackupEntry:
     at: str  # UTC, ISO 8601
     rows: int | None  # None: not recorded (e.g. a squash commit)
     title: str = ""
+    tag: str | None = None  # on the Hub: the tag that keeps this backup after a squash (worker.history)
 
 
 class Target(Protocol):
