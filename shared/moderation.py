@@ -16,9 +16,9 @@ worker only reads what it leaves (tombstones, the log, erase requests).
     * PRAGMA secure_delete on the deleting connection: SQLite overwrites the deleted
       cells and freed pages with zeros instead of leaving them in free space;
     * the FTS5 index is external content: a delete only appends a "delete" marker in a new
-      segment, the old segment still holds the words until the segments are merged, so they are
-      all merged into one, as 'optimize' does, in small steps (`merge_fts_segments`; cost: the
-      whole index, see bench/moderation.py);
+      segment, the old segment still holds the words until the segments are merged, so an
+      'optimize' merges them all into one (`merge_fts_segments`; cost: the whole index, ~1 s at
+      1M reviews, see bench/moderation.py);
     * a WAL checkpoint(TRUNCATE) writes the zeroed pages into the main file and empties
       the -wal, which otherwise keeps the old page images until it is overwritten.
   tests/test_moderation.py checks that the text is in no byte of reviews.db, -wal or -shm.
@@ -41,9 +41,6 @@ MAX_REPLY_CHARS = 2000
 # hundreds, a mistake with an empty filter would be the whole table): the owner repeats it.
 MAX_BULK = 5_000
 CHECKPOINT_TRIES = 50
-# FTS5 leaf pages merged per write transaction while erasing (~0.1-0.3 s each on this machine).
-MERGE_PAGES = 500
-MAX_MERGE_STEPS = 100_000
 MERGE_LOCKED_RETRIES = 5
 CHECKPOINT_PAUSE_SECONDS = 0.1
 
@@ -212,34 +209,21 @@ def erase_traces(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA secure_delete = {int(previous)}")
 
 
-def merge_fts_segments(conn: sqlite3.Connection, pages: int = MERGE_PAGES) -> int:
-    """Merge every FTS5 segment into one, as 'optimize' does, but `pages` leaf pages per write
-    transaction: FTS5's 'merge' with a negative count works towards a single segment even when
-    the levels do not call for it. One 'optimize' holds the write lock for the whole index
-    (seconds at 1M reviews: a visitor's submit would wait behind it); these steps let other
-    writes in between. Done when a step changes nothing (FTS5 then counts fewer than 2
-    changes). Returns the steps taken."""
-    steps = locked = 0
-    while steps < MAX_MERGE_STEPS:
-        before = conn.total_changes
+def merge_fts_segments(conn: sqlite3.Connection) -> None:
+    """Merge every FTS5 segment into one ('optimize'), in one write transaction (~1 s at 1M
+    reviews, bench/moderation.py; a submit meanwhile waits, within the busy timeout). Not FTS5's
+    incremental 'merge' with a negative page count: interleaved with other connections' inserts at
+    1M reviews it reported "database disk image is malformed" (SQLite 3.40). A step refused as
+    locked past the busy timeout is retried a few times."""
+    for attempt in range(MERGE_LOCKED_RETRIES + 1):
         try:
             with transaction(conn):
-                conn.execute("INSERT INTO reviews_fts (reviews_fts, rank) VALUES ('merge', ?)", (-pages,))
+                conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")
+            return
         except sqlite3.OperationalError as exc:
-            # Busy past the busy timeout (a burst of submits, each of which may do some of
-            # FTS5's own merge work): wait and take the next step, a few times.
-            if "locked" not in str(exc) or locked >= MERGE_LOCKED_RETRIES:
+            if "locked" not in str(exc) or attempt == MERGE_LOCKED_RETRIES:
                 raise
-            locked += 1
             time.sleep(CHECKPOINT_PAUSE_SECONDS)
-            continue
-        steps += 1
-        if conn.total_changes - before < 2:
-            return steps
-    # Far more steps than any index needs: finish in one go rather than leave the words behind.
-    with transaction(conn):
-        conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")
-    return steps
 
 
 def checkpoint_truncate(conn: sqlite3.Connection) -> bool:
