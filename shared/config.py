@@ -281,8 +281,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                 lambda v: 1 <= v <= 86400, "seconds between 1 and 86400"),
         # --- Hub citizenship ---
         hf_commits_per_hour=_get(env, "HF_COMMITS_PER_HOUR", DEFAULT_COMMITS_PER_HOUR, int,
-                                 lambda v: 1 <= v <= MAX_COMMITS_PER_HOUR,
-                                 f"a whole number from 1 to {MAX_COMMITS_PER_HOUR} (the Hub refuses past about "
+                                 lambda v: 0 <= v <= MAX_COMMITS_PER_HOUR,
+                                 f"a whole number from 0 (no budget) to {MAX_COMMITS_PER_HOUR} (the Hub refuses past about "
                                  "128 commits an hour per repository)"),
         # --- end of Hub citizenship ---
         premoderation=_get(env, "FEEDBACK_PREMODERATION", False, _parse_bool, expect="true or false"),

@@ -52,6 +52,9 @@ def hub_client_env(endpoint: str, token: str | None = HUB_TOKEN, hf_home: str | 
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
     )
+    # No commit budget against the tests' own server: the fault and sync tests wait for a commit per
+    # cycle (1-2 s). tests/test_hub_citizen.py sets a budget where the budget is what it tests.
+    env.setdefault("HF_COMMITS_PER_HOUR", "0")
     if hf_home is not None:
         env["HF_HOME"] = hf_home
     if token is None:

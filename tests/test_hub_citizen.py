@@ -89,7 +89,7 @@ def test_defaults_are_well_under_the_hubs_limits():
     config = config_for("/tmp/unused-hubcite")
     assert config.hf_commits_per_hour == DEFAULT_COMMITS_PER_HOUR <= 128 // 4
     assert config.hf_squash_after_commits == DEFAULT_SQUASH_AFTER_COMMITS <= 1000
-    for bad in ("0", "129", "x"):
+    for bad in ("-1", "129", "x"):
         with pytest.raises(ValueError, match="HF_COMMITS_PER_HOUR"):
             config_for("/tmp/unused-hubcite", HF_COMMITS_PER_HOUR=bad)
 
