@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import make_db  # noqa: E402
-from bench._common import table  # noqa: E402
+from bench import make_db
+from bench._common import table
 
 SECRET = "benchsecretqzxv0176"
 REPO = "alice/bench-moderation"
