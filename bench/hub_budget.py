@@ -101,8 +101,8 @@ def main() -> int:
         print(f"| {label} | {setting} | {r['commits_per_day']:,.0f} | {year} | {r['calls_per_hour']:,.0f} "
               f"| {r['calls_per_5min']:,.1f} |")
     print("\nAfter, in steady state beyond these hours: about one delete_tag an hour more (the hourly tags "
-          "older than 48 h, the daily ones older than 90 days), and a super_squash (a commit) with a "
-          "repo_info every 1,000 commits, about every 2 days.")
+          "older than 48 h, the daily ones older than 90 days), and a super_squash (a commit), a listing of "
+          "main and a repo_info every 1,000 commits, about every 2 days.")
     print("\nAPI calls an hour by endpoint\n")
     print("| form | setting | calls an hour by endpoint |")
     print("|---|---|---|")

@@ -34,6 +34,7 @@ from worker.state import load_state, update_target
 log = logging.getLogger("worker.loop")
 
 REMINDER_SECONDS = 600.0
+LONG_WAIT_SECONDS = 600.0  # a target's wait this long or longer is logged at INFO, shorter ones at DEBUG
 DRILL_CHECK_SECONDS = 60.0  # how often the loop asks whether a restore drill is due (a state-file read)
 
 
@@ -91,6 +92,7 @@ class TargetRunner:
         self._last_reported = 0.0
         self._last_cause: str | None = None
         self._waiting = False
+        self._wait_level = logging.DEBUG
 
     def tick(self, *, final: bool = False) -> None:
         """Run one backup unless backing off or the target asks to wait; never raises."""
@@ -104,13 +106,16 @@ class TargetRunner:
         # The final backup at a stop goes anyway: one commit over a budget is far inside the Hub's own limit.
         if wait > 0 and not final:
             if not self._waiting:  # once per stretch, not every tick
-                log.info("target asks to wait, changes go in its next backup target=%s wait_s=%.0f",
-                         self.name, wait)
+                # A commit budget's few minutes between commits is routine (DEBUG); a long wait
+                # (a spent hour, a 429) is worth a line.
+                self._wait_level = logging.INFO if wait >= LONG_WAIT_SECONDS else logging.DEBUG
+                log.log(self._wait_level, "target asks to wait, changes go in its next backup target=%s "
+                        "wait_s=%.0f", self.name, wait)
                 self._waiting = True
                 self._save(waiting=f"target asks to wait {wait:.0f}s", next_try_at=_utc_in(wait))
             return
         if self._waiting:
-            log.info("target takes backups again target=%s", self.name)
+            log.log(self._wait_level, "target takes backups again target=%s", self.name)
             self._waiting = False
             self._save(waiting=None, next_try_at=None)
         try:
