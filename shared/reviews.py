@@ -10,7 +10,13 @@ RATINGS = (1, 2, 3, 4, 5)
 
 
 class InvalidReview(ValueError):
-    """The input cannot be stored; the message is shown to the person as is."""
+    """The input cannot be stored; the message is shown to the person as is.
+
+    `field` names the input at fault ("name", "rating", "comments"), so the page can mark it."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -21,33 +27,34 @@ class Review:
 
 
 def _text(value: object, field: str, limit: int, *, strip: bool) -> str:
+    key = field.lower()
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidReview(f"{field} must be text.")
+        raise InvalidReview(f"{field} must be text.", key)
     if strip:
         value = value.strip()
     if len(value) > limit:
-        raise InvalidReview(f"{field} is too long: {len(value):,} characters, at most {limit:,} allowed.")
+        raise InvalidReview(f"{field} is too long: {len(value):,} characters, at most {limit:,} allowed.", key)
     if "\x00" in value:
-        raise InvalidReview(f"{field} contains a NUL character, which cannot be stored.")
+        raise InvalidReview(f"{field} contains a NUL character, which cannot be stored.", key)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates cannot be stored as UTF-8 text in SQLite or exported.
-        raise InvalidReview(f"{field} contains invalid characters (unpaired surrogates).") from None
+        raise InvalidReview(f"{field} contains invalid characters (unpaired surrogates).", key) from None
     return value
 
 
 def _rating(value: object) -> int:
     if value is None or value == "":
-        raise InvalidReview("Please choose a rating from 1 to 5.")
+        raise InvalidReview("Please choose a rating from 1 to 5.", "rating")
     # bool is an int in Python; True is not a rating.
     if isinstance(value, bool) or not isinstance(value, int):
         # The bad value is not echoed: the message is shown on the page.
-        raise InvalidReview("The rating must be a whole number from 1 to 5.")
+        raise InvalidReview("The rating must be a whole number from 1 to 5.", "rating")
     if value not in RATINGS:
-        raise InvalidReview("The rating must be a whole number from 1 to 5.")
+        raise InvalidReview("The rating must be a whole number from 1 to 5.", "rating")
     return value
 
 

@@ -2,8 +2,9 @@
 
 Selectors rely on the elem_ids set in web/app.py and web/admin.py and on what
 Gradio 6 renders for them: the public list is `#latest li.review` (web/review_list.py),
-the owner's Dataframe's visible rows are `[role=row] .virtual-row` with `[role=gridcell]` cells, the bar chart's bars carry an
-aria-label "rating: 3; reviews: 2", error toasts are `[data-testid=toast-text]`.
+the rating is a native radio group in `#rating`, the totals are `#total` and `#average`, the bars are
+`#chart .bar-row[data-rating][data-count]`, a refused submit's message is `#form-message .form-error`
+(the owner's page still uses toasts: `[data-testid=toast-text]`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from playwright.sync_api import Page, expect
 from shared.db import connect
 
 PASSWORD = "correct horse battery staple"
-ADMIN_USER = "owner"
 
 
 def db_count(data_dir: Path) -> int:
@@ -46,25 +46,34 @@ def db_created_at(data_dir: Path, review_id: int) -> str:
 def open_form(page: Page, url: str) -> None:
     """Open the public page and wait until the overview has loaded.
 
-    The average is empty until the load event fills it (the total starts at 0, so it cannot tell)."""
+    The list says "Loading" until the load event fills it."""
     page.goto(url + "/")
-    expect(page.locator("#average").get_by_role("textbox")).to_have_value(re.compile(r"(/ 5|No reviews yet)$"))
-    expect(page.locator("#latest")).to_be_visible()
+    # A cold Gradio page on a busy machine (7 suites on 2 cores) can take more than expect's 5 s.
+    expect(page.locator("#latest li.review, #latest .empty").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#average")).to_have_text(re.compile(r"(/ 5|No reviews yet)$"))
 
 
 def fill_review(page: Page, name: str, rating: int | None, comments: str) -> None:
-    page.locator("#name").get_by_role("textbox").fill(name)
+    name_box(page).fill(name)
     if rating is not None:
         page.locator("#rating").get_by_role("radio", name=str(rating), exact=True).check()
     page.locator("#comments").get_by_role("textbox").fill(comments)
 
 
+def name_box(page: Page):
+    return page.locator("#name").get_by_role("textbox")
+
+
+def comments_box(page: Page):
+    return page.locator("#comments").get_by_role("textbox")
+
+
 def total(page: Page) -> int:
-    return int(page.locator("#total input").input_value())
+    return int(page.locator("#total").inner_text().replace(",", ""))
 
 
 def average(page: Page) -> str:
-    return page.locator("#average").get_by_role("textbox").input_value()
+    return page.locator("#average").inner_text()
 
 
 def status(page: Page) -> str:
@@ -96,23 +105,17 @@ def submit_and_wait(page: Page) -> int:
     return wait_saved(page, before)
 
 
+def form_error(page: Page) -> str:
+    """The message a refused submit shows beside the form (without the screen-reader prefix)."""
+    message = page.locator("#form-message .form-error")
+    expect(message).to_be_visible()
+    return message.inner_text().replace("Error:", "", 1).strip()
+
+
 def error_toast(page: Page) -> str:
     toast = page.locator("[data-testid=toast-text]").last
     expect(toast).to_be_visible()
     return toast.inner_text().strip()
-
-
-def table_rows(page: Page, elem_id: str = "latest") -> list[list[str]]:
-    """The rows the Dataframe shows, as the text a person reads."""
-    return page.evaluate(
-        """(id) => [...document.querySelectorAll(`#${id} [role=row].virtual-row`)].map(
-               row => [...row.querySelectorAll('[role=gridcell]')].map(cell => cell.innerText.trim()))""",
-        elem_id)
-
-
-def wait_top_row(page: Page, column: int, text: str, elem_id: str = "latest") -> list[str]:
-    expect(page.locator(f"#{elem_id} [data-testid=cell-0-{column}]")).to_have_text(text)
-    return table_rows(page, elem_id)[0]
 
 
 def shown_reviews(page: Page) -> list[dict]:
@@ -134,23 +137,18 @@ def wait_top_review(page: Page, data_dir: Path, review_id: int) -> dict:
     return shown_reviews(page)[0]
 
 
-def chart_counts(page: Page) -> dict[int, int]:
-    """Reviews per rating, read from the bars' accessible labels (once the chart is drawn)."""
-    expect(page.locator("#chart [aria-roledescription=bar]")).to_have_count(5)
-    labels = page.locator("#chart [aria-roledescription=bar]").evaluate_all(
-        "bars => bars.map(b => b.getAttribute('aria-label'))")
-    counts = {}
-    for label in labels:
-        m = re.fullmatch(r"rating: (\d); reviews: (\d+)", label or "")
-        if m:
-            counts[int(m.group(1))] = int(m.group(2))
-    return counts
+def chart_counts(page: Page, chart: str = "#chart") -> dict[int, int]:
+    """Reviews per rating, read from the bars' rows (the count is the text beside each bar)."""
+    expect(page.locator(f"{chart} .bar-row")).to_have_count(5)
+    rows = page.locator(f"{chart} .bar-row").evaluate_all(
+        "rows => rows.map(r => [r.dataset.rating, r.querySelector('.bar-count').firstChild.textContent])")
+    return {int(rating): int(n.replace(",", "")) for rating, n in rows}
 
 
-def wait_chart(page: Page, expected: dict[int, int]) -> None:
-    expect(page.locator("#chart [aria-roledescription=bar]")).to_have_count(5)
+def wait_chart(page: Page, expected: dict[int, int], chart: str = "#chart") -> None:
     for rating, n in expected.items():
-        expect(page.locator(f'#chart [aria-label="rating: {rating}; reviews: {n}"]')).to_have_count(1)
+        expect(page.locator(f'{chart} .bar-row[data-rating="{rating}"] .bar-count')).to_have_text(
+            re.compile(rf"^{n:,}\b"))
 
 
 def injected_elements(page: Page) -> dict:
@@ -166,9 +164,28 @@ def injected_elements(page: Page) -> dict:
     })""")
 
 
-def login(page: Page, url: str, password: str, user: str = ADMIN_USER) -> None:
-    """Fill Gradio's login form at /admin/ and press Login."""
+def login(page: Page, url: str, password: str, *, wait: bool = True) -> None:
+    """Fill the owner's login form at /admin/ (a password, nothing else) and press Log in;
+    with `wait`, until the owner's list has loaded (a cold Gradio page on a busy machine: 20 s)."""
     page.goto(url + "/admin/")
-    page.get_by_role("textbox", name="username").fill(user)
-    page.locator("input[type=password]").fill(password)
-    page.get_by_role("button", name="Login").click()
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    if wait:
+        expect(page.locator("#admin-list [data-review], #admin-list .empty").first).to_be_visible(timeout=20_000)
+
+
+def owner_rows(page: Page) -> list[dict]:
+    """The owner's list as a person reads it (table or cards): id (if shown), time text, name, stars, comment."""
+    return page.evaluate("""() => [...document.querySelectorAll('#admin-list tr[data-review]')].map(tr => ({
+        id: tr.querySelector('.col-id')?.textContent ?? null,
+        review: Number(tr.dataset.review),
+        when: tr.querySelector('time').textContent,
+        created_at: tr.querySelector('time').getAttribute('datetime'),
+        name: tr.querySelector('.col-name').textContent,
+        rating: Number(tr.querySelector('.stars').getAttribute('aria-label').match(/Rated (\\d)/)[1]),
+        comments: tr.querySelector('.col-comment p').textContent,
+    }))""")
+
+
+def wait_owner_count(page: Page, text: str) -> None:
+    expect(page.locator("#admin-count")).to_contain_text(text)

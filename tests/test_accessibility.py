@@ -1,15 +1,16 @@
 """Accessibility of both pages, checked in a real chromium: axe-core plus what axe cannot see.
 
 axe-core is the npm package (tests/package.json, pinned; `scripts/test` installs it into
-tests/node_modules), injected into the page by Playwright. Both pages, at 390 px (a phone)
-and 1280 px, must have no serious or critical violation. Beyond axe: the public page's tab
-order, a visible focus on every stop, the empty state, the clamped long comment and its
-toggle, and the phone layout of the list.
+tests/node_modules), injected into the page by Playwright. Every page (public, owner's, login),
+light and dark, at 390 px (a phone) and 1280 px, must have no serious or critical violation.
+Beyond axe: the public page's tab order, a visible focus on every stop, the live region, the
+empty state, the clamped long comment and its toggle, and the phone layout of the list.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,40 +73,65 @@ def test_empty_list_invites_the_first_review(app, page):
     expect(page.locator("#latest li.review")).to_have_count(0)
 
 
-@pytest.mark.parametrize("width,height", WIDTHS)
-def test_public_page_has_no_serious_axe_violations(app, browser, axe_source, width, height):
-    if not shown_reviews_count(app):
-        add_reviews(app, [("Ada", 5, "Clear and quick."), ("", 2, LONG_COMMENT), ("Bo", 3, "")])
-    context = browser.new_context(viewport={"width": width, "height": height})
-    try:
-        page = context.new_page()
+def _open(page: Page, app: App, which: str) -> None:
+    """Open one of the three pages, drawn and filled with its data."""
+    if which == "public":
         open_form(page, app.url)
         expect(page.locator("#latest li.review").first).to_be_visible()
-        page.wait_for_timeout(300)  # the chart draws after the data arrives
-        violations = axe_violations(page, axe_source)
-        assert not violations, json.dumps(violations, indent=1)
-    finally:
-        context.close()
+    elif which == "login":
+        page.goto(app.url + "/admin/")
+        expect(page.get_by_label("Password")).to_be_visible()
+    else:
+        login(page, app.url, PASSWORD)
+        expect(page.locator("#admin-list tr[data-review]").first).to_be_visible()
+        expect(page.locator("#admin-distribution .bar-row")).to_have_count(5)
+        for section in ("Share the form", "Open or close the form"):  # the closed parts too
+            page.get_by_role("button", name=re.compile(section)).click()
+        expect(page.locator("#admin-qr img")).to_be_visible()
+        expect(page.locator("#admin-form-state")).to_contain_text("The form is")
 
 
+@pytest.mark.parametrize("which", ["public", "owner", "login"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width,height", WIDTHS)
-def test_owner_page_has_no_serious_axe_violations(app, browser, axe_source, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height})
+def test_every_page_has_no_serious_axe_violations(app, browser, axe_source, which, scheme, width, height):
+    """Public page, owner's page and login, in light and dark mode, on a phone and a laptop; each
+    screenshot lands in test-artifacts/ (a11y-<page>-<scheme>-<width>px.png)."""
+    if not shown_reviews_count(app):
+        add_reviews(app, [("Ada", 5, "Clear and quick."), ("", 2, LONG_COMMENT), ("Bo", 3, ""),
+                          ("דנה", 4, "שירות מצוין, תודה")])
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+    context.set_default_timeout(20_000)
     try:
         page = context.new_page()
-        login(page, app.url, PASSWORD)
-        expect(page.locator("#admin-table")).to_be_visible()
-        if shown_reviews_count(app):  # the charts drawn (none without reviews)
-            expect(page.locator("#admin-distribution [aria-roledescription=bar]")).to_have_count(5)
-            for chart in ("#admin-per-day", "#admin-average"):
-                expect(page.locator(chart + " svg").first).to_be_visible()
-        else:
-            expect(page.locator("#admin-summary")).to_contain_text("No reviews yet")
-        page.wait_for_timeout(1000)
+        _open(page, app, which)
+        if which != "login":  # Gradio follows the system's scheme with a "dark" class
+            assert page.evaluate("!!document.querySelector('.dark')") == (scheme == "dark")
+        page.wait_for_timeout(300)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"a11y-{which}-{scheme}-{width}px.png", full_page=True)
         violations = axe_violations(page, axe_source)
         assert not violations, json.dumps(violations, indent=1)
     finally:
         context.close()
+
+
+def test_success_is_announced_by_a_polite_live_region(app, page):
+    """The status line is a polite live region from the start (so "Thank you" is announced like an
+    error), as the accessibility tree shows it."""
+    open_form(page, app.url)
+    expect(page.locator("#form-message")).to_have_attribute("aria-live", "polite")
+    assert page.locator("#status").aria_snapshot().strip() == "- status"  # empty, but already there
+    page.get_by_label("Name (optional)").fill("Live Lia")
+    page.locator("#rating").get_by_role("radio", name="5", exact=True).check()
+    page.locator("#submit").click()
+    expect(page.locator("#form-message")).to_contain_text("was saved")
+    snapshot = page.locator("#status").aria_snapshot()
+    assert re.fullmatch(r'- status:\s*- paragraph: "?Thank you! Your review #\d+ was saved\."?\s*', snapshot.strip()), snapshot
+    # A refusal is announced by the same region, and names the field at fault.
+    page.locator("#submit").click()
+    expect(page.locator("#form-message")).to_contain_text("choose a rating")
+    assert "Error: Please choose a rating from 1 to 5." in page.locator("#status").aria_snapshot()
 
 
 def shown_reviews_count(app: App) -> int:
@@ -117,23 +143,25 @@ def shown_reviews_count(app: App) -> int:
 
 
 def test_tab_order_follows_the_form_and_focus_is_visible(app, page):
-    """Name, the five ratings, comments, the button: in reading order, each with a visible focus."""
+    """Name, the rating group, comments, the button: in reading order, each with a visible focus."""
     open_form(page, app.url)
     page.locator("#name").get_by_role("textbox").focus()
     stops = []
-    for _ in range(8):
+    for _ in range(4):
         stops.append(page.evaluate("""() => {
             const el = document.activeElement;
             const s = getComputedStyle(el);
             const labelled = el.labels?.[0]?.innerText || el.getAttribute('aria-label') || el.innerText;
-            return {id: el.closest('[id]')?.id, tag: el.tagName, name: (labelled || '').trim(),
+            return {id: el.closest('#name, #rating, #comments, #submit')?.id, tag: el.tagName,
+                    name: (labelled || '').trim().split('\\n')[0],
                     outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0,
                     shadow: s.boxShadow !== 'none', border: s.borderColor};
         }"""))
         page.keyboard.press("Tab")
-    ids = [s["id"] for s in stops]
-    assert ids == ["name"] + ["rating"] * 5 + ["comments", "submit"], stops
-    assert [s["name"] for s in stops[1:6]] == ["1", "2", "3", "4", "5"], stops
+    ids = [s["id"] for s in stops[:4]]
+    # The rating is one stop (its first option while none is chosen), as the radio-group pattern says.
+    assert ids == ["name", "rating", "comments", "submit"], stops
+    assert stops[1]["name"] == "1", stops
     # Every stop has a focus indicator: an outline or a focus ring (box-shadow).
     assert all(s["outline"] or s["shadow"] for s in stops), stops
 
@@ -187,5 +215,44 @@ def test_phone_list_has_no_narrow_columns_and_no_sideways_scroll(app, browser):
         for review in shown_reviews(page):
             assert "T" not in review["when"] and "Z" not in review["when"], review
         page.screenshot(path=ARTIFACTS / "list-390px.png", full_page=True) if ARTIFACTS.exists() else None
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_filled_stars_stand_out_from_empty_ones_in_both_schemes(app, browser, scheme):
+    """Filled stars contrast with the page and are brighter (dark) or darker (light) than the empty ones;
+    names and comments lay out right-to-left text by themselves (dir=auto)."""
+    if not shown_reviews_count(app):
+        add_reviews(app, [("Ada", 3, "Clear and quick.")])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        open_form(page, app.url)
+        review = page.locator("#latest li.review", has=page.locator(".stars .off")).first
+        colours = review.evaluate("""li => {
+            const rgb = (c) => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+            const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                                         return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+            let bg = null;
+            for (let el = li; el && !bg; el = el.parentElement) {
+                const c = getComputedStyle(el).backgroundColor;
+                if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') bg = c;
+            }
+            bg = bg || 'rgb(255, 255, 255)';
+            const on = lum(rgb(getComputedStyle(li.querySelector('.stars')).color));
+            const off = lum(rgb(getComputedStyle(li.querySelector('.stars .off')).color));
+            const back = lum(rgb(bg));
+            const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            return {on, off, back, filled_vs_page: ratio(on, back), empty_vs_page: ratio(off, back)};
+        }""")
+        assert colours["filled_vs_page"] >= 3 and colours["empty_vs_page"] >= 3, colours
+        if scheme == "dark":
+            assert colours["on"] > colours["off"], colours  # filled brighter than empty
+        else:
+            assert colours["on"] < colours["off"], colours  # filled darker than empty
+        for part in (".comment", ".who:not(.anon)"):
+            for el in page.locator(f"#latest li.review {part}").all():
+                assert el.get_attribute("dir") == "auto", part
     finally:
         context.close()

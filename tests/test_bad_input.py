@@ -241,10 +241,11 @@ def test_hostile_input_is_refused_or_stored_exactly(case, outcomes):
 
 
 def test_the_list_shows_names_and_comments_as_text(app):
-    """The list is gr.HTML filled with text escaped on the server (web/review_list.py); its template
-    inserts nothing but that value, so no prop can carry someone's text in unescaped."""
+    """The list is in a gr.HTML (`board`: totals, bars, the list) filled with text escaped on the server
+    (web/review_list.py); its template inserts nothing but that value, so no prop can carry someone's
+    text in unescaped."""
     config = httpx.get(app.url + "/config", timeout=10).json()
-    lists = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "latest"]
+    lists = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "board"]
     assert len(lists) == 1
     assert lists[0]["html_template"] == "${value}"
     shown, tags, _ = overview(app)

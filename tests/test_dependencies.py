@@ -93,13 +93,15 @@ def test_gradio_internals_the_web_patches_are_still_there():
         if not ok:
             problems.append(f"{what} (used by {used_by})")
 
-    # web/app.py _as_sent: an instance's `preprocess` replaces the class's; Gradio must call it on the block.
-    need(callable(getattr(gr.components.Component, "preprocess", None))
-         and "block.preprocess" in inspect.getsource(blocks.Blocks.preprocess_data),
-         "Blocks.preprocess_data calls block.preprocess on the instance", "web/app.py _as_sent")
-    # web/app.py _integer_choices: the instance's api_info() describes the rating in /gradio_api/info.
-    need(callable(getattr(gr.Radio, "api_info", None)) and "block.api_info()" in blocks_src,
-         "Blocks reads block.api_info() per component", "web/app.py _integer_choices")
+    # web/app.py _describe_rating: gr.api's inputs are Api components whose api_info() returns their
+    # `_api_info`, which Blocks reads per component for /gradio_api/info.
+    from gradio.components.api_component import Api
+    need("return self._api_info" in inspect.getsource(Api.api_info) and "block.api_info()" in blocks_src
+         and callable(getattr(gr, "api", None)),
+         "gr.api with Api components describing themselves through _api_info", "web/app.py _describe_rating")
+    # web/rating.py and web/app.py: gr.HTML templates with js_on_load (`props.value` is the component's value).
+    need({"html_template", "js_on_load", "apply_default_css", "padding"} <= set(inspect.signature(gr.HTML).parameters),
+         "gr.HTML(html_template, js_on_load, apply_default_css, padding)", "web/rating.py, web/app.py")
     # web/app.py quiet_input_count_check: validate_inputs(block_fn, inputs) on the Blocks instance.
     sig = inspect.signature(blocks.Blocks.validate_inputs)
     need(list(sig.parameters) == ["self", "block_fn", "inputs"]
@@ -120,9 +122,9 @@ def test_gradio_internals_the_web_patches_are_still_there():
          "App.cookie_id / App.tokens and the access-token-{cookie_id} cookies",
          "web/__main__.py owner_login_check")
     need(callable(getattr(gr, "mount_gradio_app", None))
-         and {"auth", "auth_message", "blocked_paths", "footer_links", "run_history", "css", "js"}
+         and {"auth", "auth_message", "blocked_paths", "footer_links", "run_history", "css", "js", "theme"}
          <= set(inspect.signature(gr.mount_gradio_app).parameters),
-         "mount_gradio_app(auth, auth_message, blocked_paths, footer_links, run_history, css, js)",
+         "mount_gradio_app(auth, auth_message, blocked_paths, footer_links, run_history, css, js, theme)",
          "web/__main__.py build_web")
     assert not problems, f"gradio {gr.__version__} no longer has: " + "; ".join(problems)
 

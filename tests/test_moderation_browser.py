@@ -61,20 +61,24 @@ def test_premoderation_approve_hide_reply_and_delete(app, page, browser):
     try:
         login(owner, app.url, PASSWORD)
         # The owner's page loads its list, charts and log at once: generous on a busy machine.
-        expect(owner.locator("#admin-table [data-testid=cell-0-5]")).to_have_text("PENDING", timeout=30_000)
+        row = owner.locator(f'#admin-list tr[data-review="{review_id}"]')
+        expect(row).to_have_attribute("data-status", "pending", timeout=30_000)
+        expect(row.locator(".mod-mark")).to_have_text("Waiting for approval")
         expect(owner.locator("#mod-overview")).to_contain_text("1 waiting for approval")
-        # Selecting the row picks its number.
-        owner.locator("#admin-table [data-testid=cell-0-1]").click()
-        expect(owner.locator("#mod-ids").get_by_role("textbox")).to_have_value(str(review_id))
-        owner.locator("#mod-approve").click()
-        expect(owner.locator("#mod-result")).to_contain_text("approved")
-        expect(owner.locator("#admin-table [data-testid=cell-0-5]")).to_have_text("public")
+        # The owner asks for the ids and types the one to act on.
+        owner.locator("#admin-show-ids").get_by_role("checkbox").check()
+        expect(row.locator(".col-id")).to_have_text(str(review_id))
+        owner_act(owner, "mod-approve", review_id, "approved")
+        expect(row).to_have_attribute("data-status", "public")
+        expect(row.locator(".mod-mark")).to_have_count(0)
+        expect(row.locator(".col-id")).to_have_text(str(review_id))  # the redraw keeps the ids shown
         open_form(page, app.url)
         assert total(page) == 1 and public_texts(page) == ["my phone is 0176 5551234, call me"]
 
         # Hide: gone from the public page at once, still on the owner's page, marked.
         owner_act(owner, "mod-hide", review_id, "1 review hidden")
-        expect(owner.locator("#admin-table [data-testid=cell-0-5]")).to_have_text("HIDDEN")
+        expect(row).to_have_attribute("data-status", "hidden")
+        expect(row.locator(".mod-mark")).to_have_text("Hidden")
         open_form(page, app.url)
         assert total(page) == 0 and public_texts(page) == []
         owner_act(owner, "mod-unhide", review_id, "public again")
@@ -83,6 +87,8 @@ def test_premoderation_approve_hide_reply_and_delete(app, page, browser):
         owner.locator("#mod-reply").get_by_role("textbox").fill("We called you back <b>today</b>.")
         owner.locator("#mod-reply-save").click()
         expect(owner.locator("#mod-result")).to_contain_text("Reply saved")
+        # The owner's list shows it under the review too, as text.
+        expect(row.locator(".owner-reply .reply-text")).to_have_text("We called you back <b>today</b>.")
         open_form(page, app.url)
         expect(page.locator("#latest .reply")).to_contain_text("Reply from the owner")
         expect(page.locator("#latest .reply-text")).to_have_text("We called you back <b>today</b>.")

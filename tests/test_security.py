@@ -293,7 +293,7 @@ def test_owners_page_and_its_api_need_the_login(admin_app):
             assert r.status_code == expected, (method, path, r.status_code, r.text[:200])
             assert "owner-only" not in r.text
         # The public app's config knows nothing of the owner's components.
-        assert "admin-table" not in client.get(admin_app.url + "/config").text
+        assert "admin-list" not in client.get(admin_app.url + "/config").text
 
 
 def test_uploads_are_refused(admin_app):

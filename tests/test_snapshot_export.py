@@ -144,7 +144,8 @@ def test_integrity_check_rejects_garbage(tmp_path):
 
 @pytest.mark.slow  # imports gradio (the owner's page)
 def test_owner_export_and_backup_csv_are_one_format(tmp_path):
-    """One writer for both: the owner's download and the backup's CSV are the same bytes."""
+    """The owner's download holds the backup CSV's cells (same reviews, same formula guard), plus each
+    time in the owner's zone."""
     from web.admin import write_export
 
     db = tmp_path / "reviews.db"
@@ -154,8 +155,13 @@ def test_owner_export_and_backup_csv_are_one_format(tmp_path):
     conn.close()
     snap = take_snapshot(db, tmp_path / "snap.db")
     export_csv(snap.path, tmp_path / "backup.csv")
-    owner = write_export(db, tmp_path / "exports")
-    assert owner.read_bytes() == (tmp_path / "backup.csv").read_bytes()
+    owner = write_export(db, tmp_path / "exports", zone="UTC")
+    with open(owner, newline="", encoding="utf-8") as fh:
+        owner_rows = list(csv.DictReader(fh))
+    with open(tmp_path / "backup.csv", newline="", encoding="utf-8") as fh:
+        backup_rows = list(csv.DictReader(fh))
+    assert [(r["id"], r["created_at_utc"], r["name"], r["rating"], r["comments"]) for r in owner_rows] == \
+        [(r["id"], r["created_at"], r["name"], r["rating"], r["comments"]) for r in backup_rows]
     assert owner.stat().st_mode & 0o777 == 0o600
 
 

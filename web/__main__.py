@@ -25,7 +25,7 @@ from web.login_throttle import MAX_FAILURES as LOGIN_MAX_FAILURES  # noqa: E402
 
 # How long the web waits for the worker's restore before opening anyway.
 GATE_MARGIN_SECONDS = 60.0
-ADMIN_AUTH_MESSAGE = ("Owner's page: enter the admin password (any user name). After {failures} wrong "
+ADMIN_AUTH_MESSAGE = ("Enter the admin password. After {failures} wrong "
                       "passwords, logins from your address are refused for {minutes} minute(s).")
 
 
@@ -53,17 +53,19 @@ def build_web(config, store):
     import gradio as gr
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
+    from starlette.middleware.gzip import GZipMiddleware
 
     from web.admin import CSS as ADMIN_CSS
     from web.admin import JS as ADMIN_JS
     from web.admin import build_admin, check_password, export_dir
     from web.app import CSS as PUBLIC_CSS
     from web.app import JS as PUBLIC_JS
-    from web.app import build_app, quiet_input_count_check
+    from web.app import build_app, quiet_input_count_check, theme
     from web.client_address import ClientAddress
     from web.connections import (BACKLOG, KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, REQUEST_HEADER_TIMEOUT_SECONDS,
                                  connection_limits, guarded_protocol, raise_open_file_limit)
     from web.http_limits import BodySizeLimit, RouteAllowlist
+    from web.login_page import OwnerLoginPage
     from web.login_throttle import Failures, LoginThrottle
     from web.public_url import PublicOrigin
     from web.request_errors import OneLineErrors
@@ -82,14 +84,20 @@ def build_web(config, store):
         app = gr.mount_gradio_app(app, quiet_input_count_check(build_admin(config, store)), path="/admin",
                                   auth=check_password(config), auth_message=auth_message,
                                   footer_links=[], run_history=False, css=ADMIN_CSS, js=ADMIN_JS,
-                                  allowed_paths=[str(export_dir(config.data_dir))])
+                                  allowed_paths=[str(export_dir(config.data_dir))], theme=theme())
         owner_logged_in = owner_login_check(app, config)
     # Gradio's file route serves files to whoever knows the path: the public app refuses the data
     # folder (the database, the owner's CSV exports) even if its route allowlist were opened up.
     # run_history=False: on a shared computer, the next person must not find earlier reviews.
     app = gr.mount_gradio_app(app, build_app(config, store), path="", footer_links=["api"], run_history=False,
                               blocked_paths=[str(export_dir(config.data_dir)), str(config.data_dir)],
-                              css=PUBLIC_CSS, js=PUBLIC_JS)
+                              css=PUBLIC_CSS, js=PUBLIC_JS, theme=theme())
+    # Innermost: the page's HTML and JSON compressed (its config holds the components and CSS, ~45 KB;
+    # ~10 KB gzipped, a quarter second on 3G). Starlette leaves event streams and responses that
+    # are already compressed (Gradio's assets) as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if owner_logged_in is not None:  # our own login form at /admin/ (see web/login_page.py)
+        app.add_middleware(OwnerLoginPage, logged_in=owner_logged_in, auth_message=auth_message)
     # Outermost last: the client's address first, our own address (web/public_url.py), one-line errors, the allowlist, the stream caps,
     # the login throttle, the size cap.
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)

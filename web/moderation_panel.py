@@ -3,7 +3,7 @@ confirmation), the same in bulk over the current filter, a public reply, the mod
 and the request to rewrite the Hub history without the erased reviews.
 
 Every write goes through shared.moderation. `attach` adds the panel to the owner's Blocks
-(web/admin.py calls it once); `mark_rows` adds each row's status to the owner's table.
+(web/admin.py calls it once); `mark_rows` adds each row's status and reply to the owner's list.
 The web never reaches the Hub: the history rewrite is a request recorded in SQLite, which
 the worker carries out (`python -m worker erase-history`, or its loop).
 
@@ -34,7 +34,6 @@ button.danger { background: #b91c1c !important; border-color: #b91c1c !important
 button.danger:hover { background: #991b1b !important; }
 """
 LOG_HEADERS = ["at (UTC)", "action", "review", "detail"]
-STATUS_HEADER = "status"
 STORAGE_ERROR = "The change could not be saved right now (storage problem). Nothing was changed; please try again."
 DELETE_WARNING = ("**Delete for good?** The review's text is erased from this server's database now, and from "
                   "the newest backup on every target at the next backup cycle. It cannot be undone. "
@@ -46,14 +45,10 @@ HISTORY_WARNING = ("**Rewrite the Hub history without erased reviews.** Every ol
 
 
 def mark_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
-    """The owner's rows with their status appended ("public", "HIDDEN", "PENDING"; "+ reply")."""
+    """The owner's rows with their status ("public", "hidden", "pending") and reply (or None) appended,
+    as web/owner_list.py's `render` takes them."""
     info = mod.statuses(conn, [r[0] for r in rows])
-    out = []
-    for r in rows:
-        status, reply = info.get(r[0], (PUBLIC, None))
-        mark = status if status == PUBLIC else status.upper()
-        out.append((*r, mark + (" + reply" if reply else "")))
-    return out
+    return [(*r, *info.get(r[0], (PUBLIC, None))) for r in rows]
 
 
 def _filter(state: dict | None) -> ReviewFilter:
@@ -130,9 +125,15 @@ def reply(store: Store, id_text: str | None, text: str | None) -> str:
 
 def remove_owner_exports(store: Store) -> None:
     """CSV exports made before a delete hold the text: they go (the owner prepares a new one)."""
-    from web.admin import export_dir  # the folder's one home; admin imports this module first
+    from web.admin import SHARE_FOLDER_NAME, export_dir  # the folder's one home; admin imports this module first
 
-    shutil.rmtree(export_dir(store.path.parent), ignore_errors=True)
+    folder = export_dir(store.path.parent)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name == SHARE_FOLDER_NAME:
+            continue  # the form's QR code, no review in it
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
 def log_frame(store: Store) -> pd.DataFrame:
@@ -170,15 +171,15 @@ def request_rewrite(store: Store) -> str:
     return _write(store, work)
 
 
-def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, table: gr.Dataframe,
-           refresh: Callable[[dict], tuple], refresh_outputs: list) -> None:
+def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, cursor: gr.State,
+           refresh: Callable[[dict, dict], tuple], refresh_outputs: list) -> None:
     """Add the panel to the owner's Blocks (called inside its `with` block). After every action
-    the page's list is redrawn by `refresh(applied filter)` into `refresh_outputs`."""
-    gr.Markdown("## Moderation\nSelect a row of the list (or type review numbers), then choose an action. "
-                "Hidden reviews leave the public page, its totals and chart; they stay here.")
+    the page's list is redrawn by `refresh(applied filter, list cursor)` into `refresh_outputs`."""
+    gr.Markdown("## Moderation\nType the numbers of the reviews (tick **Show review ids** above to see them "
+                "in the list), then choose an action. Hidden reviews leave the public page, its totals and "
+                "chart; they stay here.")
     overview = gr.Markdown(elem_id="mod-overview")
-    ids = gr.Textbox(label="Review number(s)", placeholder="e.g. 42, or 42 43 57", max_lines=1,
-                     elem_id="mod-ids")
+    ids = gr.Textbox(label="Review number(s)", info="e.g. 42, or 42 43 57", max_lines=1, elem_id="mod-ids")
     with gr.Row():
         hide_b = gr.Button("Hide", elem_id="mod-hide")
         unhide_b = gr.Button("Unhide", elem_id="mod-unhide")
@@ -219,28 +220,27 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
     common: dict[str, Any] = dict(api_visibility="private", concurrency_limit=1, show_progress="minimal")
     after = [result, log_table, overview, *refresh_outputs]
 
-    def done(message: str, state: dict) -> tuple:
-        return (message, log_frame(store), overview_text(config, store), *refresh(state))
+    def done(message: str, state: dict, where: dict) -> tuple:
+        return (message, log_frame(store), overview_text(config, store), *refresh(state, where))
 
-    def pick(evt: gr.SelectData):
-        row = evt.row_value or []
-        return gr.Textbox(value=str(row[0])) if row else gr.skip()
-
-    table.select(pick, None, ids, **common)
     for button, action in ((hide_b, "hide"), (unhide_b, "unhide"), (approve_b, "approve")):
-        button.click(lambda text, state, a=action: done(act(store, a, text), state), [ids, applied], after, **common)
+        button.click(lambda text, state, where, a=action: done(act(store, a, text), state, where),
+                     [ids, applied, cursor], after, **common)
     delete_b.click(lambda: gr.Group(visible=True), None, confirm_box, **common)
     cancel_b.click(lambda: gr.Group(visible=False), None, confirm_box, **common)
-    confirm_b.click(lambda text, state: (gr.Group(visible=False), *done(delete(store, text), state)),
-                    [ids, applied], [confirm_box, *after], **common)
-    reply_b.click(lambda i, t, state: done(reply(store, i, t), state), [ids, reply_text, applied], after, **common)
-    bulk_hide.click(lambda state: done(bulk(store, "hide", state), state), [applied], after, **common)
-    bulk_approve.click(lambda state: done(bulk(store, "approve", state), state), [applied], after, **common)
+    confirm_b.click(lambda text, state, where: (gr.Group(visible=False), *done(delete(store, text), state, where)),
+                    [ids, applied, cursor], [confirm_box, *after], **common)
+    reply_b.click(lambda i, t, state, where: done(reply(store, i, t), state, where),
+                  [ids, reply_text, applied, cursor], after, **common)
+    bulk_hide.click(lambda state, where: done(bulk(store, "hide", state), state, where), [applied, cursor], after,
+                    **common)
+    bulk_approve.click(lambda state, where: done(bulk(store, "approve", state), state, where), [applied, cursor],
+                       after, **common)
     bulk_delete.click(lambda state: (gr.Group(visible=True), bulk_preview(store, "delete", state), "delete"),
                       [applied], [bulk_box, bulk_question, bulk_action], **common)
     bulk_no.click(lambda: gr.Group(visible=False), None, bulk_box, **common)
-    bulk_yes.click(lambda state, a: (gr.Group(visible=False), *done(bulk(store, a, state), state)),
-                   [applied, bulk_action], [bulk_box, *after], **common)
+    bulk_yes.click(lambda state, a, where: (gr.Group(visible=False), *done(bulk(store, a, state), state, where)),
+                   [applied, bulk_action, cursor], [bulk_box, *after], **common)
     if history_b is not None:
         history_b.click(lambda: gr.Button(visible=True), None, history_yes, **common)
         history_yes.click(lambda: (gr.Button(visible=False), request_rewrite(store), overview_text(config, store)),

@@ -126,6 +126,9 @@ CSS = """
 #latest .who.anon { font-weight: 400; font-style: italic; }
 #latest .stars { color: #a04a00; letter-spacing: 1px; font-size: 1.05em; }
 #latest .stars .off { color: #767676; }
+/* Dark mode: the filled stars brighter than the empty ones, both readable on the dark page. */
+.dark #latest .stars { color: #fbbf24; }
+.dark #latest .stars .off { color: #8b8b8b; }
 #latest time { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #latest .comment { margin: 6px 0 0; white-space: pre-wrap; color: var(--body-text-color); }
 #latest .comment.clamp { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 4; overflow: hidden; }

@@ -26,11 +26,21 @@ input:focus-visible, textarea:focus-visible, button:focus-visible, a:focus-visib
 }
 """
 
+# Text people type or read may be right-to-left (Hebrew, Arabic): every field that takes it gets
+# dir="auto", so the browser lays each one out by its own first strong character. Gradio's
+# `rtl` option would force one direction for everyone.
+#
 # Gradio 6 draws a Radio's or CheckboxGroup's label as a <span> in a <fieldset> with no
 # <legend>, so a screen reader announces the options as "1", "2"... with no question.
 # Name each group after its label (runs on both pages, once they are drawn).
 JS = """
 () => {
+  const autoDir = (tries) => {
+    const fields = document.querySelectorAll("input[type=text], input:not([type]), input[type=search], textarea");
+    fields.forEach((f) => f.setAttribute("dir", "auto"));
+    if (tries > 0 && !fields.length) setTimeout(() => autoDir(tries - 1), 200);
+  };
+  autoDir(50);
   const label = (tries) => {
     let named = 0;
     document.querySelectorAll("fieldset").forEach((set) => {
