@@ -191,9 +191,10 @@ def test_the_csv_holds_the_filtered_reviews_guarded(conn, tmp_path):
     path = write_export(tmp_path / "r.db", folder=tmp_path / "exports", f=f)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments"]
+    assert rows[0] == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments",
+                       "status", "reply", "reply_at"]
     assert [int(r[0]) for r in rows[1:]] == sorted(like_ids(conn, "", f))
-    assert rows[-1][4:] == ["'=cmd()", "5", "'+1 great"]
+    assert rows[-1][4:] == ["'=cmd()", "5", "'+1 great", "public", "", ""]
 
 
 def test_a_count_past_its_time_budget_says_many_instead_of_waiting(conn):
