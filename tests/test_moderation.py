@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from shared import moderation as mod
-from shared.db import (_MIGRATIONS, SCHEMA_VERSION, ReviewFilter, connect, insert_review, latest_reviews,
+from shared.db import (_MIGRATIONS, SCHEMA_VERSION, ReviewFilter, connect, find_reviews, insert_review, latest_reviews,
                        open_store_db, read_summary)
 from shared.reviews import Review
-from web import review_list
+from web import moderation_panel, owner_list, review_list
 
 pytestmark = pytest.mark.unit
 
@@ -110,6 +110,23 @@ def test_a_reply_is_shown_as_the_owners_and_escaped(db):
     mod.reply(db, a, "")
     assert latest_reviews(db)[0][5] is None
     assert [e.action for e in mod.log_entries(db)] == ["reply-removed", "reply"]
+
+
+def test_the_owners_list_marks_hidden_and_pending_reviews_and_shows_the_reply_as_text(db):
+    a, b, c = add(db, "fine", 5), add(db, "rude", 1), add(db, "new", 4, status="pending")
+    mod.hide(db, [b])
+    mod.reply(db, a, "Thanks \u202e<img src=x onerror=alert(1)> ${x}")
+    rows = moderation_panel.mark_rows(db, find_reviews(db, ReviewFilter(), limit=10))
+    assert [r[5:] for r in rows] == [("pending", None), ("hidden", None), ("public", rows[2][6])]
+    html = owner_list.render(rows, show_ids=False)
+    assert f'data-review="{b}" data-rating="1" data-status="hidden"' in html
+    assert f'data-review="{c}" data-rating="4" data-status="pending"' in html
+    assert html.count('class="mod-mark') == 2 and "Waiting for approval" in html and ">Hidden<" in html
+    assert html.count('class="owner-reply"') == 1 and '<p class="reply-text" dir="auto">Thanks &lt;img' in html
+    assert "<img" not in html and "\u202e" not in html and "${" not in html
+    # The public list drops the same bidi control from the reply (web/display_text.py).
+    public = review_list.render(latest_reviews(db), hide_names=False)
+    assert "\u202e" not in public and "&lt;img" in public and public.count('class="reply"') == 1
 
 
 def test_bulk_hide_over_a_filter_needs_a_filter(db):
