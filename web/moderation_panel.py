@@ -7,18 +7,19 @@ Every write goes through shared.moderation. `attach` adds the panel to the owner
 The web never reaches the Hub: the history rewrite is a request recorded in SQLite, which
 the worker carries out (`python -m worker erase-history`, or its loop).
 
-Messages never repeat a review's text: they are Markdown, and the text is not ours.
+Plain HTML (no Markdown, no Dataframe: the owner's page loads neither). Messages never repeat a
+review's text, and every message is escaped all the same.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import shutil
 import sqlite3
 from typing import Any, Callable
 
 import gradio as gr
-import pandas as pd
 
 from shared import moderation as mod
 from shared.config import Config
@@ -32,13 +33,18 @@ LOG_ROWS = 50
 CSS = """
 button.danger { background: #b91c1c !important; border-color: #b91c1c !important; color: #ffffff !important; }
 button.danger:hover { background: #991b1b !important; }
+#mod-log table { width: 100%; border-collapse: collapse; }
+#mod-log th, #mod-log td { text-align: start; padding: 4px 8px; border-bottom: 1px solid var(--border-color-primary);
+  color: var(--body-text-color); }
+#mod-intro h2 { margin: 16px 0 4px; }
+#mod-intro p, .mod-text p { margin: 0 0 8px; color: var(--body-text-color); }
 """
 LOG_HEADERS = ["at (UTC)", "action", "review", "detail"]
 STORAGE_ERROR = "The change could not be saved right now (storage problem). Nothing was changed; please try again."
-DELETE_WARNING = ("**Delete for good?** The review's text is erased from this server's database now, and from "
+DELETE_WARNING = ("<strong>Delete for good?</strong> The review's text is erased from this server's database now, and from "
                   "the newest backup on every target at the next backup cycle. It cannot be undone. "
-                  "To take a review off the public page but keep it, use **Hide** instead.")
-HISTORY_WARNING = ("**Rewrite the Hub history without erased reviews.** Every older revision of the backup "
+                  "To take a review off the public page but keep it, use <strong>Hide</strong> instead.")
+HISTORY_WARNING = ("<strong>Rewrite the Hub history without erased reviews.</strong> Every older revision of the backup "
                    "dataset is replaced by the backups rebuilt without the deleted reviews: commit ids change, "
                    "and anyone who copied the dataset keeps their copy. Point-in-time restore then offers only "
                    "the rebuilt backups. The worker does it at its next cycle.")
@@ -136,10 +142,26 @@ def remove_owner_exports(store: Store) -> None:
         shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
-def log_frame(store: Store) -> pd.DataFrame:
-    rows = [(e.at, e.action, "" if e.review_id is None else f"#{e.review_id}", e.detail)
-            for e in mod.log_entries(store.conn(), LOG_ROWS)]
-    return pd.DataFrame(rows, columns=LOG_HEADERS)
+def _text(message: str, role: str = "") -> str:
+    """A message as an HTML paragraph (escaped: it may quote what the owner typed)."""
+    if not message:
+        return ""
+    attr = f' role="{role}"' if role else ""
+    return f"<p{attr}>{html.escape(message)}</p>"
+
+
+def log_html(store: Store) -> str:
+    """The newest log entries as a table (no review text is ever logged; escaped all the same)."""
+    entries = mod.log_entries(store.conn(), LOG_ROWS)
+    if not entries:
+        return "<p>No moderation yet.</p>"
+    head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in LOG_HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in
+                         (e.at, e.action, "" if e.review_id is None else f"#{e.review_id}", e.detail)) + "</tr>"
+        for e in entries)
+    return (f'<table><caption class="sr-only">Moderation log, newest first</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def overview_text(config: Config, store: Store) -> str:
@@ -175,10 +197,10 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
            refresh: Callable[[dict, dict], tuple], refresh_outputs: list) -> None:
     """Add the panel to the owner's Blocks (called inside its `with` block). After every action
     the page's list is redrawn by `refresh(applied filter, list cursor)` into `refresh_outputs`."""
-    gr.Markdown("## Moderation\nType the numbers of the reviews (tick **Show review ids** above to see them "
-                "in the list), then choose an action. Hidden reviews leave the public page, its totals and "
-                "chart; they stay here.")
-    overview = gr.Markdown(elem_id="mod-overview")
+    gr.HTML("<h2>Moderation</h2><p>Type the numbers of the reviews (tick <strong>Show review ids</strong> above to "
+            "see them in the list), then choose an action. Hidden reviews leave the public page, its totals and "
+            "chart; they stay here.</p>", elem_id="mod-intro", padding=False)
+    overview = gr.HTML(elem_id="mod-overview", elem_classes=["mod-text"], padding=False)
     ids = gr.Textbox(label="Review number(s)", info="e.g. 42, or 42 43 57", max_lines=1, elem_id="mod-ids")
     with gr.Row():
         hide_b = gr.Button("Hide", elem_id="mod-hide")
@@ -186,31 +208,30 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
         approve_b = gr.Button("Approve", elem_id="mod-approve")
         delete_b = gr.Button("Delete…", elem_classes=["danger"], elem_id="mod-delete")
     with gr.Group(visible=False) as confirm_box:
-        gr.Markdown(DELETE_WARNING)
+        gr.HTML(f"<p>{DELETE_WARNING}</p>", elem_classes=["mod-text"])
         with gr.Row():
             confirm_b = gr.Button("Yes, delete for good", elem_classes=["danger"], elem_id="mod-delete-confirm")
             cancel_b = gr.Button("Cancel", elem_id="mod-delete-cancel")
     reply_text = gr.Textbox(label="Public reply from the owner (empty: remove the reply)", lines=3,
                             max_length=mod.MAX_REPLY_CHARS, elem_id="mod-reply")
     reply_b = gr.Button("Save reply", elem_id="mod-reply-save")
-    gr.Markdown("### Bulk actions on the applied filter")
+    gr.HTML("<h3>Bulk actions on the applied filter</h3>", padding=False)
     with gr.Row():
         bulk_hide = gr.Button("Hide all matching", elem_id="mod-bulk-hide")
         bulk_approve = gr.Button("Approve all matching", elem_id="mod-bulk-approve")
         bulk_delete = gr.Button("Delete all matching…", elem_classes=["danger"], elem_id="mod-bulk-delete")
     bulk_action = gr.State("")
     with gr.Group(visible=False) as bulk_box:
-        bulk_question = gr.Markdown(elem_id="mod-bulk-question")
+        bulk_question = gr.HTML(elem_id="mod-bulk-question", elem_classes=["mod-text"])
         with gr.Row():
             bulk_yes = gr.Button("Yes, apply to all matching", elem_classes=["danger"], elem_id="mod-bulk-confirm")
             bulk_no = gr.Button("Cancel", elem_id="mod-bulk-cancel")
-    result = gr.Markdown(elem_id="mod-result", elem_classes=["status"])
-    gr.Markdown("### Moderation log (newest first)")
-    log_table = gr.Dataframe(headers=LOG_HEADERS, datatype=["str", "str", "str", "str"], interactive=False,
-                             wrap=True, elem_id="mod-log")
+    result = gr.HTML(elem_id="mod-result", elem_classes=["status", "mod-text"], padding=False)
+    gr.HTML("<h3>Moderation log (newest first)</h3>", padding=False)
+    log_table = gr.HTML(elem_id="mod-log", padding=False)
     history_b = None
     if config.hub_enabled:
-        gr.Markdown(HISTORY_WARNING)
+        gr.HTML(f"<p>{HISTORY_WARNING}</p>", elem_classes=["mod-text"], padding=False)
         with gr.Row():
             history_b = gr.Button("Rewrite the Hub history without erased reviews…", elem_classes=["danger"],
                                   elem_id="mod-history")
@@ -221,7 +242,8 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
     after = [result, log_table, overview, *refresh_outputs]
 
     def done(message: str, state: dict, where: dict) -> tuple:
-        return (message, log_frame(store), overview_text(config, store), *refresh(state, where))
+        return (_text(message, "status"), log_html(store), _text(overview_text(config, store)),
+                *refresh(state, where))
 
     for button, action in ((hide_b, "hide"), (unhide_b, "unhide"), (approve_b, "approve")):
         button.click(lambda text, state, where, a=action: done(act(store, a, text), state, where),
@@ -236,14 +258,15 @@ def attach(demo: gr.Blocks, config: Config, store: Store, *, applied: gr.State, 
                     **common)
     bulk_approve.click(lambda state, where: done(bulk(store, "approve", state), state, where), [applied, cursor],
                        after, **common)
-    bulk_delete.click(lambda state: (gr.Group(visible=True), bulk_preview(store, "delete", state), "delete"),
+    bulk_delete.click(lambda state: (gr.Group(visible=True), _text(bulk_preview(store, "delete", state)), "delete"),
                       [applied], [bulk_box, bulk_question, bulk_action], **common)
     bulk_no.click(lambda: gr.Group(visible=False), None, bulk_box, **common)
     bulk_yes.click(lambda state, a, where: (gr.Group(visible=False), *done(bulk(store, a, state), state, where)),
                    [applied, bulk_action, cursor], [bulk_box, *after], **common)
     if history_b is not None:
         history_b.click(lambda: gr.Button(visible=True), None, history_yes, **common)
-        history_yes.click(lambda: (gr.Button(visible=False), request_rewrite(store), overview_text(config, store)),
+        history_yes.click(lambda: (gr.Button(visible=False), _text(request_rewrite(store), "status"),
+                                   _text(overview_text(config, store))),
                           None, [history_yes, result, overview], **common)
     # The log and counts when the page opens.
-    demo.load(lambda: (log_frame(store), overview_text(config, store)), None, [log_table, overview], **common)
+    demo.load(lambda: (log_html(store), _text(overview_text(config, store))), None, [log_table, overview], **common)
