@@ -155,6 +155,8 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
         conn.execute("BEGIN")
         # the migration's own backfill statements, then the triggers as the migration makes them
         conn.execute("UPDATE review_stats SET n = (SELECT COUNT(*) FROM reviews WHERE rating = review_stats.rating)")
+        conn.execute("UPDATE review_stats SET public_n = (SELECT COUNT(*) FROM reviews "
+                     "WHERE rating = review_stats.rating AND status = 'public')")
         conn.execute("UPDATE meta SET value = (SELECT COUNT(*) FROM reviews) WHERE key = 'changes'")
         for sql in shared_db.DERIVED_V3_BACKFILL:  # the FTS index and the per-day totals
             conn.execute(sql)

@@ -149,6 +149,9 @@ class Config:
     notify_backoff_cap_seconds: float = DEFAULT_NOTIFY_BACKOFF_CAP_SECONDS
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
 
+    # Pre-moderation: a new review stays off the public page until the owner approves it.
+    premoderation: bool = False
+
     @property
     def notify_state_path(self) -> Path:
         """The notifier's memory across restarts: the last review each channel announced."""
@@ -370,4 +373,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                         lambda v: 0.1 <= v <= 86400, "seconds between 0.1 and 86400"),
         notify_timeout_seconds=_get(env, "NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS, float,
                                     lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
+        premoderation=_get(env, "FEEDBACK_PREMODERATION", False, _parse_bool, expect="true or false"),
     )

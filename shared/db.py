@@ -27,9 +27,15 @@ from shared.reviews import Review
 
 BUSY_TIMEOUT_MS = 10_000
 JOURNAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # One name for the rating across the db, the CSV, the Parquet files and the card.
 COLUMNS = ("id", "created_at", "name", "rating", "comments")
+# What the owner decided about a review (shared.moderation): carried in every backup file
+# after the review's own columns, so a reader of the older five finds them where they were.
+MODERATION_COLUMNS = ("status", "reply", "reply_at")
+BACKUP_COLUMNS = COLUMNS + MODERATION_COLUMNS
+PUBLIC, HIDDEN, PENDING = "public", "hidden", "pending"
+STATUSES = (PUBLIC, HIDDEN, PENDING)
 
 # created_at is UTC, ISO 8601 with milliseconds: sortable as text, and precise
 # enough to keep the order of reviews when two databases are merged.
@@ -129,6 +135,63 @@ _MIGRATIONS: dict[int, list[str]] = {
         """INSERT INTO review_days (day, rating, n, min_id, max_id)
                SELECT substr(created_at, 1, 10), rating, COUNT(*), MIN(id), MAX(id) FROM reviews
                WHERE rating IS NOT NULL GROUP BY 1, 2""",
+    ],
+    # v4: the owner's moderation (shared/moderation.py).
+    # - reviews.status: public (shown), hidden (taken down by the owner), pending (waiting for
+    #   approval in pre-moderation mode); reviews.reply / reply_at: the owner's public answer.
+    # - review_stats.public_n: the public reviews per rating, what the public page's total,
+    #   average and chart show; n still counts every row (what the worker's guards compare).
+    # - moderation_log: every action, what/when/which review; never the text of a review.
+    # - tombstones: the id and time of each deleted review, no content, so that no merge,
+    #   restore or backup cycle brings it back, and the never-fewer guard can tell a deliberate
+    #   delete from a loss.
+    # - erase_requests: the owner asked (from the web, which cannot reach the Hub) for the
+    #   dataset's history to be rewritten without the erased reviews; the worker does it.
+    # The totals triggers are recreated with the public count; every write to the log also
+    # counts as a change, so the worker's fingerprint sees every moderation action.
+    4: [
+        "DROP TRIGGER IF EXISTS reviews_ai",
+        "DROP TRIGGER IF EXISTS reviews_ad",
+        "DROP TRIGGER IF EXISTS reviews_au",
+        """ALTER TABLE reviews ADD COLUMN status TEXT NOT NULL DEFAULT 'public'
+               CHECK (status IN ('public', 'hidden', 'pending'))""",
+        "ALTER TABLE reviews ADD COLUMN reply TEXT",
+        "ALTER TABLE reviews ADD COLUMN reply_at TEXT",
+        "ALTER TABLE review_stats ADD COLUMN public_n INTEGER NOT NULL DEFAULT 0",
+        "UPDATE review_stats SET public_n = n",
+        """CREATE TRIGGER reviews_ai AFTER INSERT ON reviews BEGIN
+               UPDATE review_stats SET n = n + 1, public_n = public_n + (NEW.status = 'public')
+                   WHERE rating = NEW.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_ad AFTER DELETE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1, public_n = public_n - (OLD.status = 'public')
+                   WHERE rating = OLD.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TRIGGER reviews_au AFTER UPDATE ON reviews BEGIN
+               UPDATE review_stats SET n = n - 1, public_n = public_n - (OLD.status = 'public')
+                   WHERE rating = OLD.rating;
+               UPDATE review_stats SET n = n + 1, public_n = public_n + (NEW.status = 'public')
+                   WHERE rating = NEW.rating;
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        # The owner's queue (pending first) and the hidden list, without a scan of the public rows.
+        "CREATE INDEX reviews_moderated ON reviews (status, id) WHERE status <> 'public'",
+        """CREATE TABLE moderation_log (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+               action TEXT NOT NULL, review_id INTEGER, detail TEXT NOT NULL DEFAULT '')""",
+        """CREATE TRIGGER moderation_log_ai AFTER INSERT ON moderation_log BEGIN
+               UPDATE meta SET value = value + 1 WHERE key = 'changes';
+           END""",
+        """CREATE TABLE tombstones (
+               review_id INTEGER PRIMARY KEY NOT NULL,
+               deleted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))""",
+        """CREATE TABLE erase_requests (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               requested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+               done_at TEXT, result TEXT NOT NULL DEFAULT '')""",
     ],
 }
 
@@ -236,6 +299,14 @@ class Summary:
     counts: tuple[int, int, int, int, int]  # reviews per rating 1..5
     max_id: int
     changes: int
+    # Public reviews per rating 1..5 (not hidden, not pending); () when not read.
+    public_counts: tuple[int, ...] = ()
+
+    def public(self) -> "Summary":
+        """What the public page shows: only the public reviews count in the total, average and chart."""
+        counts = self.public_counts or (0, 0, 0, 0, 0)
+        return Summary(total=sum(counts), counts=counts, max_id=self.max_id, changes=self.changes,  # type: ignore[arg-type]
+                       public_counts=counts)
 
     @property
     def average(self) -> float | None:
@@ -254,24 +325,32 @@ def read_summary(conn: sqlite3.Connection) -> Summary:
 
     One read transaction, so the parts agree with each other."""
     with read_transaction(conn):
-        counts = dict(conn.execute("SELECT rating, n FROM review_stats").fetchall())
+        stats = {r: (n, p) for r, n, p in conn.execute("SELECT rating, n, public_n FROM review_stats")}
         max_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM reviews").fetchone()[0]
         changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
-    per_rating = tuple(int(counts.get(r, 0)) for r in range(1, 6))
-    return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes)  # type: ignore[arg-type]
+    per_rating = tuple(int(stats.get(r, (0, 0))[0]) for r in range(1, 6))
+    public = tuple(int(stats.get(r, (0, 0))[1]) for r in range(1, 6))
+    return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes,  # type: ignore[arg-type]
+                   public_counts=public)
 
 
-def insert_review(conn: sqlite3.Connection, review: Review) -> int:
+def insert_review(conn: sqlite3.Connection, review: Review, *, status: str = PUBLIC) -> int:
+    """Store one review; `status` PENDING in pre-moderation mode (public after the owner approves)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown review status {status!r}")
     with transaction(conn):
-        cur = conn.execute("INSERT INTO reviews (name, rating, comments) VALUES (?, ?, ?)",
-                           (review.name, review.rating, review.comments))
+        cur = conn.execute("INSERT INTO reviews (name, rating, comments, status) VALUES (?, ?, ?, ?)",
+                           (review.name, review.rating, review.comments, status))
     assert cur.lastrowid is not None  # always set after an INSERT
     return cur.lastrowid
 
 
 def latest_reviews(conn: sqlite3.Connection, limit: int = 10) -> list[tuple]:
+    """The newest public reviews: (id, created_at, name, rating, comments, reply, reply_at).
+    Hidden and pending ones are skipped (few, and reviews_moderated keeps the owner's side fast)."""
     return conn.execute(
-        "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT id, created_at, name, rating, comments, reply, reply_at FROM reviews WHERE status = 'public' "
+        "ORDER BY id DESC LIMIT ?", (limit,)
     ).fetchall()
 
 
@@ -492,8 +571,8 @@ class Store:
                 self._all.append(conn)
         return conn
 
-    def add(self, review: Review) -> int:
-        return insert_review(self.conn(), review)
+    def add(self, review: Review, *, pending: bool = False) -> int:
+        return insert_review(self.conn(), review, status=PENDING if pending else PUBLIC)
 
     def latest(self, limit: int = 10) -> list[tuple]:
         return latest_reviews(self.conn(), limit)

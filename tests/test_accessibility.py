@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from shared import moderation
 from shared.db import Store, connect, transaction
 from shared.reviews import validate
 from tests.apprunner import App
@@ -46,6 +47,20 @@ def add_reviews(app: App, reviews: list[tuple[str, int, str]]) -> None:
     try:
         for name, rating, comments in reviews:
             store.add(validate(name, rating, comments))
+    finally:
+        store.close()
+
+
+def add_moderated(app: App) -> None:
+    """A hidden review, one waiting for approval and an owner's reply: their marks on the owner's
+    page and the reply on both pages are checked by axe too."""
+    store = Store(app.data_dir / "reviews.db")
+    try:
+        hidden = store.add(validate("Hal", 1, "Hidden from the public page."))
+        store.add(validate("Pia", 4, "Waiting for approval."), pending=True)
+        moderation.hide(store.conn(), [hidden])
+        first = store.conn().execute("SELECT MIN(id) FROM reviews").fetchone()[0]
+        moderation.reply(store.conn(), first, "Thank you, we are glad it was quick.")
     finally:
         store.close()
 
@@ -110,11 +125,18 @@ def test_every_page_has_no_serious_axe_violations(app, browser, axe_source, whic
     if not shown_reviews_count(app):
         add_reviews(app, [("Ada", 5, "Clear and quick."), ("", 2, LONG_COMMENT), ("Bo", 3, ""),
                           ("דנה", 4, "שירות מצוין, תודה")])
+        add_moderated(app)
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
     context.set_default_timeout(20_000)
     try:
         page = context.new_page()
         _open(page, app, which)
+        if which == "owner":  # the moderation marks and the reply are on the page axe checks
+            expect(page.locator("#admin-list .mod-mark")).to_have_count(2)
+            expect(page.locator("#admin-list .owner-reply")).to_have_count(1)
+            expect(page.locator("#mod-ids")).to_be_visible()
+        elif which == "public":
+            expect(page.locator("#latest .reply")).to_have_count(1)
         if which != "login":  # Gradio follows the system's scheme with a "dark" class
             assert page.evaluate("!!document.querySelector('.dark')") == (scheme == "dark")
         page.wait_for_timeout(300)

@@ -297,8 +297,8 @@ def test_stored_input_reaches_the_csv_guarded(case, outcomes, backup_csv):
 
 def test_csv_read_back_with_pandas_equals_the_snapshot(backup_csv):
     frame, db_rows = backup_csv
-    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments"]
-    expected = [[str(i), created, guard_cell(name), str(rating), guard_cell(comments)]
+    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments", "status", "reply", "reply_at"]
+    expected = [[str(i), created, guard_cell(name), str(rating), guard_cell(comments), "public", "", ""]
                 for i, created, name, rating, comments in db_rows]
     assert frame.values.tolist() == expected
 

@@ -130,4 +130,4 @@ def test_refusal_counts_persist_in_meta_without_moving_the_change_counter(tmp_pa
 
 
 def test_no_refusals_yet_says_so(tmp_path, store):
-    assert refusal_summary(store) == "**Refused as likely spam:** none so far."
+    assert refusal_summary(store) == "<p><strong>Refused as likely spam:</strong> none so far.</p>"

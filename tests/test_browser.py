@@ -321,7 +321,7 @@ def test_owner_page_lists_searches_pages_and_exports_what_it_shows(app, browser,
         assert re.fullmatch(r"reviews-\d{8}-\d{6}\.csv", download.suggested_filename)
         df = pd.read_csv(saved, keep_default_na=False)
         assert list(df.columns) == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating",
-                                    "comments"]
+                                    "comments", "status", "reply", "reply_at"]
         assert df["id"].tolist() == [r[0] for r in matching] and shown_ids <= set(df["id"])
         assert set(df["time_zone"]) == {"Asia/Tokyo"} and all(t.endswith("+09:00") for t in df["created_at_local"])
         assert all(t.endswith("Z") and "T" in t for t in df["created_at_utc"])

@@ -13,6 +13,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
 from shared.config import load_config
+from shared import moderation
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_REPO as REPO
@@ -26,7 +27,7 @@ from worker.privacy import NamesChoiceMissing
 ROOT = Path(__file__).resolve().parent.parent
 CSV_SHARD = "csv/reviews-0000000001-0000100000.csv"  # the first shard of ids: every review of these small tests
 FEATURES = {"id": "int64", "created_at": "timestamp[ms, tz=UTC]", "name": "string", "rating": "int8",
-            "comments": "string"}
+            "comments": "string", "status": "string", "reply": "string", "reply_at": "timestamp[ms, tz=UTC]"}
 
 # Values a reader must get back exactly: NULL, '', and texts that CSV readers like to turn into NULL.
 TRICKY = [
@@ -51,7 +52,8 @@ def db_rows(path):
     conn = connect(path, readonly=True)
     try:
         return [list(r) for r in conn.execute(
-            "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()]
+            "SELECT id, created_at, name, rating, comments, status, reply, reply_at FROM reviews ORDER BY id"
+        ).fetchall()]
     finally:
         conn.close()
 
@@ -86,6 +88,9 @@ def test_every_revision_reads_back_typed_and_exact_with_datasets_and_pandas(hub_
     revisions.append(Backup(config, target).run().published.revision)
     # An owner's edit of an old row (not something the form does): the next backup shows it too.
     conn.execute("UPDATE reviews SET comments = 'NA' WHERE id = 1")
+    # The owner's moderation travels too: a hidden review and a reply (a formula-looking one).
+    moderation.hide(conn, [2])
+    moderation.reply(conn, 3, "=Thanks, fixed")
     conn.close()
     revisions.append(Backup(config, target).run().published.revision)
 
@@ -97,20 +102,28 @@ def test_every_revision_reads_back_typed_and_exact_with_datasets_and_pandas(hub_
         got = read[rev]
         assert got["features"] == FEATURES
         assert got["pandas_dtypes"] == {"id": "int64", "created_at": "datetime64[ms, UTC]", "name": "str",
-                                        "rating": "int8", "comments": "str"}
-        typed = [[i, iso_ms(t), name, rating, comments] for i, t, name, rating, comments in expected]
+                                        "rating": "int8", "comments": "str", "status": "str", "reply": "str",
+                                        "reply_at": "datetime64[ms, UTC]"}
+        typed = [[i, iso_ms(t), name, rating, comments, status, reply, iso_ms(at) if at else None]
+                 for i, t, name, rating, comments, status, reply, at in expected]
         assert got["datasets_rows"] == typed, rev  # NULL, '', 'NULL', 'NA' all distinct; no guard
         assert got["pandas_rows"] == typed, rev
         # The CSV: the same rows, text only, NULL as an empty cell, and the guard (only here).
-        assert got["csv_columns"] == ["id", "created_at", "name", "rating", "comments"]
-        assert got["csv_rows"] == [[str(i), t, guard_cell(name or ""), str(rating), guard_cell(comments or "")]
-                                   for i, t, name, rating, comments in expected], rev
+        assert got["csv_columns"] == ["id", "created_at", "name", "rating", "comments", "status", "reply",
+                                      "reply_at"]
+        assert got["csv_rows"] == [[str(i), t, guard_cell(name or ""), str(rating), guard_cell(comments or ""),
+                                    status, guard_cell(reply or ""), at or ""]
+                                   for i, t, name, rating, comments, status, reply, at in expected], rev
     first = read[revisions[0]]["datasets_rows"]
     assert [r[2] for r in first[:5]] == [None, "", "NULL", "NA", "null"]
     assert [r[4] for r in first[:5]] == ["", None, "NULL", "NA", "n/a"]
     assert first[5][2] == "=HYPERLINK(1)" and read[revisions[0]]["csv_rows"][5][2] == "'=HYPERLINK(1)"
     assert read[revisions[2]]["datasets_rows"][0][4] == "NA"
     assert len(read[revisions[2]]["datasets_rows"]) == len(TRICKY) + 3
+    last = read[revisions[2]]
+    assert [r[5] for r in last["datasets_rows"][:3]] == ["public", "hidden", "public"]
+    assert last["datasets_rows"][2][6] == "=Thanks, fixed" and last["csv_rows"][2][6] == "'=Thanks, fixed"
+    assert last["datasets_rows"][2][7] is not None and last["datasets_rows"][1][7] is None
 
 
 def test_the_card_points_readers_at_parquet_and_says_what_it_holds(hub_server, data_dir, tmp_path):

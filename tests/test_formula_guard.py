@@ -31,7 +31,7 @@ def _export(tmp_path, texts) -> list[str]:
     out = tmp_path / "reviews.csv"
     write_reviews_csv(config.db_path, out)
     with open(out, newline="", encoding="utf-8") as f:
-        return [row[-1] for row in list(csv.reader(f))[1:]]
+        return [row[4] for row in list(csv.reader(f))[1:]]
 
 
 def test_the_class_is_every_control_format_and_separator_character():

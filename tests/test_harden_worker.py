@@ -225,7 +225,7 @@ def test_formulas_behind_spaces_zero_width_or_full_width_are_guarded_in_the_csv(
     out = tmp_path / "reviews.csv"
     write_reviews_csv(config.db_path, out)
     with open(out, newline="", encoding="utf-8") as f:
-        comments = [row[-1] for row in list(csv.reader(f))[1:]]
+        comments = [row[4] for row in list(csv.reader(f))[1:]]
     assert comments == ["'" + t for t in DISGUISED] + HARMLESS
     assert rows(config.db_path)[0][2] == DISGUISED[0]  # the database keeps the text exactly as sent
 

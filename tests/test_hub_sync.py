@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
-from shared.db import COLUMNS, connect
+from shared.db import BACKUP_COLUMNS, connect
 from tests.apprunner import App, wait_until
 from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env, hub_config
 from tests.hub_fixtures import HUB_REPO as REPO
@@ -48,7 +48,7 @@ def check_pushed(srv, config, revision, tmp_path):
     parsed = []
     for name in sorted(f for f in files if f.startswith("csv/")):
         rows = list(csv.reader(io.StringIO(download(srv, name, revision, tmp_path).read_text(encoding="utf-8"))))
-        assert rows[0] == list(COLUMNS)
+        assert rows[0] == list(BACKUP_COLUMNS)
         parsed += rows[1:]
     assert [int(r[0]) for r in parsed] == [r[0] for r in expected]
     ids = []

@@ -83,7 +83,7 @@ def test_a_version_2_database_is_migrated_with_its_rows_searchable(tmp_path):
                      ("2026-03-02T10:00:00.000Z", None, 2, None), ("2026-03-02T11:00:00.000Z", "Bob", 1, "slow")])
     old.close()
     conn = open_store_db(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
     assert [r[0] for r in find_reviews(conn, ReviewFilter(query="checkout"))] == [1]
     assert [r[0] for r in find_reviews(conn, ReviewFilter(query="bob"))] == [3]
     assert days_table(conn) == days_by_group(conn)
@@ -191,9 +191,10 @@ def test_the_csv_holds_the_filtered_reviews_guarded(conn, tmp_path):
     path = write_export(tmp_path / "r.db", folder=tmp_path / "exports", f=f)
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments"]
+    assert rows[0] == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments",
+                       "status", "reply", "reply_at"]
     assert [int(r[0]) for r in rows[1:]] == sorted(like_ids(conn, "", f))
-    assert rows[-1][4:] == ["'=cmd()", "5", "'+1 great"]
+    assert rows[-1][4:] == ["'=cmd()", "5", "'+1 great", "public", "", ""]
 
 
 def test_a_count_past_its_time_budget_says_many_instead_of_waiting(conn):

@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from shared import moderation
 from shared.db import ReviewFilter, insert_review, open_store_db
 from shared.reviews import InvalidReview, Review, validate
 from web import charts, share
@@ -69,8 +70,21 @@ def test_the_csv_export_follows_the_search_and_shows_the_owners_zone(db, tmp_pat
     assert rows[0] == HEADERS
     assert [int(r[0]) for r in rows[1:]] == [ids[0]]  # the search AND the rating
     row = rows[1]
-    assert row[4:] == ["'=cmd()", "5", "'+1 great checkout"]
+    assert row[4:] == ["'=cmd()", "5", "'+1 great checkout", "public", "", ""]
     assert row[1].endswith("Z") and row[3] == "America/New_York" and row[2][-6:] in ("-05:00", "-04:00")
+
+
+def test_the_exports_carry_each_reviews_status_and_the_owners_reply_guarded(db, tmp_path):
+    path, conn = db
+    ids = _reviews(conn)
+    moderation.hide(conn, [ids[1]])
+    moderation.reply(conn, ids[2], "=HYPERLINK(\"x\") thanks")
+    out = write_owner_export(path, tmp_path / "exports", ReviewFilter(), fmt="csv", zone_name_sent="UTC")
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = {int(r[0]): r for r in list(csv.reader(fh))[1:]}
+    assert rows[ids[1]][7:] == ["hidden", "", ""]  # the owner's export holds hidden reviews, marked
+    assert rows[ids[2]][7] == "public" and rows[ids[2]][8] == "'=HYPERLINK(\"x\") thanks"
+    assert rows[ids[2]][9].endswith("Z") and rows[ids[0]][7:] == ["public", "", ""]
 
 
 def test_an_unknown_zone_falls_back_to_utc(db, tmp_path):

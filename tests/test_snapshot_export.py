@@ -81,7 +81,7 @@ def test_csv_neutralises_formulas_and_keeps_everything_else(tmp_path):
     out = tmp_path / "s.csv"
     export_csv(snap.path, out)
     frame = pd.read_csv(out, keep_default_na=False, dtype=str)
-    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments"]
+    assert list(frame.columns) == ["id", "created_at", "name", "rating", "comments", "status", "reply", "reply_at"]
     assert list(frame["name"]) == [guard_cell(t) for t in hostile]
     assert list(frame["comments"]) == [guard_cell(t) for t in hostile]
     for stored, exported in zip(hostile, frame["comments"]):
@@ -98,15 +98,19 @@ def test_the_export_matches_a_reference_writer_byte_for_byte(tmp_path):
     conn = open_store_db(db)
     for i in range(3000):  # more than one fetch of the cursor
         insert_review(conn, Review(["=x", "-y", "ok", "", "@z"][i % 5] + str(i), 1 + i % 5, f"line\n{i}, \"q\""))
-    rows = conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall()
+    conn.execute("UPDATE reviews SET reply = '+thanks', reply_at = '2026-01-01T00:00:00.000Z', status = 'hidden' "
+                 "WHERE id % 7 = 0")
+    rows = conn.execute("SELECT id, created_at, name, rating, comments, status, reply, reply_at FROM reviews "
+                        "ORDER BY id").fetchall()
     conn.close()
-    reference = [["id", "created_at", "name", "rating", "comments"]]
-    reference += [[str(r[0]), r[1], guard_cell(r[2]), str(r[3]), guard_cell(r[4])] for r in rows]
+    reference = [["id", "created_at", "name", "rating", "comments", "status", "reply", "reply_at"]]
+    reference += [[str(r[0]), r[1], guard_cell(r[2]), str(r[3]), guard_cell(r[4]), r[5], guard_cell(r[6] or ""),
+                   r[7] or ""] for r in rows]
     export_csv(db, tmp_path / "export.csv")
     assert _parsed(tmp_path / "export.csv") == reference
     # The format every backup so far has: id bare, every other cell quoted, LF line ends.
     lines = (tmp_path / "export.csv").read_bytes().split(b"\n")
-    assert lines[0] == b'"id","created_at","name","rating","comments"'
+    assert lines[0] == b'"id","created_at","name","rating","comments","status","reply","reply_at"'
     assert lines[1].startswith(b'1,"') and b"\r" not in lines[1]
 
 
@@ -115,7 +119,7 @@ def test_export_survives_nulls_first_and_mixed_types(tmp_path):
     db = tmp_path / "odd.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, created_at TEXT, name TEXT, rating INTEGER, "
-                 "comments TEXT)")
+                 "comments TEXT, status TEXT, reply TEXT, reply_at TEXT)")
     conn.executemany("INSERT INTO reviews (created_at, name, rating, comments) VALUES (?, ?, ?, ?)",
                      [("t", None, None, None)] * 3000 + [("t", 5, 2.5, "=1+1"), ("=now()", "-x", "=5", "plain")])
     conn.commit()
@@ -123,9 +127,9 @@ def test_export_survives_nulls_first_and_mixed_types(tmp_path):
     export_csv(db, tmp_path / "odd.csv")
     parsed = _parsed(tmp_path / "odd.csv")
     assert len(parsed) == 3003
-    assert parsed[1] == ["1", "t", "", "", ""]
-    assert parsed[-2] == ["3001", "t", "5", "2.5", "'=1+1"]
-    assert parsed[-1] == ["3002", "'=now()", "'-x", "'=5", "plain"]
+    assert parsed[1] == ["1", "t", "", "", "", "", "", ""]
+    assert parsed[-2] == ["3001", "t", "5", "2.5", "'=1+1", "", "", ""]
+    assert parsed[-1] == ["3002", "'=now()", "'-x", "'=5", "plain", "", "", ""]
 
 
 def test_integrity_check_rejects_garbage(tmp_path):

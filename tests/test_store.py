@@ -70,7 +70,7 @@ def test_a_version_1_database_is_migrated_to_the_rating_column(tmp_path):
     conn = open_store_db(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
     assert [c[1] for c in conn.execute("PRAGMA table_info(reviews)")] == ["id", "created_at", "name", "rating",
-                                                                         "comments"]
+                                                                         "comments", "status", "reply", "reply_at"]
     assert conn.execute("SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id").fetchall() == before
     assert read_summary(conn).counts == (0, 1, 0, 1, 0) and read_summary(conn).changes == changes
     # The recreated triggers follow the new column: insert, update and delete keep the totals.

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from shared.db import COLUMNS, connect, open_store_db, read_summary, transaction
+from shared.db import BACKUP_COLUMNS, COLUMNS, connect, open_store_db, read_summary, transaction
 from worker import parquet
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv
@@ -58,7 +58,7 @@ def csv_rows(tree):
     for name in tree.files():
         if name.startswith("csv/"):
             parsed = list(csv.reader(io.StringIO((tree.folder / name).read_text(encoding="utf-8"))))
-            assert parsed[0] == list(COLUMNS)
+            assert parsed[0] == list(BACKUP_COLUMNS)
             out.extend(parsed[1:])
     return out
 

@@ -33,7 +33,7 @@ import gradio as gr
 
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
-from web import bot_guard, charts, owner_list, share, style
+from web import bot_guard, charts, moderation_panel, owner_list, share, style
 from web.form_state import MAX_MESSAGE_CHARS, read_form_state, set_form_state
 from web.owner_export import owner_zone, write_owner_export, zone_name
 from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
@@ -54,7 +54,7 @@ PRESETS = {"Today": 1, "Last 7 days": 7, "Last 30 days": 30, "All dates": None}
 # applied filter, the 6 page outputs and the charts (see OwnerPage.apply_outputs).
 APPLY_OUTPUTS = 8
 # Passed to mount_gradio_app in web/__main__.py (Gradio 6 takes css/js there).
-CSS = style.CSS + owner_list.CSS + charts.CSS + """
+CSS = style.CSS + owner_list.CSS + charts.CSS + moderation_panel.CSS + """
 #admin-intro h1 { font-size: 1.6em; margin: 0 0 4px; }
 #admin-presets { gap: 8px; flex-wrap: wrap; }
 #admin-presets button { min-height: 44px; }
@@ -239,6 +239,7 @@ class OwnerHandlers:
             if not rows or after_id is not None and page <= 1 or (after_id is not None and len(rows) < PAGE_SIZE):
                 # Past either end (reviews were deleted, a stale page, or newer ones arrived): start over.
                 rows, page = find_reviews(conn, f, limit=PAGE_SIZE), 0
+            rows = moderation_panel.mark_rows(conn, rows)  # each row's status and the owner's reply
             matching, exact = count_reviews(conn, f)
             total = read_summary(conn).total if f.active else matching
             return rows, matching, exact, total
@@ -456,9 +457,14 @@ def wire(page: OwnerPage, h: OwnerHandlers, demo: gr.Blocks) -> None:
 def build_admin(config: Config, store: Store) -> gr.Blocks:
     with gr.Blocks(title="Feedback: owner's page") as demo:
         page = build_layout(config)
-        wire(page, OwnerHandlers(config, store), demo)
+        handlers = OwnerHandlers(config, store)
+        wire(page, handlers, demo)
         # The public form's spam refusals (web/bot_guard.py), counted by the web.
-        refused = gr.Markdown(elem_id="admin-refused")
+        refused = gr.HTML(elem_id="admin-refused")
         demo.load(lambda: bot_guard.refusal_summary(store), None, refused, api_visibility="private",
                   concurrency_limit=4)
+        moderation_panel.attach(
+            demo, config, store, applied=page.applied, cursor=page.cursor, refresh_outputs=page.page_outputs,
+            refresh=lambda state, cursor: handlers.show(_filter_from_state(state), 0,
+                                                        bool((cursor or {}).get("show_ids"))))
     return demo

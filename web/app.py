@@ -48,6 +48,8 @@ NAME_INFO = "Leave it empty to stay anonymous."
 COMMENTS_LABEL = "Comments (optional)"
 COMMENTS_INFO = "What works well? What should we change?"
 SAVED_MESSAGE = "Thank you! Your review #{id} was saved."
+PENDING_MESSAGE = ("Thank you! Your review #{id} was received. Reviews here are checked before they are "
+                   "published, so it will appear in the list once the owner has approved it.")
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 WRONG_INPUT_COUNT_MESSAGE = "This call needs {n} inputs (see /gradio_api/info)."
@@ -106,6 +108,11 @@ def average_text(summary: Summary) -> str:
     if summary.average is None:
         return "No reviews yet"
     return f"{summary.average:.2f} / 5"
+
+
+def saved_message(config: Config, review_id: int) -> str:
+    """What the visitor reads after a successful submit (pre-moderation: not public yet)."""
+    return (PENDING_MESSAGE if config.premoderation else SAVED_MESSAGE).format(id=review_id)
 
 
 INTRO = "<h1>Tell us what you think</h1><p>Your rating and comments help us improve.</p>"
@@ -188,7 +195,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
 
     def read_overview() -> Overview:
         with read_transaction(store.conn()):  # the total and the list agree
-            summary = store.summary()
+            summary = store.summary().public()  # hidden and pending reviews count nowhere here
             rows = store.latest(LATEST_LIMIT)
         return Overview(review_list.render(rows, config.hide_names), summary)
 
@@ -207,7 +214,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             log.info("rate limited client=%s", q(client))
             raise Refused(RATE_LIMITED_MESSAGE.format(n=config.rate_limit_per_minute))
         try:
-            return guard.admit(review, lambda: store.add(review), client=client, page=page)
+            return guard.admit(review, lambda: store.add(review, pending=config.premoderation), client=client, page=page)
         except bot_guard.Refused as exc:
             raise Refused(str(exc)) from None  # logged and counted by the guard
         except sqlite3.Error as exc:
@@ -233,7 +240,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             return (status_html(exc.message, field=exc.field), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                     gr.skip())
         # A fresh token: one review per token (web/bot_guard.py).
-        return (status_html(SAVED_MESSAGE.format(id=review_id), ok=True), "", None, "", page_board(), guard.issue())
+        return (status_html(saved_message(config, review_id), ok=True), "", None, "", page_board(), guard.issue())
 
     # ---- the HTTP API: the same outputs as before the page was rebuilt, refusals as errors
 
@@ -246,7 +253,7 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         except Refused as exc:
             # Expected refusals: no traceback in web.err.log (a bot sending bad input would fill it).
             raise gr.Error(exc.message, duration=None, print_exception=False) from None
-        return (SAVED_MESSAGE.format(id=review_id), "", None, "", *overview())
+        return (saved_message(config, review_id), "", None, "", *overview())
 
     def overview() -> tuple[str, int, str, dict]:
         """The latest reviews (HTML), the total, the average and the reviews per rating."""

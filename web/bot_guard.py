@@ -227,13 +227,14 @@ def counter_for(store: Store) -> RefusalCounter:
 
 
 def refusal_summary(store: Store) -> str:
-    """One line for the owner's page (Markdown; only numbers and our own words)."""
+    """One line for the owner's page (HTML: only numbers and our own words, so nothing to escape;
+    not Markdown, whose renderer the owner's page no longer loads)."""
     counts, since = counter_for(store).counts()
     if not sum(counts.values()):
-        return "**Refused as likely spam:** none so far."
+        return "<p><strong>Refused as likely spam:</strong> none so far.</p>"
     when = datetime.fromtimestamp(since or time.time(), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"{counts[r]:,} {REASON_LABELS[r]}" for r in REASONS if counts.get(r)]
-    return f"**Refused as likely spam since {when}:** {sum(counts.values()):,} ({'; '.join(parts)})."
+    return f"<p><strong>Refused as likely spam since {when}:</strong> {sum(counts.values()):,} ({'; '.join(parts)}).</p>"
 
 
 @dataclass(frozen=True)

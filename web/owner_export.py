@@ -23,7 +23,9 @@ from shared.csv_export import guard_cell
 from shared.db import ReviewFilter, connect, filtered_ids_sql, read_transaction
 
 FORMATS = ("csv", "xlsx")
-HEADERS = ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments"]
+# After the review: the owner's moderation (public / hidden / pending) and public reply, as in the backup CSV.
+HEADERS = ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating", "comments", "status", "reply",
+           "reply_at"]
 MAX_ZONE_CHARS = 64
 
 
@@ -54,15 +56,17 @@ def _rows(db_path: Path, f: ReviewFilter, zone) -> Iterator[list]:
     conn = connect(db_path, readonly=True)
     try:
         with read_transaction(conn):
-            sql = "SELECT id, created_at, name, rating, comments FROM reviews"
+            sql = "SELECT id, created_at, name, rating, comments, status, reply, reply_at FROM reviews"
             params: list = []
             if f.active:
                 ids_sql, params = filtered_ids_sql(f)
                 sql += f" WHERE id IN ({ids_sql})"
             label = zone_name(zone)
-            for review_id, created_at, name, rating, comments in conn.execute(sql + " ORDER BY id", params):
+            for review_id, created_at, name, rating, comments, status, reply, reply_at in conn.execute(
+                    sql + " ORDER BY id", params):
                 yield [review_id, guard_cell(created_at), _local_iso(created_at, zone), label,
-                       guard_cell(name or ""), rating, guard_cell(comments or "")]
+                       guard_cell(name or ""), rating, guard_cell(comments or ""), status, guard_cell(reply or ""),
+                       guard_cell(reply_at or "")]
     finally:
         conn.close()
 

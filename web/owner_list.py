@@ -15,11 +15,27 @@ from web.review_list import _utc_fallback, escape, stars
 EMPTY_HTML = '<p class="empty">{text}</p>'
 
 
+# How a review that is not public is marked (the owner sees every review; the public page only public ones).
+STATUS_MARKS = {"hidden": "Hidden", "pending": "Waiting for approval"}
+OWNER_REPLY_LABEL = "Your public reply"
+
+
+def _moderation(status: str | None, reply: str | None) -> tuple[str, str]:
+    """The status mark (before the comment) and the owner's reply (after it), both as text."""
+    mark = (f'<p class="mod-mark mod-{status}"><strong>{STATUS_MARKS[status]}</strong></p>'
+            if status in STATUS_MARKS else "")
+    answer = (f'<div class="owner-reply"><p class="reply-who">{OWNER_REPLY_LABEL}</p>'
+              f'<p class="reply-text" dir="auto">{escape(without_bidi_controls(reply))}</p></div>'
+              if (reply or "").strip() else "")
+    return mark, answer
+
+
 def review_row(review_id: int, created_at: str, name: str | None, rating: int, comments: str | None,
-               show_ids: bool) -> str:
+               show_ids: bool, status: str | None = None, reply: str | None = None) -> str:
     # Bidi overrides are dropped from what is shown (web/display_text.py); the exports keep them.
     who = (f'<span dir="auto">{escape(without_bidi_controls(name))}</span>' if (name or "").strip()
            else '<span class="anon">Anonymous</span>')
+    mark, answer = _moderation(status, reply)
     cells = []
     if show_ids:
         cells.append(f'<td class="col-id" data-label="Id">{review_id}</td>')
@@ -28,19 +44,22 @@ def review_row(review_id: int, created_at: str, name: str | None, rating: int, c
         f'{_utc_fallback(created_at)}</time></td>',
         f'<td class="col-name" data-label="Name">{who}</td>',
         f'<td class="col-rating" data-label="Rating">{stars(rating)}</td>',
-        f'<td class="col-comment" data-label="Comment"><p dir="auto">{escape(without_bidi_controls(comments))}</p></td>',
+        f'<td class="col-comment" data-label="Comment">{mark}<p dir="auto">{escape(without_bidi_controls(comments))}</p>'
+        f'{answer}</td>',
     ]
-    return f'<tr data-review="{review_id}" data-rating="{rating}">{"".join(cells)}</tr>'
+    state = f' data-status="{escape(status)}"' if status else ""
+    return f'<tr data-review="{review_id}" data-rating="{rating}"{state}>{"".join(cells)}</tr>'
 
 
 def render(rows: list[tuple], *, show_ids: bool, empty_text: str = "No reviews yet.") -> str:
-    """rows: (id, created_at, name, rating, comments), newest first."""
+    """rows: (id, created_at, name, rating, comments[, status, reply]), newest first."""
     if not rows:
         return EMPTY_HTML.format(text=escape(empty_text))
     head = (('<th scope="col" class="col-id">Id</th>' if show_ids else "")
             + '<th scope="col" class="col-when">When</th><th scope="col" class="col-name">Name</th>'
               '<th scope="col" class="col-rating">Rating</th><th scope="col" class="col-comment">Comment</th>')
-    body = "".join(review_row(r[0], r[1], r[2], r[3], r[4], show_ids) for r in rows)
+    body = "".join(review_row(r[0], r[1], r[2], r[3], r[4], show_ids, r[5] if len(r) > 5 else None,
+                              r[6] if len(r) > 6 else None) for r in rows)
     return (f'<table class="owner-reviews"><caption class="sr-only">Reviews, newest first</caption>'
             f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
@@ -76,6 +95,13 @@ CSS = """
 .dark #admin-list .stars { color: #fbbf24; }
 .dark #admin-list .stars .off { color: #8b8b8b; }
 #admin-list time { color: var(--body-text-color-subdued); }
+#admin-list .mod-mark { margin: 0 0 4px; }
+#admin-list .mod-mark strong { display: inline-block; padding: 0 6px; border: 1px solid currentColor; border-radius: 4px;
+  color: var(--body-text-color); font-size: 0.85em; text-transform: uppercase; letter-spacing: 0.5px; }
+#admin-list tr[data-status=hidden] .col-comment > p[dir], #admin-list tr[data-status=pending] .col-comment > p[dir] {
+  font-style: italic; }
+#admin-list .owner-reply { margin: 6px 0 0 12px; padding-left: 8px; border-left: 3px solid var(--border-color-primary); }
+#admin-list .owner-reply .reply-who { font-weight: 600; font-size: 0.9em; white-space: normal; }
 #admin-list .empty { padding: 16px; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
 @media (max-width: 640px) {
   #admin-list thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0, 0, 0, 0); }

@@ -48,7 +48,19 @@ def stars(rating: int) -> str:
             f'{"★" * rating}<span class="off">{"★" * (5 - rating)}</span></span>')
 
 
-def _item(created_at: str, name: str | None, rating: int, comments: str | None, hide_names: bool) -> str:
+OWNER_REPLY_LABEL = "Reply from the owner"
+
+
+def _reply(reply: str | None) -> str:
+    """The owner's public answer, marked as theirs, escaped like every other text."""
+    if not (reply or "").strip():
+        return ""
+    return (f'<div class="reply"><p class="reply-who">{OWNER_REPLY_LABEL}</p>'
+            f'<p class="reply-text" dir="auto">{escape(without_bidi_controls(reply))}</p></div>')
+
+
+def _item(created_at: str, name: str | None, rating: int, comments: str | None, hide_names: bool,
+          reply: str | None = None) -> str:
     anonymous = hide_names or not (name or "").strip()
     who = (f'<span class="who anon">{ANONYMOUS}</span>' if anonymous
            else f'<span class="who" dir="auto">{escape(without_bidi_controls(name))}</span>')
@@ -62,15 +74,16 @@ def _item(created_at: str, name: str | None, rating: int, comments: str | None, 
         if long:
             parts.append(('<details class="more"><summary><span class="closed-text">Read the whole comment</span>'
                          '<span class="open-text">Show less</span></summary></details>'))
+    parts.append(_reply(reply))
     parts.append("</li>")
     return "".join(parts)
 
 
 def render(rows: list[tuple], hide_names: bool) -> str:
-    """rows: (id, created_at, name, rating, comments), newest first. The id is not shown."""
+    """rows: (id, created_at, name, rating, comments[, reply, reply_at]), newest first. The id is not shown."""
     if not rows:
         return EMPTY_HTML
-    items = "".join(_item(r[1], r[2], r[3], r[4], hide_names) for r in rows)
+    items = "".join(_item(r[1], r[2], r[3], r[4], hide_names, r[5] if len(r) > 5 else None) for r in rows)
     return f'<ol class="reviews">{items}</ol>'
 
 
@@ -126,4 +139,7 @@ CSS = """
 #latest .empty { padding: 16px; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
 #latest .empty-title { font-weight: 600; margin: 0 0 4px; }
 #latest h2 { font-size: 1.1em; margin: 0 0 4px; }
+#latest .reply { margin: 8px 0 0 16px; padding-left: 10px; border-left: 3px solid var(--border-color-primary); }
+#latest .reply-who { margin: 0; font-weight: 600; font-size: 0.9em; color: var(--body-text-color); }
+#latest .reply-text { margin: 2px 0 0; white-space: pre-wrap; color: var(--body-text-color); }
 """

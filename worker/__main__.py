@@ -1,4 +1,4 @@
-"""`python -m worker [run|backup|status|backups|restore|verify|publish]`: the backup worker and its ops commands."""
+"""`python -m worker [run|backup|status|backups|restore|verify|publish|erase-history]`: the backup worker and its ops commands."""
 
 from __future__ import annotations
 
@@ -322,6 +322,18 @@ def cmd_restore(config: Config, targets: list[Target], *, revision: str | None, 
     return 0
 
 
+def cmd_erase_history(config: Config, target: Target) -> int:
+    from worker import erase_history
+
+    if not hasattr(target, "squash_history"):
+        print("erase-history rewrites the Hub dataset's history; no Hub dataset is configured (HF_DATASET_REPO). "
+              "Local backups holding a deleted review are removed by the next backup cycle.", file=sys.stderr)
+        return 2
+    result = erase_history.run_request(config, target)
+    print(result.describe())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -344,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("verify", help="download a backup into a scratch folder and check it as a restore "
                                           "would; the live database is not touched")
     check.add_argument("--revision", help="an earlier backup (commit id, or local backup name); default the newest")
+    sub.add_parser("erase-history", help="rewrite the Hub dataset's history without the reviews deleted on the "
+                                         "owner's page (older backups are rebuilt; commit ids change)")
     args = parser.parse_args(argv)
     command = args.command or "run"
     at = None
@@ -384,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "verify":
             return cmd_verify(config, _holder(targets, args.revision) if args.revision else target,
                               revision=args.revision)
+        if command == "erase-history":
+            return cmd_erase_history(config, target)
     except RestoreRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 3

@@ -31,8 +31,10 @@ from shared.db import connect, read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso
+from worker.fsutil import write_text_atomic
 from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
+from worker.restore import apply_tombstones
 from worker.snapshot import Snapshot
 from worker.privacy import KEEP
 from worker.state import TargetState, load_state, update_target
@@ -42,6 +44,16 @@ from worker.tree import Tree
 log = logging.getLogger("worker.backup")
 
 PUBLISHING_DIR = ".publishing"  # a frozen copy of the tree per target, while that target publishes
+# How many tombstones a target's older copies have been cleaned of (see _erase_older_copies).
+ERASED_FILE = ".erased-{slug}"
+
+
+def _tombstones(snap: Snapshot) -> list[tuple[int, str]]:
+    conn = connect(snap.path, readonly=True)
+    try:
+        return conn.execute("SELECT review_id, deleted_at FROM tombstones").fetchall()
+    finally:
+        conn.close()
 
 
 class BackupConflict(WorkerError):
@@ -135,12 +147,14 @@ class Backup:
             update = tree.update(refresh, names=names)
             manifest = tree.manifest(snap)
             frozen = tree.freeze(frozen_dir)  # what this target sends, whatever the next cycle rewrites
+            tombstones = _tombstones(snap)
         try:
             info = self.target.publish(frozen, manifest, snap.summary, names=names,
                                        previous_rows=newest.rows if newest is not None else None)
         finally:
             shutil.rmtree(frozen_dir, ignore_errors=True)
         self._remember(state, info)
+        self._erase_older_copies(tombstones)
         log.info("backup published rows=%d max_id=%d target=%s location=%s revision=%s cycle=%s new_rows=%d "
                  "files_rewritten=%d mirror_s=%.2f files_s=%.2f total_s=%.2f reason=%s", info.rows, info.max_id,
                  self.target.name, info.location, info.revision, update.kind, refresh.new_rows, len(update.changed),
@@ -148,11 +162,20 @@ class Backup:
         return Outcome(published=info, rows=info.rows, cycle=update.kind)
 
     def _guard(self, snap: Snapshot, newest: BackupManifest) -> None:
-        """Raise BackupConflict unless the snapshot holds everything the newest backup holds."""
+        """Raise BackupConflict unless the snapshot holds everything the newest backup holds,
+        but for reviews the owner deleted on purpose (tombstones, shared.moderation.delete).
+
+        Each review up to the backup's highest id is, in the snapshot, either still a row or a
+        tombstone: rows + tombstones up to that id can only be equal or more. A row lost by
+        accident (a hand edit, a wrong file) leaves no tombstone and is refused."""
         lacking = snap.summary.total < newest.rows or snap.summary.max_id < newest.max_id
+        if lacking and newest.max_id > 0:
+            rows, dead, top_deleted = snap.tombstoned(newest.max_id)
+            lacking = rows + dead < newest.rows + (newest.tombstones or 0) or (
+                snap.summary.max_id < newest.max_id and not top_deleted)
         if not lacking and newest.tip is not None and newest.max_id > 0:
-            # Same history: the backup's last row is ours too, with the same time.
-            lacking = snap.created_at(newest.max_id) != newest.tip
+            # Same history: the backup's last row is ours too, with the same time (or deleted on purpose).
+            lacking = snap.created_at(newest.max_id) != newest.tip and not snap.tombstoned(newest.max_id)[2]
         if lacking:
             raise BackupConflict(
                 f"not publishing: the local database (rows={snap.summary.total} max_id={snap.summary.max_id}) "
@@ -160,6 +183,28 @@ class Backup:
                 f"max_id={newest.max_id} revision={newest.revision}). To take the backup: "
                 "`python -m worker restore --force`; to publish the local database anyway: "
                 "`python -m worker publish --allow-fewer`")
+
+    def _erase_older_copies(self, tombstones: list[tuple[int, str]]) -> None:
+        """After a backup that holds the owner's newest deletes (`tombstones`, read from the
+        snapshot it was made from), the older copies that may still hold those reviews go: a
+        folder target's older backups (`erase_reviews`: the local folder and a mounted bucket
+        alike) and the databases kept aside by `restore --force`. Done once per new tombstone:
+        the count handled per target is kept in backups/ERASED_FILE."""
+        marker = self.config.backups_dir / ERASED_FILE.format(slug=self._slug)
+        try:
+            done = int(marker.read_text(encoding="utf-8").strip() or 0)
+        except (FileNotFoundError, ValueError):
+            done = 0
+        ids = {t[0] for t in tombstones}
+        if not ids or len(ids) == done:
+            return
+        erase = getattr(self.target, "erase_reviews", None)
+        if erase is not None:
+            erase(ids)
+        for kept in self.config.data_dir.glob(self.config.db_path.name + ".pre-restore-*"):
+            if not kept.name.endswith(("-wal", "-shm", "-journal")):
+                apply_tombstones(kept, tombstones)
+        write_text_atomic(marker, f"{len(ids)}\n", mode=0o600)
 
     def _remember(self, state: TargetState, info: BackupManifest) -> None:
         if state.last_published != info:

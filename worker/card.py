@@ -44,7 +44,8 @@ def _license_text(license_id: str) -> str:
 def _privacy_text(*, private: bool, names: str) -> str:
     holds = ("The files hold, for every review: the **name** the person typed (optional free text; it may be a "
              "real name), their **comments** (free text, which may contain anything they chose to write, "
-             "personal data included), the **rating** and the **time** it was submitted (UTC). They hold no IP "
+             "personal data included), the **rating** and the **time** it was submitted (UTC), and the owner's "
+             "moderation (status, public reply). They hold no IP "
              "address, e-mail, account, cookie or device data.")
     if names == BLANK:
         state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is NULL in every file of "
@@ -106,6 +107,13 @@ and the Parquet files of a commit all come from the same snapshot and hold the s
 | `name` | string | yes | the name as typed, surrounding spaces removed{name_note}; `''` when none was given (the form never stores NULL; older or hand-edited databases may) |
 | `rating` | int8 | never from the form | 1 to 5 |
 | `comments` | string | yes | the comments exactly as typed; `''` when none |
+| `status` | string | never | the owner's decision: `public` (on the form's page), `hidden` (taken down by the owner, kept) or `pending` (waiting for the owner's approval in pre-moderation mode) |
+| `reply` | string | yes | the owner's public reply under the review, as written; NULL when none |
+| `reply_at` | timestamp[ms, tz=UTC] | yes | when the reply was written; NULL when none |
+
+A review the owner deleted is in no file of this commit (its id is missing); `{DB_FILE}` keeps only its
+id and time (`tombstones`), so a restore or merge never brings it back, and the owner's actions
+(`moderation_log`: what, when, which review; never a review's text).
 
 Values are raw in the Parquet files and the db: NULL, the empty string `''` and the text `NULL` (or `NA`)
 are three different values. The Parquet files are shards of {SHARD_ROWS:,} ids each

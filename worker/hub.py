@@ -339,6 +339,29 @@ class HubTarget:
                 log.warning("backup published, history upkeep postponed repo=%s cause=%s", self.repo_id, exc)
         return info
 
+    def squash_history(self, message: str) -> str | None:
+        """Squash `main` into one commit holding its head's files (worker.erase_history): every
+        older commit stops being reachable. Returns the new head."""
+        self._call(self.api.super_squash_history, self.repo_id, repo_type=REPO_TYPE, commit_message=message,
+                   write=True)
+        self._known = None  # the head moved: the next publish learns it (newest())
+        self._main_commits = 1
+        head = self._call(self._head)
+        log.warning("dataset history squashed repo=%s head=%s", self.repo_id, head)
+        return head
+
+    def replace_points(self, new: list[ladder.Point]) -> None:
+        """Make `new` the kept points (worker.erase_history): every tag of ours not among them is
+        deleted (with it, the last reference to its commit), each of `new` is created."""
+        keep = {p.tag: p for p in new}
+        for old in self.points():
+            if keep.get(old.tag) is None or keep[old.tag].revision != old.revision:
+                self._call(self.api.delete_tag, self.repo_id, tag=old.tag, repo_type=REPO_TYPE, write=True)
+        for p in new:
+            self._call(self.api.create_tag, self.repo_id, tag=p.tag, revision=p.revision, repo_type=REPO_TYPE,
+                       exist_ok=True, write=True)
+        self._points = sorted(new, key=lambda p: p.at)
+
     def points(self) -> list[ladder.Point]:
         """The kept points (tags), oldest first: each with its commit, time and rows. The one place
         that enumerates them: `history()` lists them, and a rewrite of the history (erasing a review)

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Protocol
 
 import schedule
 
+from worker import erase_history
 from worker.backup import Backup, BackupConflict
 from worker.errors import describe_error, is_expected, is_permanent, retry_after_seconds
 from worker.manifest import utc_now_iso
@@ -119,6 +120,8 @@ class TargetRunner:
             self._save(waiting=None, next_try_at=None)
         try:
             self.backup.run()
+            if not final:  # the owner's request to rewrite the Hub history (worker.erase_history)
+                erase_history.maybe_run(self.backup.config, self.backup.target)
         except Exception as exc:  # noqa: BLE001 - the loop must survive any job failure
             self._failed(exc)
         else:

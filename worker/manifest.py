@@ -38,12 +38,16 @@ class BackupManifest:
     base_max_id: int | None = None
     base_sha256: str | None = None  # of the db file, checked (integrity_check) when it was made
     lineage: str | None = None  # changes at every full cycle: equal lineage = only rows appended since
+    # Reviews deleted on purpose with an id up to max_id (their tombstones): rows + tombstones
+    # never shrink, so the guard tells a deliberate delete from a loss. None: before tombstones.
+    tombstones: int | None = None
 
     @classmethod
     def for_snapshot(cls, snapshot: "Snapshot", *, at: str | None = None) -> "BackupManifest":
         summary = snapshot.summary
         return cls(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
-                   at=at or utc_now_iso(), location="", tip=snapshot.tip)
+                   at=at or utc_now_iso(), location="", tip=snapshot.tip,
+                   tombstones=snapshot.tombstoned(summary.max_id)[1])
 
     def placed(self, *, location: str | None = None, revision: str | None = None) -> "BackupManifest":
         """The same manifest, once the target knows where it put the backup."""
@@ -59,4 +63,5 @@ class BackupManifest:
                    at=str(data["at"]), location=str(data["location"]), revision=data.get("revision"),
                    tip=data.get("tip"),
                    base_max_id=None if data.get("base_max_id") is None else int(data["base_max_id"]),
-                   base_sha256=data.get("base_sha256"), lineage=data.get("lineage"))
+                   base_sha256=data.get("base_sha256"), lineage=data.get("lineage"),
+                   tombstones=None if data.get("tombstones") is None else int(data["tombstones"]))

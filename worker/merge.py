@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import Config
-from shared.db import connect, transaction
+from shared.db import BACKUP_COLUMNS, connect, transaction
 from worker.restore import fetch_newest_usable, staging_dir
 from worker.targets import Target
 
@@ -36,23 +36,36 @@ class MergeResult:
 
 
 def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
+    """The backup has been migrated to our schema (restore.fetch_checked): it has the
+    moderation columns, the tombstones and the log. A review deleted on either side (a
+    tombstone in either) is not brought back, and no new id reuses a deleted one."""
+    cols = ", ".join(BACKUP_COLUMNS)
+    local_cols = ", ".join(BACKUP_COLUMNS[1:])
     conn = connect(db_path)
     try:
         conn.execute("ATTACH DATABASE ? AS hub", (str(backup_path),))
         with transaction(conn):
+            conn.execute("INSERT OR IGNORE INTO main.tombstones (review_id, deleted_at) "
+                         "SELECT review_id, deleted_at FROM hub.tombstones")
             conn.execute("DELETE FROM main.reviews AS r "
                          f"WHERE EXISTS (SELECT 1 FROM hub.reviews AS h WHERE {_SAME_ROW})")
-            local = conn.execute("SELECT created_at, name, rating, comments FROM main.reviews "
-                                 "ORDER BY created_at, id").fetchall()
+            local = conn.execute(f"SELECT {local_cols} FROM main.reviews ORDER BY created_at, id").fetchall()
             conn.execute("DELETE FROM main.reviews")
-            # New ids for the local rows start right after the backup's highest.
-            conn.execute("UPDATE main.sqlite_sequence SET seq = (SELECT COALESCE(MAX(id), 0) FROM hub.reviews) "
-                         "WHERE name = 'reviews'")
-            cur = conn.execute("INSERT INTO main.reviews (id, created_at, name, rating, comments) "
-                               "SELECT id, created_at, name, rating, comments FROM hub.reviews ORDER BY id")
+            # New ids for the local rows start right after the backup's highest, deleted ones included.
+            conn.execute("UPDATE main.sqlite_sequence SET seq = max((SELECT COALESCE(MAX(id), 0) FROM hub.reviews), "
+                         "(SELECT COALESCE(MAX(review_id), 0) FROM main.tombstones)) WHERE name = 'reviews'")
+            cur = conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM hub.reviews "
+                               "WHERE id NOT IN (SELECT review_id FROM main.tombstones) ORDER BY id")
             from_backup = cur.rowcount
-            conn.executemany("INSERT INTO main.reviews (created_at, name, rating, comments) VALUES (?, ?, ?, ?)",
+            conn.executemany(f"INSERT INTO main.reviews ({local_cols}) VALUES ({', '.join('?' * len(BACKUP_COLUMNS[1:]))})",
                              local)
+            # The owner's earlier actions, then the ones taken here meanwhile, in time order.
+            log_rows = conn.execute("SELECT at, action, review_id, detail FROM hub.moderation_log UNION ALL "
+                                    "SELECT at, action, review_id, detail FROM main.moderation_log "
+                                    "ORDER BY 1").fetchall()
+            conn.execute("DELETE FROM main.moderation_log")
+            conn.executemany("INSERT INTO main.moderation_log (at, action, review_id, detail) VALUES (?, ?, ?, ?)",
+                             log_rows)
         conn.execute("DETACH DATABASE hub")
     finally:
         conn.close()

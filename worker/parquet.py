@@ -39,14 +39,16 @@ BATCH_ROWS = 10_000
 # 'YYYY-MM-DD HH:MM:SS'): milliseconds since the epoch, exact, in SQL (no
 # float julianday rounding). A value that is not a time becomes NULL here;
 # the db keeps the original text.
-_MS = ("CAST(strftime('%s', created_at) AS INTEGER) * 1000 "
-       "+ CAST(substr(strftime('%f', created_at), 4, 3) AS INTEGER)")
+_MS = ("CAST(strftime('%s', {c}) AS INTEGER) * 1000 "
+       "+ CAST(substr(strftime('%f', {c}), 4, 3) AS INTEGER)")
 # The rating must be a whole number that fits int8: the app only stores 1-5;
 # anything else (a hand-edited file) is NULL here and kept as is in the db.
 _RATING = "CASE WHEN typeof(rating) = 'integer' AND rating BETWEEN -128 AND 127 THEN rating END"
 _TEXT = "CASE WHEN {c} IS NULL THEN NULL ELSE CAST({c} AS TEXT) END"
-SHARD_SQL = (f"SELECT id, {_MS}, {_TEXT.format(c='name')}, {_RATING}, {_TEXT.format(c='comments')} "
-             "FROM reviews WHERE id BETWEEN ? AND ? ORDER BY id")
+# After the review's own five columns, the owner's: status (public/hidden/pending), reply, reply_at.
+SHARD_SQL = (f"SELECT id, {_MS.format(c='created_at')}, {_TEXT.format(c='name')}, {_RATING}, "
+             f"{_TEXT.format(c='comments')}, {_TEXT.format(c='status')}, {_TEXT.format(c='reply')}, "
+             f"{_MS.format(c='reply_at')} FROM reviews WHERE id BETWEEN ? AND ? ORDER BY id")
 
 
 def schema():
@@ -58,6 +60,9 @@ def schema():
         pa.field("name", pa.string()),
         pa.field("rating", pa.int8()),
         pa.field("comments", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("reply", pa.string()),
+        pa.field("reply_at", pa.timestamp("ms", tz="UTC")),
     ])
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.config import Config
-from shared.db import Summary, connect, read_summary
+from shared.db import Summary, connect, ensure_schema, read_summary, transaction
+from shared.moderation import erase_traces
 from shared.logs import q
 from worker.errors import WorkerError, is_backup_defect
 from worker.fsutil import replace_durably
@@ -64,6 +65,40 @@ def local_review_count(db_path: Path) -> int:
             return 0
     finally:
         conn.close()
+
+
+def local_tombstones(db_path: Path) -> list[tuple[int, str]]:
+    """(review id, deleted at) of every review deleted on purpose in the local database."""
+    if not db_path.exists():
+        return []
+    conn = connect(db_path, readonly=True)
+    try:
+        try:
+            return conn.execute("SELECT review_id, deleted_at FROM tombstones").fetchall()
+        except sqlite3.OperationalError:
+            return []  # no such table yet: nothing was ever deleted through moderation
+    finally:
+        conn.close()
+
+
+def apply_tombstones(staged_db: Path, tombstones: list[tuple[int, str]]) -> int:
+    """Delete the tombstoned reviews from a staged (downloaded, migrated) copy and record the
+    tombstones in it, their text erased from its pages (shared.moderation); the rows removed."""
+    if not tombstones:
+        return 0
+    conn = connect(staged_db)
+    try:
+        ensure_schema(conn)  # a copy kept aside before a migration has no tombstones table yet
+        conn.execute("PRAGMA secure_delete = ON")
+        with transaction(conn):
+            conn.executemany("INSERT OR IGNORE INTO tombstones (review_id, deleted_at) VALUES (?, ?)", tombstones)
+            removed = conn.execute("DELETE FROM reviews WHERE id IN (SELECT review_id FROM tombstones)").rowcount
+        if removed:
+            erase_traces(conn)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return removed
 
 
 def _copy_db(src: sqlite3.Connection, dest_path: Path) -> None:
@@ -165,6 +200,10 @@ def restore_locked(config: Config, target: Target, *, revision: str | None = Non
             fetched, info, restored = fetch_checked(target, staging, revision)
         else:
             fetched, info, restored = fetch_newest_usable(target, staging)
+        # Reviews the owner deleted here stay deleted, whatever the backup holds (an older one).
+        dropped = apply_tombstones(fetched, local_tombstones(db_path))
+        if dropped:
+            log.warning("restore left out reviews deleted here on purpose count=%d", dropped)
         if not db_path.exists():
             _move_into_place(fetched, db_path)
         else:

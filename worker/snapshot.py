@@ -42,6 +42,22 @@ class Snapshot:
             return self.tip
         return _created_at(self.path, row_id)
 
+    def tombstoned(self, upto: int) -> tuple[int, int, bool]:
+        """(rows, tombstones) with an id up to `upto`, and whether id `upto` itself is a tombstone:
+        rows + tombstones up to an id only grow while reviews are only added or deleted on
+        purpose (the never-fewer guard, worker.backup)."""
+        conn = connect(self.path, readonly=True)
+        try:
+            rows = conn.execute("SELECT COUNT(*) FROM reviews WHERE id <= ?", (upto,)).fetchone()[0]
+            try:
+                dead = conn.execute("SELECT COUNT(*) FROM tombstones WHERE review_id <= ?", (upto,)).fetchone()[0]
+                top = conn.execute("SELECT 1 FROM tombstones WHERE review_id = ?", (upto,)).fetchone() is not None
+            except sqlite3.OperationalError:  # a database from before tombstones
+                dead, top = 0, False
+        finally:
+            conn.close()
+        return int(rows), int(dead), top
+
 
 def _created_at(path: Path, row_id: int, conn: sqlite3.Connection | None = None) -> str | None:
     own = conn is None

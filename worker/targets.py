@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,23 @@ class Target(Protocol):
         """Download the db of the newest (or the given) backup into dest_dir, and its
         delta as dest_dir/DELTA_FILE when it has one; a base with a recorded sha256 is
         checked against it (worker.tree.verify_base). restore.fetch_checked applies the delta."""
+
+
+def _holds_any(db_file: Path, ids: set[int]) -> bool:
+    """Whether the backup database file holds a review with one of `ids` (read-only)."""
+    conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        wanted = sorted(ids)
+        for k in range(0, len(wanted), 500):
+            part = wanted[k:k + 500]
+            if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({', '.join('?' * len(part))}) LIMIT 1",
+                            part).fetchone():
+                return True
+        return False
+    except sqlite3.DatabaseError:
+        return True  # unreadable: it may hold anything; an unreadable backup is no loss
+    finally:
+        conn.close()
 
 
 class FolderTarget:
@@ -230,6 +248,40 @@ class FolderTarget:
             for path in bases.iterdir():
                 if path.name not in used:
                     path.unlink(missing_ok=True)
+
+    def erase_reviews(self, ids: set[int]) -> list[str]:
+        """Remove every backup but the newest that holds any of the reviews `ids` (deleted by the
+        owner: shared.moderation.delete). The newest was made after the delete and holds none of
+        them; the older ones are files of their own (hard links to a tree that has since been
+        rebuilt), so they are removed whole, manifest first. Returns the backups removed."""
+        if not ids:
+            return []
+        removed = []
+        manifests = self._manifests()
+        for manifest in manifests[:-1]:
+            stem = manifest.name[: -len(".json")]
+            folder = self.folder / stem
+            if folder.is_dir():
+                # On a mount the base is shared (bases/<sha256>.db): the manifest names it.
+                try:
+                    shared = self.folder / BASES_DIR / f"{self._read_manifest(manifest).base_sha256}.db"
+                except (OSError, ValueError, KeyError):
+                    shared = folder / BASE_FILE
+                files = [folder / BASE_FILE, shared, folder / DELTA_FILE]
+            else:
+                files = [self.folder / f"{stem}.db"]
+            if any(_holds_any(f, ids) for f in files if f.exists()):
+                manifest.unlink(missing_ok=True)  # first: the backup stops counting
+                shutil.rmtree(folder, ignore_errors=True)
+                for suffix in (".db", ".csv"):
+                    (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
+                removed.append(stem)
+        if removed:
+            self._prune()  # and a shared base (on a mount) no kept backup names any more
+            fsync_dir(self.folder)
+            log.warning("removed older folder backups holding deleted reviews folder=%s backups=%d",
+                        self.folder, len(removed))
+        return removed
 
     def fetch(self, dest_dir: Path, revision: str | None = None) -> tuple[Path, BackupManifest]:
         manifests = self._manifests()

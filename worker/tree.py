@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
-from shared.db import BUSY_TIMEOUT_MS, COLUMNS, connect, read_summary
+from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, connect, read_summary
 from worker import parquet
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
@@ -123,7 +123,7 @@ def _connect_file(path: Path) -> sqlite3.Connection:
 
 
 def _select_list(names: str) -> str:
-    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in COLUMNS)
+    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
 
 
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
@@ -133,7 +133,7 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
     copied. Returns the delta's row count. Checked before it is renamed into place."""
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    cols = ", ".join(COLUMNS)
+    cols = ", ".join(BACKUP_COLUMNS)
     try:
         if previous is not None and previous.exists() and previous_max_id is not None:
             shutil.copyfile(previous, tmp)
@@ -193,8 +193,11 @@ def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) ->
         if count and low <= base_max_id:
             raise SnapshotError(f"the delta starts at id {low}, not above the base's highest id {base_max_id}")
         ours, theirs = _columns(conn, "main"), _columns(conn, "delta")
-        if len(ours) != len(theirs):
+        # A delta made before a migration that added columns (at the end) fills the first ones;
+        # the new ones take their defaults, as the migration gave the base's rows.
+        if len(theirs) > len(ours) or not theirs:
             raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
+        ours = ours[:len(theirs)]
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
