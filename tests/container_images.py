@@ -13,6 +13,8 @@ Nothing is rebuilt when nothing changed; a cold build takes minutes on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import os
@@ -22,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,10 +191,25 @@ def build_app_image(base: str, tag: str) -> float:
     return seconds
 
 
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """One image build at a time on this machine: the suite runs test files in parallel, and two
+    files asking for the same image would each build it (minutes of CPU) at once."""
+    with open(Path(tempfile.gettempdir()) / "feedback-image-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_app_image() -> str:
     tag = app_tag()
-    if not image_exists(tag):
-        build_app_image(ensure_base_image(), tag)
+    if image_exists(tag):
+        return tag
+    with _build_lock():
+        if not image_exists(tag):  # another process may have built it while we waited
+            build_app_image(ensure_base_image(), tag)
     return tag
 
 
