@@ -188,7 +188,7 @@ def bench_target(rows: int, work: Path, hub: str | None) -> dict:
 def bench_rewrite(rows: int, work: Path, hub_srv, points: int) -> dict:
     from shared.db import open_store_db, insert_review
     from shared.reviews import Review
-    from worker import erase_history, manifest
+    from worker import erase_history
     from worker.backup import Backup
     from huggingface_hub import HfApi, hf_hub_download
     data = work / "rewrite" / "data"
@@ -196,22 +196,17 @@ def bench_rewrite(rows: int, work: Path, hub_srv, points: int) -> dict:
     victim = plant(data / "reviews.db")
     config = config_for(data, hub_srv.endpoint)
     target = target_for(config, hub_srv.endpoint)
-    real = manifest.utc_now_iso
-    try:
-        for day in range(points):
-            manifest.utc_now_iso = lambda d=day: f"2026-10-{10 + d:02d}T12:00:00Z"
-            conn = open_store_db(config.db_path)
-            for i in range(10):
-                insert_review(conn, Review(f"day {day}", 3, f"new review {i}"))
-            conn.close()
-            Backup(config, target).run()
-        manifest.utc_now_iso = lambda: f"2026-10-{10 + points:02d}T12:00:00Z"
-        bench_erase(config.db_path, victim)
-        t0 = time.perf_counter()
-        result = erase_history.rewrite_history(config, target)
-        seconds = time.perf_counter() - t0
-    finally:
-        manifest.utc_now_iso = real
+    for day in range(points):
+        conn = open_store_db(config.db_path)
+        for i in range(10):
+            insert_review(conn, Review(f"day {day}", 3, f"new review {i}"))
+        conn.close()
+        # One backup a day: the rewrite rebuilds the first backup of each day.
+        Backup(config, target, now=lambda d=day: f"2026-10-{10 + d:02d}T12:00:00Z").run()
+    bench_erase(config.db_path, victim)
+    t0 = time.perf_counter()
+    result = erase_history.rewrite_history(config, target)
+    seconds = time.perf_counter() - t0
     api = HfApi(endpoint=hub_srv.endpoint, token=TOKEN)
     held, checked = 0, 0
     for c in api.list_repo_commits(REPO, repo_type="dataset"):
@@ -230,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="100000,1000000")
     parser.add_argument("--points", type=int, default=3)
     parser.add_argument("--no-rewrite", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny: 2,000 reviews, 2 restore points (the suite's smoke test)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.rows, args.points = "2000", 2
     os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     from tests.hubserver import HubServer
     hide_rows, erase_rows, target_rows, rewrite_rows = [], [], [], []

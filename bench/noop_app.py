@@ -33,7 +33,7 @@ ROWS = [(1000 - i, f"2025-01-01T12:00:{i:02d}.000Z", f"Person {i}", 1 + i % 5,
          "A fixed comment, about as long as a real one, so the payload has a realistic size.")
         for i in range(10)]
 COUNTS = (80, 70, 150, 300, 400)
-SUMMARY = Summary(total=sum(COUNTS), counts=COUNTS, max_id=1000, changes=1000)
+SUMMARY = Summary(total=sum(COUNTS), counts=COUNTS, max_id=1000, changes=1000, public_counts=COUNTS)
 
 
 class _NoConnection:
@@ -50,7 +50,7 @@ class NoopStore:
 
     path = Path(os.devnull)
 
-    def add(self, review: Review) -> int:
+    def add(self, review: Review, *, pending: bool = False) -> int:
         return 1000
 
     def latest(self, limit: int = 10) -> list[tuple]:

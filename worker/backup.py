@@ -25,6 +25,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from shared.config import Config
 from shared.db import connect, read_summary
@@ -75,9 +76,11 @@ class Backup:
     rule (a public dataset with names blanked and the owner's bucket with names kept
     do not rebuild each other's files)."""
 
-    def __init__(self, config: Config, target: Target):
+    def __init__(self, config: Config, target: Target, *, now: Callable[[], str] = utc_now_iso):
+        """`now`: the UTC time a backup records as made (a bench or a test dates backups on other days)."""
         self.config = config
         self.target = target
+        self.now = now
         self.work_dir = config.backups_dir / ".work"  # before the mirror: removed when found
         self.mirror = Mirror(config.backups_dir / MIRROR_DIR)
         self.tree = Tree(self.mirror)
@@ -145,7 +148,7 @@ class Backup:
             # The db, the CSV and the Parquet shards all come from the mirror, names withheld alike.
             tree = self._tree_for(names)
             update = tree.update(refresh, names=names)
-            manifest = tree.manifest(snap)
+            manifest = tree.manifest(snap, at=self.now())
             frozen = tree.freeze(frozen_dir)  # what this target sends, whatever the next cycle rewrites
             tombstones = _tombstones(snap)
         try:
