@@ -33,6 +33,22 @@ def _where(exc: BaseException) -> str:
     return f"{last.filename.rsplit('/site-packages/', 1)[-1]}:{last.lineno}"
 
 
+class ResponseWatch:
+    """Passes an app's messages on to `send` and remembers how far the response got, so a
+    middleware that ends a request early knows whether to start a response or only to close it."""
+
+    def __init__(self, send):
+        self._send = send
+        self.started = self.finished = False
+
+    async def send(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self._send(message)
+
+
 class OneLineErrors:
     """Pure ASGI middleware; the outermost one but ClientAddress, so the line names the client."""
 
@@ -42,18 +58,9 @@ class OneLineErrors:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = finished = False
-
-        async def watched(message):
-            nonlocal started, finished
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                finished = True
-            await send(message)
-
+        response = ResponseWatch(send)
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, response.send)
         except Exception as exc:  # noqa: BLE001 - whatever Gradio raises: one line, never a traceback
             cause = exc.__cause__ or exc.__context__
             shown = cause if cause is not None and "response already started" in str(exc) else exc
@@ -63,12 +70,12 @@ class OneLineErrors:
                       q((scope.get("client") or ("unknown",))[0]), q(scope.get("method")), q(scope.get("path")),
                       q(f"{type(shown).__name__}: {shown}"), q(_where(shown)))
             try:
-                if not started:
+                if not response.started:
                     await send({"type": "http.response.start", "status": 500,
                                 "headers": [(b"content-type", b"application/json"),
                                             (b"content-length", str(len(_BODY)).encode())]})
                     await send({"type": "http.response.body", "body": _BODY})
-                elif not finished:
+                elif not response.finished:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
             except Exception:  # noqa: BLE001 - the client left: nothing more to say
                 pass

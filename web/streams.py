@@ -27,6 +27,7 @@ import re
 from collections import Counter
 
 from shared.logs import q
+from web.request_errors import ResponseWatch
 
 log = logging.getLogger("web.streams")
 
@@ -71,23 +72,14 @@ class StreamLimit:
         self.open[client] += 1
         self.open_total += 1
         lifetime = self.owner_lifetime if scope["path"].startswith("/admin/") else self.lifetime
-        started = finished = False
-
-        async def watched(message):
-            nonlocal started, finished
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                finished = True
-            await send(message)
-
+        response = ResponseWatch(send)
         try:
-            await asyncio.wait_for(self.app(scope, receive, watched), lifetime)
+            await asyncio.wait_for(self.app(scope, receive, response.send), lifetime)
         except TimeoutError:
             log.info("stream closed client=%s reason=lifetime seconds=%d", q(client), lifetime)
-            if not started:
+            if not response.started:
                 await send({"type": "http.response.start", "status": 504, "headers": [(b"content-length", b"0")]})
-            if not finished:
+            if not response.finished:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self.open_total -= 1
