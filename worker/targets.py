@@ -19,7 +19,7 @@ from shared.db import Summary
 from worker.errors import WorkerError
 from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
-from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, verify_base
+from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, file_sha256, verify_base
 
 log = logging.getLogger("worker.targets")
 
@@ -311,14 +311,6 @@ class FolderTarget:
 LocalFolderTarget = FolderTarget
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_once_checked(src: Path, dest: Path, *, expect_sha256: str | None = None) -> str:
     """Copy `src` to `dest` on a mount: written once as `dest.partial`, flushed, fsynced,
     closed (a bucket mount uploads on close), read back and compared by sha256, then
@@ -337,7 +329,7 @@ def write_once_checked(src: Path, dest: Path, *, expect_sha256: str | None = Non
         if expect_sha256 is not None and written != expect_sha256:
             raise CopyMismatch(f"{src} changed while it was copied to {dest} (sha256 {written[:12]}, "
                                f"expected {expect_sha256[:12]})")
-        back = _sha256_of(partial)
+        back = file_sha256(partial)
         if back != written:
             raise CopyMismatch(f"{dest}: read back sha256 {back[:12]} differs from what was written "
                                f"({written[:12]}); the mount did not keep the file")
