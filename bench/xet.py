@@ -38,7 +38,8 @@ from bench.make_db import working_copy
 from shared.db import insert_review, open_store_db
 from shared.reviews import Review
 from worker.mirror import Mirror
-from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE, Tree
+from worker.shards import CSV_DIR
+from worker.tree import BASE_FILE, DELTA_FILE, Tree
 
 ISSUE_BASELINE_DB_CSV = 55_000  # the issue: "On today's db + CSV this measures about 55 KB"
 GOAL_BYTES = 1_000_000

@@ -2,7 +2,7 @@
 
 from shared.db import COLUMNS
 from tests.store_support import all_rows
-from worker import parquet
+from worker import shards
 from worker import tree as tree_mod
 
 COLS = ", ".join(COLUMNS)
@@ -20,5 +20,5 @@ def shard_names(*ranges):
 
 def use_small_shards(monkeypatch, *, rebase_min_rows: int) -> None:
     """Tiny shards (10 ids) and a low rebase threshold, so that a few dozen rows cross them."""
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    monkeypatch.setattr(shards, "SHARD_ROWS", 10)
     monkeypatch.setattr(tree_mod, "REBASE_MIN_ROWS", rebase_min_rows)

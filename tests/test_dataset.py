@@ -357,9 +357,9 @@ def test_the_worker_commit_goes_through_xet_when_the_hub_offers_it(tmp_path, dat
 
 
 def test_shards_whose_ids_are_gone_are_deleted_from_the_dataset(hub_server, data_dir, monkeypatch):
-    from worker import parquet
+    from worker import shards
 
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    monkeypatch.setattr(shards, "SHARD_ROWS", 10)
     config = hub_config(data_dir)
     insert_raw(config, [("x", 3, "")] * 25)
     Backup(config, target_for(hub_server, config)).run()

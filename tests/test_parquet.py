@@ -10,12 +10,12 @@ import pytest
 
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
-from worker import parquet
+from worker import parquet, shards
 
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    monkeypatch.setattr(shards, "SHARD_ROWS", 10)
 
 
 def test_types_and_raw_values(tmp_path):
@@ -50,7 +50,7 @@ def test_shards_are_id_ranges_and_an_empty_range_writes_nothing(tmp_path, small_
         insert_review(conn, Review(f"n{i}", 1 + i % 5, ""))
     conn.execute("DELETE FROM reviews WHERE id BETWEEN 11 AND 20")
     conn.execute("INSERT INTO reviews (id, name, rating, comments) VALUES (-7, 'hand-edited', 1, '')")
-    assert [parquet.shard_name(i) for i in range(3)] == [
+    assert [shards.parquet_name(i) for i in range(3)] == [
         "data/reviews-0000000001-0000000010.parquet", "data/reviews-0000000011-0000000020.parquet",
         "data/reviews-0000000021-0000000030.parquet"]
     written = {}

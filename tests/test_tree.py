@@ -8,7 +8,6 @@ import shutil
 import pytest
 
 from shared.db import BACKUP_COLUMNS, COLUMNS, connect, open_store_db, read_summary, transaction
-from worker import parquet
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv
 from tests.backup_tree_support import review_rows as rows
@@ -16,7 +15,8 @@ from tests.backup_tree_support import shard_names as shards
 from tests.backup_tree_support import use_small_shards
 from worker.mirror import Mirror
 from worker.snapshot import SnapshotError
-from worker.tree import BASE_FILE, DELTA_FILE, Tree, apply_delta, shards_between
+from worker.shards import csv_name
+from worker.tree import BASE_FILE, DELTA_FILE, Tree, apply_delta
 
 COLS = ", ".join(COLUMNS)
 
@@ -185,13 +185,6 @@ def test_apply_delta_refuses_a_delta_that_does_not_follow_the_base(tmp_path, sma
     assert len(rows(staged)) == len(before) - 1, "nothing applied"
 
 
-def test_shards_between():
-    assert shards_between(0, 0) == []
-    assert shards_between(0, 1, 10) == [0]
-    assert shards_between(10, 11, 10) == [1]
-    assert shards_between(9, 31, 10) == [0, 1, 2, 3]
-
-
 def test_ids_below_one_from_a_hand_edited_file_land_in_the_first_shard(tmp_path, small_shards):
     live = tmp_path / "reviews.db"
     add(live, 3)
@@ -230,11 +223,11 @@ def test_a_failure_midway_leaves_no_state_and_the_next_run_rebuilds(tmp_path, sm
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tree_mod, "SHARD_FORMATS", [(tree_mod.csv_shard_name, disk_full)])
+    monkeypatch.setattr(tree_mod, "SHARD_FORMATS", [(csv_name, disk_full)])
     with pytest.raises(OSError):
         tree.update(mirror.refresh(live))
     assert tree.state() is None, "no state vouches for half-written files"
     monkeypatch.undo()
-    monkeypatch.setattr(parquet, "SHARD_ROWS", 10)
+    use_small_shards(monkeypatch, rebase_min_rows=15)
     assert tree.update(mirror.refresh(live)).kind == "full"
     check_consistent(tree, live, tmp_path)

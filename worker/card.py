@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 
 from shared.db import Summary
-from worker.parquet import DATA_DIR, SHARD_ROWS
+from worker import shards
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest
-from worker.tree import BASE_FILE, CSV_DIR, DELTA_FILE
+from worker.shards import CSV_DIR, DATA_DIR
+from worker.tree import BASE_FILE, DELTA_FILE
 
 DB_FILE = BASE_FILE
 CARD_FILE = "README.md"
@@ -116,7 +117,7 @@ id and time (`tombstones`), so a restore or merge never brings it back, and the 
 (`moderation_log`: what, when, which review; never a review's text).
 
 Values are raw in the Parquet files and the db: NULL, the empty string `''` and the text `NULL` (or `NA`)
-are three different values. The Parquet files are shards of {SHARD_ROWS:,} ids each
+are three different values. The Parquet files are shards of {shards.SHARD_ROWS:,} ids each
 (`reviews-<first id>-<last id>.parquet`); a full shard never changes again.
 
 ```python

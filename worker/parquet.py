@@ -4,10 +4,8 @@ The CSV is for spreadsheets (text only, formula-guarded); these files are for
 `datasets.load_dataset`, pandas/polars over `hf://` and the Hub's viewer:
 typed columns, raw values (no guard), NULL, '' and the text 'NULL' distinct.
 
-Layout: `data/reviews-<first id>-<last id>.parquet`, one file per fixed range
-of SHARD_ROWS ids. Ids only grow (AUTOINCREMENT), so a shard whose range
-lies below the highest id is full and never changes again; a new review
-rewrites only the last, partial shard. Files are written with pyarrow's
+One file per shard of ids (worker/shards.py: its range and its name); a new
+review rewrites only the last, partial shard. Files are written with pyarrow's
 content-defined chunking, so that even that rewrite shares most of its
 pages with the previous version in the Hub's Xet storage.
 
@@ -22,16 +20,10 @@ import os
 from pathlib import Path
 
 from worker.fsutil import fsync_file
+from worker.shards import shard_bounds
 
 log = logging.getLogger("worker.parquet")
 
-# 100,000 ids per shard: a shard is ~2-4 MB (zstd), so 1M reviews are 10
-# files and 10M are 100 (well under the Hub's per-folder file guidance), and a
-# cycle rewrites at most 100k rows (~0.2 s) however large the form grows.
-# Much smaller shards multiply files and requests; much larger ones make
-# every cycle re-read and re-hash more data for the same few new rows.
-SHARD_ROWS = 100_000
-DATA_DIR = "data"
 COMPRESSION = "zstd"
 BATCH_ROWS = 10_000
 
@@ -66,17 +58,6 @@ def schema():
     ])
 
 
-def shard_name(index: int) -> str:
-    first = index * SHARD_ROWS + 1
-    return f"{DATA_DIR}/reviews-{first:010d}-{first + SHARD_ROWS - 1:010d}.parquet"
-
-
-def _id_range(index: int) -> tuple[int, int]:
-    """Ids of a shard. The first also takes ids below 1, which only a hand-edited file can hold."""
-    first = index * SHARD_ROWS + 1
-    return (first if index else -(2 ** 63)), first + SHARD_ROWS - 1
-
-
 def _read_rows(conn, index: int):
     """The shard's rows as an Arrow table, BATCH_ROWS rows at a time as Python
     objects. (Tried: adbc-driver-sqlite straight into Arrow: slower
@@ -84,7 +65,7 @@ def _read_rows(conn, index: int):
     smaller at peak, so the simple path stays.)"""
     import pyarrow as pa
 
-    cursor = conn.execute(SHARD_SQL, _id_range(index))
+    cursor = conn.execute(SHARD_SQL, shard_bounds(index))
     batches = []
     while rows := cursor.fetchmany(BATCH_ROWS):
         columns = list(zip(*rows))

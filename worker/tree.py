@@ -4,7 +4,7 @@ Layout (the same on the Hub and in each local backup folder):
 
     reviews.db                     the base: the mirror as it was at the last rebase, checked
     reviews-delta.db               every review above the base's highest id (a `reviews` table only)
-    csv/reviews-<lo>-<hi>.csv      the CSV, one shard per parquet.SHARD_ROWS ids (formula-guarded)
+    csv/reviews-<lo>-<hi>.csv      the CSV, one file per shard of ids (worker.shards; formula-guarded)
     data/reviews-<lo>-<hi>.parquet the same rows, typed (worker.parquet), for datasets/pandas/the viewer
 
 A backup is base + delta: restore copies the base and applies the delta
@@ -13,9 +13,7 @@ result holds what the manifest says. The base is re-made ("rebase") when the
 delta grows past REBASE_FRACTION of it, once a day, and on every full cycle,
 so the delta stays small and restore applies one small file.
 
-A shard holds the ids [k*n + 1, (k+1)*n] (n = parquet.SHARD_ROWS); once the ids are
-past its end it never changes again while the history is append-only, so a
-run rewrites only the shards that hold new ids (normally the last one).
+A run rewrites only the shards that hold new ids (worker.shards), normally the last one.
 
 Every file is written as `name.tmp` and renamed into place: a new inode each
 time, so the local target can hard-link the files of a backup and an older
@@ -41,18 +39,18 @@ from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, connect, read_summary
-from worker import parquet
+from worker import parquet, shards
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
+from worker.shards import shard_bounds, shards_between
 from worker.snapshot import SnapshotError, integrity_check
 
 log = logging.getLogger("worker.tree")
 
 BASE_FILE = "reviews.db"
 DELTA_FILE = "reviews-delta.db"
-CSV_DIR = "csv"
 TREE_DIR = "tree"
 STATE_FILE = "tree.json"
 # Rebase when the delta holds more than 1/REBASE_FRACTION of the base's rows
@@ -90,28 +88,6 @@ class Update:
     kind: str                               # "full" | "rebase" | "append" | "same"
     changed: frozenset[str] = field(default_factory=frozenset)  # tree paths rewritten by this update
     seconds: float = 0.0
-
-
-def shard_index(row_id: int, shard_rows: int | None = None) -> int:
-    return (row_id - 1) // (shard_rows or parquet.SHARD_ROWS)
-
-
-def shard_bounds(index: int, shard_rows: int | None = None) -> tuple[int, int]:
-    """The ids a shard holds. The first also takes ids below 1, which only a hand-edited file can hold."""
-    size = shard_rows or parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
-    return (index * size + 1 if index else -(2 ** 63)), (index + 1) * size
-
-
-def csv_shard_name(index: int, shard_rows: int | None = None) -> str:
-    size = shard_rows or parquet.SHARD_ROWS  # one id range per shard for the CSV and the Parquet files
-    return f"{CSV_DIR}/reviews-{index * size + 1:010d}-{(index + 1) * size:010d}.csv"
-
-
-def shards_between(after_id: int, max_id: int, shard_rows: int | None = None) -> list[int]:
-    """Indexes of the shards that hold ids in (after_id, max_id]."""
-    if max_id <= after_id:
-        return []
-    return list(range(shard_index(after_id + 1, shard_rows), shard_index(max_id, shard_rows) + 1))
 
 
 def _connect_file(path: Path) -> sqlite3.Connection:
@@ -270,7 +246,7 @@ def _write_parquet_shard(mirror_db: Path, dest: Path, index: int, names: str) ->
 
 
 # (name of shard `index` in the backup, writer(mirror db, destination, index, names))
-SHARD_FORMATS = [(csv_shard_name, _write_csv_shard), (parquet.shard_name, _write_parquet_shard)]
+SHARD_FORMATS = [(shards.csv_name, _write_csv_shard), (shards.parquet_name, _write_parquet_shard)]
 
 
 def _blank_copy(src_db: Path, dest: Path) -> None:
@@ -357,7 +333,7 @@ class Tree:
         now = time.time() if now is None else now
         old = self.state()
         m = refresh.summary
-        if (old is None or old.lineage != refresh.lineage or old.shard_rows != parquet.SHARD_ROWS
+        if (old is None or old.lineage != refresh.lineage or old.shard_rows != shards.SHARD_ROWS
                 or old.names != names or old.max_id > m.max_id or not (self.folder / BASE_FILE).exists()):
             return self._rebuild(refresh, names, now, started)
         if old.fingerprint == m.fingerprint:
@@ -386,7 +362,7 @@ class Tree:
             changed |= self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=base_max_id, base_rows=base_rows,
                           max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint, checked_at=checked_at,
-                          shard_rows=parquet.SHARD_ROWS, names=names)
+                          shard_rows=shards.SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "rebase" if rebase else "append", frozenset(changed), time.monotonic() - started)
 
@@ -405,7 +381,7 @@ class Tree:
             self._write_shards(index, names)
         state = TreeState(lineage=refresh.lineage, base_sha256=base_sha256, base_max_id=m.max_id,
                           base_rows=m.total, max_id=m.max_id, rows=m.total, fingerprint=m.fingerprint,
-                          checked_at=now, shard_rows=parquet.SHARD_ROWS, names=names)
+                          checked_at=now, shard_rows=shards.SHARD_ROWS, names=names)
         self._save(state)
         return Update(state, "full", frozenset(self.files()), time.monotonic() - started)
 
