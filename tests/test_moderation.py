@@ -199,7 +199,7 @@ def test_history_rewrite_requests_are_one_at_a_time(db):
 def test_an_old_backups_delta_applies_to_its_migrated_base(tmp_path):
     """A backup made before the moderation columns: restore migrates its base, and its delta's
     five columns fill the first five (the new ones take their defaults)."""
-    from worker.tree import apply_delta
+    from worker.delta import apply_delta
 
     base, delta = tmp_path / "base.db", tmp_path / "delta.db"
     for path, rows in ((base, [(1, "a"), (2, "b")]), (delta, [(3, "c"), (4, "d")])):

@@ -16,7 +16,8 @@ from tests.backup_tree_support import use_small_shards
 from worker.mirror import Mirror
 from worker.snapshot import SnapshotError
 from worker.shards import csv_name
-from worker.tree import BASE_FILE, DELTA_FILE, Tree, apply_delta
+from worker.delta import apply_delta
+from worker.tree import BASE_FILE, DELTA_FILE, Tree
 
 COLS = ", ".join(COLUMNS)
 

@@ -29,6 +29,7 @@ from shared.config import Config
 from shared.db import Summary, connect, ensure_schema, read_summary, transaction
 from shared.moderation import erase_traces
 from shared.logs import q
+from worker.delta import apply_delta_conn
 from worker.errors import WorkerError, is_backup_defect
 from worker.fsutil import replace_durably
 from worker.lock import worker_lock
@@ -36,7 +37,7 @@ from worker.schema_guard import guard_and_migrate
 from worker.snapshot import SnapshotError, integrity_check
 from worker.manifest import BackupManifest
 from worker.targets import Target
-from worker.tree import DELTA_FILE, apply_delta_conn
+from worker.tree import DELTA_FILE
 
 log = logging.getLogger("worker.restore")
 

@@ -7,11 +7,10 @@ Layout (the same on the Hub and in each local backup folder):
     csv/reviews-<lo>-<hi>.csv      the CSV, one file per shard of ids (worker.shards; formula-guarded)
     data/reviews-<lo>-<hi>.parquet the same rows, typed (worker.parquet), for datasets/pandas/the viewer
 
-A backup is base + delta: restore copies the base and applies the delta
-(`apply_delta`), checking that it starts right above the base and that the
-result holds what the manifest says. The base is re-made ("rebase") when the
-delta grows past REBASE_FRACTION of it, once a day, and on every full cycle,
-so the delta stays small and restore applies one small file.
+A backup is base + delta (worker.delta: how the delta is written, and applied
+by restore). The base is re-made ("rebase") when the delta grows past
+REBASE_FRACTION of it, once a day, and on every full cycle, so the delta stays
+small and restore applies one small file.
 
 A run rewrites only the shards that hold new ids (worker.shards), normally the last one.
 
@@ -32,20 +31,20 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
-from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, connect, read_summary
+from shared.db import connect
 from worker import parquet, shards
+from worker.delta import _connect_file, select_list, write_delta
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
 from worker.shards import shard_bounds, shards_between
-from worker.snapshot import SnapshotError, integrity_check
+from worker.snapshot import SnapshotError
 
 log = logging.getLogger("worker.tree")
 
@@ -90,112 +89,6 @@ class Update:
     seconds: float = 0.0
 
 
-def _connect_file(path: Path) -> sqlite3.Connection:
-    # A plain single-file database (rollback journal), like a snapshot: not
-    # shared.db.connect, which switches every read-write connection to WAL.
-    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
-
-
-def _select_list(names: str) -> str:
-    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
-
-
-def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
-                previous_max_id: int | None = None, names: str = KEEP) -> int:
-    """Write to `dest` every row of `mirror_db` with id > above_id. With `previous`
-    (the last delta, holding ids up to previous_max_id) only the rows after it are
-    copied. Returns the delta's row count. Checked before it is renamed into place."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    cols = ", ".join(BACKUP_COLUMNS)
-    try:
-        if previous is not None and previous.exists() and previous_max_id is not None:
-            shutil.copyfile(previous, tmp)
-            start = previous_max_id
-        else:
-            start = above_id
-            src = _connect_file(mirror_db)
-            try:
-                table_sql = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'"
-                                        ).fetchone()[0]
-            finally:
-                src.close()
-            fresh = _connect_file(tmp)
-            try:
-                fresh.execute(table_sql)
-            finally:
-                fresh.close()
-        conn = _connect_file(tmp)
-        try:
-            conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
-            conn.execute("BEGIN IMMEDIATE")
-            # Names withheld: never written, so no old name lingers in a free page either.
-            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {_select_list(names)} FROM mirror.reviews "
-                         "WHERE id > ? ORDER BY id", (start,))
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE mirror")
-            rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
-        finally:
-            conn.close()
-        if rows and low <= above_id:
-            raise SnapshotError(f"delta starts at id {low}, not above the base's {above_id}")
-        integrity_check(tmp)  # small: the delta is bounded by REBASE_FRACTION
-        os.chmod(tmp, 0o600)
-        replace_durably(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return int(rows)
-
-
-def _columns(conn: sqlite3.Connection, schema: str) -> list[str]:
-    return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info(reviews)")]
-
-
-def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) -> int:
-    """Insert the delta's rows into `conn`'s reviews (a staged copy, never the live db)
-    in one transaction; the triggers bring totals and counters along. Refuses a delta
-    that does not start right above the base. Columns are matched by position: the
-    base may have been migrated since (a renamed column keeps its place)."""
-    integrity_check(delta_db)  # small: every page of it
-    conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
-    try:
-        have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
-        low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
-        if have != base_max_id:
-            raise SnapshotError(f"the base ends at id {have}, the manifest says {base_max_id}")
-        if count and low <= base_max_id:
-            raise SnapshotError(f"the delta starts at id {low}, not above the base's highest id {base_max_id}")
-        ours, theirs = _columns(conn, "main"), _columns(conn, "delta")
-        # A delta made before a migration that added columns (at the end) fills the first ones;
-        # the new ones take their defaults, as the migration gave the base's rows.
-        if len(theirs) > len(ours) or not theirs:
-            raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
-        ours = ours[:len(theirs)]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
-                         f"SELECT {', '.join(theirs)} FROM delta.reviews ORDER BY {theirs[0]}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.execute("DETACH DATABASE delta")
-    return int(count)
-
-
-def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
-    """`_insert_delta` on a database file. Returns the rows added."""
-    conn = _connect_file(base_db)
-    try:
-        return _insert_delta(conn, delta_db, base_max_id)
-    finally:
-        conn.close()
-
-
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -212,22 +105,6 @@ def verify_base(base_db: Path, manifest: BackupManifest) -> None:
                             "published (sha256 differs): torn or damaged download")
 
 
-def apply_delta_conn(conn: sqlite3.Connection, delta_db: Path, manifest: BackupManifest) -> None:
-    """Restore side, last step on the staged copy: add the delta's reviews (when the
-    backup has any), then check the result holds what the manifest says."""
-    if manifest.base_max_id is None:
-        return  # a backup made before the incremental layout: the db holds everything
-    if manifest.max_id > manifest.base_max_id:
-        if not delta_db.exists():
-            raise SnapshotError(f"backup {manifest.revision}: the db holds ids up to {manifest.base_max_id}, "
-                                f"its {DELTA_FILE} (up to {manifest.max_id}) is missing")
-        _insert_delta(conn, delta_db, manifest.base_max_id)
-    got = read_summary(conn)
-    if manifest.fingerprint and got.fingerprint != manifest.fingerprint:
-        raise SnapshotError(f"backup {manifest.revision}: db + delta hold {got.fingerprint}, "
-                            f"its manifest says {manifest.fingerprint}")
-
-
 def _write_csv_shard(mirror_db: Path, dest: Path, index: int, names: str) -> None:
     lo, hi = shard_bounds(index)
     write_reviews_csv(mirror_db, dest, sql=range_sql(lo, hi, blank_names=names == BLANK))
@@ -239,7 +116,7 @@ def _write_parquet_shard(mirror_db: Path, dest: Path, index: int, names: str) ->
         if names == BLANK:
             # A temp view named like the table shadows it for this connection: the
             # Parquet query reads every name as NULL, nothing is written anywhere.
-            conn.execute(f"CREATE TEMP VIEW reviews AS SELECT {_select_list(BLANK)} FROM main.reviews")
+            conn.execute(f"CREATE TEMP VIEW reviews AS SELECT {select_list(BLANK)} FROM main.reviews")
         parquet._write_shard(conn, index, dest)  # writes dest itself (tmp + rename), 0600
     finally:
         conn.close()

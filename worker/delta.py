@@ -1,0 +1,144 @@
+"""The delta: every review above the base's highest id, in a database file of its own.
+
+A backup is base + delta (worker/tree.py). The worker writes the delta after
+each refresh of the mirror (`write_delta`: only the rows after the previous
+delta are copied); restore applies it to the downloaded base (`apply_delta_conn`),
+checking that it starts right above the base and that the result holds what
+the manifest says. worker.tree re-makes the base before the delta grows large.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, read_summary
+from worker.fsutil import replace_durably
+from worker.manifest import BackupManifest
+from worker.privacy import BLANK, KEEP
+from worker.snapshot import SnapshotError, integrity_check
+
+
+def _connect_file(path: Path) -> sqlite3.Connection:
+    # A plain single-file database (rollback journal), like a snapshot: not
+    # shared.db.connect, which switches every read-write connection to WAL.
+    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def select_list(names: str) -> str:
+    """The backup's columns for a SELECT from `reviews`, the name NULL when names are withheld."""
+    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
+
+
+def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
+                previous_max_id: int | None = None, names: str = KEEP) -> int:
+    """Write to `dest` every row of `mirror_db` with id > above_id. With `previous`
+    (the last delta, holding ids up to previous_max_id) only the rows after it are
+    copied. Returns the delta's row count. Checked before it is renamed into place."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    cols = ", ".join(BACKUP_COLUMNS)
+    try:
+        if previous is not None and previous.exists() and previous_max_id is not None:
+            shutil.copyfile(previous, tmp)
+            start = previous_max_id
+        else:
+            start = above_id
+            src = _connect_file(mirror_db)
+            try:
+                table_sql = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'"
+                                        ).fetchone()[0]
+            finally:
+                src.close()
+            fresh = _connect_file(tmp)
+            try:
+                fresh.execute(table_sql)
+            finally:
+                fresh.close()
+        conn = _connect_file(tmp)
+        try:
+            conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
+            conn.execute("BEGIN IMMEDIATE")
+            # Names withheld: never written, so no old name lingers in a free page either.
+            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {select_list(names)} FROM mirror.reviews "
+                         "WHERE id > ? ORDER BY id", (start,))
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE mirror")
+            rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
+        finally:
+            conn.close()
+        if rows and low <= above_id:
+            raise SnapshotError(f"delta starts at id {low}, not above the base's {above_id}")
+        integrity_check(tmp)  # small: the delta is bounded by worker.tree's REBASE_FRACTION
+        os.chmod(tmp, 0o600)
+        replace_durably(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return int(rows)
+
+
+def _columns(conn: sqlite3.Connection, schema: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info(reviews)")]
+
+
+def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) -> int:
+    """Insert the delta's rows into `conn`'s reviews (a staged copy, never the live db)
+    in one transaction; the triggers bring totals and counters along. Refuses a delta
+    that does not start right above the base. Columns are matched by position: the
+    base may have been migrated since (a renamed column keeps its place)."""
+    integrity_check(delta_db)  # small: every page of it
+    conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
+    try:
+        have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
+        low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
+        if have != base_max_id:
+            raise SnapshotError(f"the base ends at id {have}, the manifest says {base_max_id}")
+        if count and low <= base_max_id:
+            raise SnapshotError(f"the delta starts at id {low}, not above the base's highest id {base_max_id}")
+        ours, theirs = _columns(conn, "main"), _columns(conn, "delta")
+        # A delta made before a migration that added columns (at the end) fills the first ones;
+        # the new ones take their defaults, as the migration gave the base's rows.
+        if len(theirs) > len(ours) or not theirs:
+            raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
+        ours = ours[:len(theirs)]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
+                         f"SELECT {', '.join(theirs)} FROM delta.reviews ORDER BY {theirs[0]}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.execute("DETACH DATABASE delta")
+    return int(count)
+
+
+def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
+    """`_insert_delta` on a database file. Returns the rows added."""
+    conn = _connect_file(base_db)
+    try:
+        return _insert_delta(conn, delta_db, base_max_id)
+    finally:
+        conn.close()
+
+
+def apply_delta_conn(conn: sqlite3.Connection, delta_db: Path, manifest: BackupManifest) -> None:
+    """Restore side, last step on the staged copy: add the delta's reviews (when the
+    backup has any), then check the result holds what the manifest says."""
+    if manifest.base_max_id is None:
+        return  # a backup made before the incremental layout: the db holds everything
+    if manifest.max_id > manifest.base_max_id:
+        if not delta_db.exists():
+            raise SnapshotError(f"backup {manifest.revision}: the db holds ids up to {manifest.base_max_id}, "
+                                f"its {delta_db.name} (up to {manifest.max_id}) is missing")
+        _insert_delta(conn, delta_db, manifest.base_max_id)
+    got = read_summary(conn)
+    if manifest.fingerprint and got.fingerprint != manifest.fingerprint:
+        raise SnapshotError(f"backup {manifest.revision}: db + delta hold {got.fingerprint}, "
+                            f"its manifest says {manifest.fingerprint}")
