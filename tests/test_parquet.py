@@ -1,8 +1,5 @@
-"""Parquet shards from real database files: types, raw values, id ranges, file mode.
-(Which shards a cycle rewrites is worker/tree.py's, tested in tests/test_tree.py.)"""
-
-import os
-import stat
+"""Parquet shards from real database files: types, raw values, id ranges.
+(Which shards a cycle rewrites, and the files' mode, is worker/tree.py's: tests/test_tree.py.)"""
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,7 +25,7 @@ def test_types_and_raw_values(tmp_path):
         ("2026-11-25T10:00:03.001Z", "=HYPERLINK(x)", 2, "'=x"),  # raw: no guard here
     ])
     dest = tmp_path / "shard.parquet"
-    assert parquet._write_shard(conn, 0, dest) == 4
+    assert parquet.write_shard(conn, 0, dest) == 4
     table = pq.read_table(dest)
     assert table.schema.equals(parquet.schema())
     assert str(table.schema.field("created_at").type) == "timestamp[ms, tz=UTC]"
@@ -56,19 +53,7 @@ def test_shards_are_id_ranges_and_an_empty_range_writes_nothing(tmp_path, small_
     written = {}
     for i in range(3):
         dest = tmp_path / f"s{i}.parquet"
-        written[i] = parquet._write_shard(connect(db, readonly=True), i, dest)
+        written[i] = parquet.write_shard(connect(db, readonly=True), i, dest)
     assert written == {0: 11, 1: 0, 2: 5} and not (tmp_path / "s1.parquet").exists()
     ids = pq.read_table(tmp_path / "s0.parquet").column("id").to_pylist()
     assert ids == [-7] + list(range(1, 11))  # an id below 1 still lands in a shard
-
-
-def test_shards_are_ours_only_whatever_the_umask(tmp_path):
-    db = tmp_path / "r.db"
-    conn = open_store_db(db)
-    insert_review(conn, Review("Ada", 5, ""))
-    old = os.umask(0o022)
-    try:
-        parquet._write_shard(conn, 0, tmp_path / "s.parquet")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "s.parquet").stat().st_mode) == 0o600

@@ -3,7 +3,9 @@ row, the CSV shards together == a full export, and only changed files are rewrit
 
 import csv
 import io
+import os
 import shutil
+import stat
 
 import pytest
 
@@ -232,3 +234,24 @@ def test_a_failure_midway_leaves_no_state_and_the_next_run_rebuilds(tmp_path, sm
     use_small_shards(monkeypatch, rebase_min_rows=15)
     assert tree.update(mirror.refresh(live)).kind == "full"
     check_consistent(tree, live, tmp_path)
+
+
+@pytest.mark.parametrize("names", [tree_mod.KEEP, tree_mod.BLANK])
+def test_every_file_of_the_tree_is_ours_only_whatever_the_umask_and_no_temp_is_left(tmp_path, small_shards, names):
+    live = tmp_path / "reviews.db"
+    add(live, 12)
+    mirror = Mirror(tmp_path / ".mirror")
+    tree = Tree(mirror)
+    old = os.umask(0o022)
+    try:
+        assert tree.update(mirror.refresh(live), names=names).kind == "full"
+        add(live, 3)
+        assert tree.update(mirror.refresh(live), names=names).kind == "append"
+    finally:
+        os.umask(old)
+    on_disk = [p for p in mirror.folder.rglob("*") if p.is_file()]
+    assert {p.relative_to(tree.folder).as_posix() for p in on_disk if tree.folder in p.parents} == set(tree.files())
+    assert set(tree.files()) == {BASE_FILE, DELTA_FILE} | shards("0000000001-0000000010", "0000000011-0000000020")
+    assert not [p for p in on_disk if p.name.endswith(".tmp")]
+    loose = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in on_disk if stat.S_IMODE(p.stat().st_mode) != 0o600}
+    assert loose == {}, "the reviews (and names) are ours only"

@@ -10,7 +10,6 @@ in the XLSX too: a spreadsheet opened from it must not run a reviewer's "=HYPERL
 from __future__ import annotations
 
 import csv
-import os
 import secrets
 import shutil
 import time
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.csv_export import guard_cell
 from shared.db import ReviewFilter, connect, filtered_ids_sql, read_transaction
+from shared.fsutil import atomic_write
 
 FORMATS = ("csv", "xlsx")
 # After the review: the owner's moderation (public / hidden / pending) and public reply, as in the backup CSV.
@@ -106,8 +106,8 @@ def write_owner_export(db_path: Path, folder: Path, f: ReviewFilter, *, fmt: str
                        zone_name_sent: str | None = None, remove_old=None) -> Path:
     """Write the filter's reviews to a new file in its own unguessable sub-folder of `folder`.
 
-    Written under a temporary name (0600 before the first byte) and renamed, so a half-written
-    file is never offered."""
+    Written under a temporary name (0600 before the first byte), fsynced and renamed
+    (shared.fsutil.atomic_write), so a half-written file is never offered."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -117,12 +117,9 @@ def write_owner_export(db_path: Path, folder: Path, f: ReviewFilter, *, fmt: str
     target_dir = folder / secrets.token_hex(16)
     target_dir.mkdir(mode=0o700)
     target = target_dir / time.strftime(f"reviews-%Y%m%d-%H%M%S.{fmt}", time.gmtime())
-    partial = target.with_name(target.name + ".tmp")
+    write = _write_csv if fmt == "csv" else _write_xlsx
     try:
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        rows = _rows(db_path, f, owner_zone(zone_name_sent))
-        (_write_csv if fmt == "csv" else _write_xlsx)(partial, rows)
-        os.replace(partial, target)
+        atomic_write(target, lambda tmp: write(tmp, _rows(db_path, f, owner_zone(zone_name_sent))), mode=0o600)
     except BaseException:
         shutil.rmtree(target_dir, ignore_errors=True)
         raise

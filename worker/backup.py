@@ -32,7 +32,7 @@ from shared.db import connect, read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso
-from worker.fsutil import write_text_atomic
+from shared.fsutil import write_text_atomic
 from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
 from worker.restore import apply_tombstones

@@ -9,13 +9,12 @@ the manifest says. worker.tree re-makes the base before the delta grows large.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from pathlib import Path
 
 from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, read_summary
-from worker.fsutil import replace_durably
+from shared.fsutil import atomic_write
 from worker.manifest import BackupManifest
 from worker.privacy import BLANK, KEEP
 from worker.snapshot import SnapshotError, integrity_check
@@ -39,10 +38,8 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
     """Write to `dest` every row of `mirror_db` with id > above_id. With `previous`
     (the last delta, holding ids up to previous_max_id) only the rows after it are
     copied. Returns the delta's row count. Checked before it is renamed into place."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    cols = ", ".join(BACKUP_COLUMNS)
-    try:
+    def write(tmp: Path) -> int:
+        cols = ", ".join(BACKUP_COLUMNS)
         if previous is not None and previous.exists() and previous_max_id is not None:
             shutil.copyfile(previous, tmp)
             start = previous_max_id
@@ -74,12 +71,9 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
         if rows and low <= above_id:
             raise SnapshotError(f"delta starts at id {low}, not above the base's {above_id}")
         integrity_check(tmp)  # small: the delta is bounded by worker.tree's REBASE_FRACTION
-        os.chmod(tmp, 0o600)
-        replace_durably(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return int(rows)
+        return int(rows)
+
+    return atomic_write(dest, write, mode=0o600)
 
 
 def _columns(conn: sqlite3.Connection, schema: str) -> list[str]:

@@ -26,7 +26,6 @@ snapshot): a crash mid-append leaves it at the previous state.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 import uuid
@@ -34,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, Summary, read_summary
+from shared.fsutil import atomic_write, write_text_atomic
 from worker.errors import WorkerError
-from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
 
 log = logging.getLogger("worker.mirror")
@@ -164,19 +163,21 @@ class Mirror:
 
     def _rebuild(self, live_db: Path) -> Summary:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.folder / (MIRROR_FILE + ".tmp")
-        snap = take_snapshot(live_db, tmp)  # backup API + integrity_check
-        _erase_deleted_traces(tmp)
-        # The new lineage is written BEFORE the new mirror replaces the old one: a
-        # crash in between leaves an old mirror under a new name (costs a full
-        # export next time), never a new mirror under the old name (which would
-        # let stale CSV/Parquet shards pass for an append-only history).
-        lineage = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n"
-        write_text_atomic(self.lineage_path, lineage, mode=0o600)
-        Path(str(self.path) + "-journal").unlink(missing_ok=True)
-        os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command
-        replace_durably(tmp, self.path)
-        return snap.summary
+
+        def write(tmp: Path) -> Summary:
+            snap = take_snapshot(live_db, tmp)  # backup API + integrity_check
+            _erase_deleted_traces(tmp)
+            # The new lineage is written BEFORE the new mirror replaces the old one: a
+            # crash in between leaves an old mirror under a new name (costs a full
+            # export next time), never a new mirror under the old name (which would
+            # let stale CSV/Parquet shards pass for an append-only history).
+            lineage = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n"
+            write_text_atomic(self.lineage_path, lineage, mode=0o600)
+            Path(str(self.path) + "-journal").unlink(missing_ok=True)
+            return snap.summary
+
+        # The reviews: ours only, whatever the umask of the command.
+        return atomic_write(self.path, write, mode=0o600)
 
     def _append(self, live_db: Path) -> tuple[Summary, int]:
         conn = _open_mirror(self.path)

@@ -43,7 +43,7 @@ from typing import Callable, Mapping, Protocol
 from shared.config import Config
 from shared.db import connect, read_transaction
 from worker.errors import WorkerError
-from worker.fsutil import write_text_atomic
+from shared.fsutil import write_text_atomic
 from worker.manifest import utc_now_iso
 
 log = logging.getLogger("worker.notify")

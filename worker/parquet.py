@@ -10,16 +10,14 @@ content-defined chunking, so that even that rewrite shares most of its
 pages with the previous version in the Hub's Xet storage.
 
 Which shards a cycle rewrites is decided by worker/tree.py (the backup's
-files between runs), which writes each shard with `_write_shard`.
+files between runs), which writes each shard with `write_shard`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from worker.fsutil import fsync_file
 from worker.shards import shard_bounds
 
 log = logging.getLogger("worker.parquet")
@@ -74,28 +72,19 @@ def _read_rows(conn, index: int):
     return pa.Table.from_batches(batches, schema=schema()) if batches else None
 
 
-def _write_shard(conn, index: int, dest: Path) -> int:
-    """Write shard `index` of the database behind `conn` to `dest` (tmp + rename, 0600);
-    the number of rows, 0 when the range holds none (then nothing is written)."""
+def write_shard(conn, index: int, dest: Path) -> int:
+    """Write shard `index` of the database behind `conn` into `dest` as it is (worker.tree
+    hands over the temporary file it renames into place); the number of rows, 0 when the
+    range holds none (then nothing is written)."""
     import pyarrow.parquet as pq
 
     table = _read_rows(conn, index)
     if table is None:
         return 0
-    tmp = dest.with_name(dest.name + ".tmp")
-    try:
-        # Page index: readers (the viewer, DuckDB, polars) can skip pages by id
-        # and time. Content-defined chunking: page boundaries follow the data,
-        # so a rewrite with a few rows more keeps the earlier pages byte-identical
-        # and Xet deduplicates them.
-        pq.write_table(table, tmp, compression=COMPRESSION, write_page_index=True,
-                       use_content_defined_chunking=True, write_statistics=True)
-        # The reviews, names included: ours only, whatever the umask of the
-        # command that wrote it (a one-shot `python -m worker backup` from a shell).
-        os.chmod(tmp, 0o600)
-        fsync_file(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Page index: readers (the viewer, DuckDB, polars) can skip pages by id
+    # and time. Content-defined chunking: page boundaries follow the data,
+    # so a rewrite with a few rows more keeps the earlier pages byte-identical
+    # and Xet deduplicates them.
+    pq.write_table(table, dest, compression=COMPRESSION, write_page_index=True,
+                   use_content_defined_chunking=True, write_statistics=True)
     return table.num_rows

@@ -27,11 +27,11 @@ from typing import Iterator
 
 from shared.config import Config
 from shared.db import Summary, connect, ensure_schema, read_summary, transaction
+from shared.fsutil import atomic_write, replace_durably
 from shared.moderation import erase_traces
 from shared.logs import q
 from worker.delta import apply_delta_conn
 from worker.errors import WorkerError, is_backup_defect
-from worker.fsutil import replace_durably
 from worker.lock import worker_lock
 from worker.schema_guard import guard_and_migrate
 from worker.snapshot import SnapshotError, integrity_check
@@ -229,7 +229,8 @@ def _copy_into_live(fetched: Path, db_path: Path, existing: int) -> None:
     try:
         if existing:
             keep = db_path.with_name(f"{db_path.name}.pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-            _copy_db(live, keep)
+            # Whole or absent, and the reviews ours only (0600), whatever the umask.
+            atomic_write(keep, lambda tmp: _copy_db(live, tmp), mode=0o600)
             log.warning("kept a copy of the database being replaced path=%s reviews=%d", keep, existing)
         src = connect(fetched, readonly=True)
         try:

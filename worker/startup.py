@@ -21,7 +21,7 @@ from typing import Sequence, cast
 from shared.config import Config
 from shared.db import open_store_db
 from shared.supervisor_run import supervisor_run_id
-from worker.fsutil import write_text_atomic
+from shared.fsutil import write_text_atomic
 from worker.lock import worker_lock
 from worker.errors import describe_error
 from worker.restore import NoBackup, move_aside_if_corrupt, restore_locked

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from shared.config import Config
-from worker.fsutil import write_text_atomic
+from shared.fsutil import write_text_atomic
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest
 

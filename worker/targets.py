@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from shared.db import Summary
+from shared.fsutil import atomic_write, fsync_dir, link_or_copy, write_text_atomic
 from worker.errors import WorkerError
-from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
 from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, file_sha256, verify_base
 
@@ -179,7 +179,6 @@ class FolderTarget:
     def _publish_local(self, tree: Tree, manifest: BackupManifest, stem: str) -> BackupManifest:
         info = manifest.placed(location=str(self.folder / stem / BASE_FILE), revision=stem)
         staging = self.folder / f"{stem}.tmp"
-        manifest_tmp = self.folder / f"{stem}.json.tmp"
         try:
             staging.mkdir(mode=0o700)
             for rel in tree.files():
@@ -187,15 +186,15 @@ class FolderTarget:
                 link_or_copy(tree.folder / rel, staging / rel)
             for folder in [staging, *(d for d in staging.rglob("*") if d.is_dir())]:
                 fsync_dir(folder)  # the links' directory entries: durable before the manifest names them
+            # A folder cannot be written by atomic_write: its own rename, made durable before
+            # the manifest names it.
             os.replace(staging, self.folder / stem)
-            manifest_tmp.write_text(json.dumps(info.to_json(), indent=1), encoding="utf-8")
-            replace_durably(manifest_tmp, self.folder / f"{stem}.json")
+            fsync_dir(self.folder)
+            write_text_atomic(self.folder / f"{stem}.json", json.dumps(info.to_json(), indent=1))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(self.folder / stem, ignore_errors=True)
-            manifest_tmp.unlink(missing_ok=True)
             raise
-        fsync_dir(self.folder)
         return info
 
     def _publish_on_mount(self, tree: Tree, manifest: BackupManifest, stem: str) -> BackupManifest:
@@ -312,19 +311,15 @@ LocalFolderTarget = FolderTarget
 
 
 def write_once_checked(src: Path, dest: Path, *, expect_sha256: str | None = None) -> str:
-    """Copy `src` to `dest` on a mount: written once as `dest.partial`, flushed, fsynced,
-    closed (a bucket mount uploads on close), read back and compared by sha256, then
-    renamed. Returns the sha256. Raises CopyMismatch when the read-back differs."""
-    partial = dest.with_name(dest.name + PARTIAL)
-    partial.unlink(missing_ok=True)
-    digest = hashlib.sha256()
-    try:
-        with open(src, "rb") as s, open(partial, "xb") as d:
+    """Copy `src` to `dest` on a mount: written once as `dest.partial`, closed (a bucket
+    mount uploads on close), read back and compared by sha256, then fsynced and renamed
+    (atomic_write). Returns the sha256. Raises CopyMismatch when the read-back differs."""
+    def write(partial: Path) -> str:
+        digest = hashlib.sha256()
+        with open(src, "rb") as s, open(partial, "wb") as d:
             while chunk := s.read(COPY_CHUNK):
                 digest.update(chunk)
                 d.write(chunk)
-            d.flush()
-            os.fsync(d.fileno())
         written = digest.hexdigest()
         if expect_sha256 is not None and written != expect_sha256:
             raise CopyMismatch(f"{src} changed while it was copied to {dest} (sha256 {written[:12]}, "
@@ -333,25 +328,16 @@ def write_once_checked(src: Path, dest: Path, *, expect_sha256: str | None = Non
         if back != written:
             raise CopyMismatch(f"{dest}: read back sha256 {back[:12]} differs from what was written "
                                f"({written[:12]}); the mount did not keep the file")
-        os.replace(partial, dest)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return written
+        return written
+
+    return atomic_write(dest, write, suffix=PARTIAL)
 
 
 def write_bytes_once_checked(data: bytes, dest: Path) -> None:
     """`write_once_checked` for a small file made in memory (a manifest)."""
-    partial = dest.with_name(dest.name + PARTIAL)
-    partial.unlink(missing_ok=True)
-    try:
-        with open(partial, "xb") as d:
-            d.write(data)
-            d.flush()
-            os.fsync(d.fileno())
+    def write(partial: Path) -> None:
+        partial.write_bytes(data)
         if partial.read_bytes() != data:
             raise CopyMismatch(f"{dest}: read back differs from what was written; the mount did not keep the file")
-        os.replace(partial, dest)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+
+    atomic_write(dest, write, suffix=PARTIAL)

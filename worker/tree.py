@@ -14,8 +14,8 @@ small and restore applies one small file.
 
 A run rewrites only the shards that hold new ids (worker.shards), normally the last one.
 
-Every file is written as `name.tmp` and renamed into place: a new inode each
-time, so the local target can hard-link the files of a backup and an older
+Every file is written as `name.tmp` and renamed into place (shared.fsutil.atomic_write):
+a new inode each time, so the local target can hard-link the files of a backup and an older
 backup keeps its own version of the last shard.
 
 The tree is valid for one mirror lineage (see worker.mirror): when the mirror
@@ -26,10 +26,10 @@ changes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,9 +37,9 @@ from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import connect
+from shared.fsutil import atomic_write, link_or_copy, write_text_atomic
 from worker import parquet, shards
 from worker.delta import _connect_file, select_list, write_delta
-from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
@@ -117,7 +117,8 @@ def _write_parquet_shard(mirror_db: Path, dest: Path, index: int, names: str) ->
             # A temp view named like the table shadows it for this connection: the
             # Parquet query reads every name as NULL, nothing is written anywhere.
             conn.execute(f"CREATE TEMP VIEW reviews AS SELECT {select_list(BLANK)} FROM main.reviews")
-        parquet._write_shard(conn, index, dest)  # writes dest itself (tmp + rename), 0600
+        if not parquet.write_shard(conn, index, dest):
+            raise SnapshotError(f"shard {index} of the mirror holds no row (it had one a moment ago)")
     finally:
         conn.close()
 
@@ -266,28 +267,24 @@ class Tree:
         """The base is a copy of the mirror (nobody else writes it: the worker lock is
         held), hashed on the way. Names withheld: a copy with every name NULL, written
         fresh by VACUUM INTO so that no old name survives in a free page. Returns its sha256."""
-        tmp = self.folder / (BASE_FILE + ".tmp")
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        try:
+
+        def write(tmp: Path) -> str:
             if names == BLANK:
                 _blank_copy(self.mirror.path, tmp)
-                sha = file_sha256(tmp)
-            else:
-                with open(self.mirror.path, "rb") as src, open(tmp, "wb") as dst:
-                    while chunk := src.read(COPY_CHUNK):
-                        digest.update(chunk)
-                        dst.write(chunk)
-                sha = digest.hexdigest()
-            os.chmod(tmp, 0o600)
-            replace_durably(tmp, self.folder / BASE_FILE)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return sha
+                return file_sha256(tmp)
+            digest = hashlib.sha256()
+            with open(self.mirror.path, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(COPY_CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            return digest.hexdigest()
+
+        return atomic_write(self.folder / BASE_FILE, write, mode=0o600)
 
     def _write_shards(self, index: int, names: str) -> set[str]:
-        """Every format's shard `index` (the CSV; the Parquet shards too), each renamed into place."""
+        """Every format's shard `index` (the CSV; the Parquet shards too), each written
+        straight into its temporary file and renamed into place once."""
         written: set[str] = set()
         lo, hi = shard_bounds(index)
         conn = _connect_file(self.mirror.path)
@@ -300,14 +297,8 @@ class Tree:
             name = shard_name(index)
             dest = self.folder / name
             dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".tmp")
-            try:
-                write(self.mirror.path, tmp, index, names)
-                os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command
-                replace_durably(tmp, dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            # The reviews: ours only (0600), whatever the umask of the command.
+            atomic_write(dest, functools.partial(write, self.mirror.path, index=index, names=names), mode=0o600)
             written.add(name)
         return written
 
