@@ -5,6 +5,9 @@ each refresh of the mirror (`write_delta`: only the rows after the previous
 delta are copied); restore applies it to the downloaded base (`apply_delta_conn`),
 checking that it starts right above the base and that the result holds what
 the manifest says. worker.tree re-makes the base before the delta grows large.
+
+The delta, like the base and every snapshot, is a plain single-file database
+(rollback journal, `wal=False`): a file that can be published as it is.
 """
 
 from __future__ import annotations
@@ -13,19 +16,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, read_summary
+from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
 from shared.fsutil import atomic_write
 from worker.manifest import BackupManifest
 from worker.privacy import BLANK, KEEP
 from worker.snapshot import SnapshotError, integrity_check
-
-
-def _connect_file(path: Path) -> sqlite3.Connection:
-    # A plain single-file database (rollback journal), like a snapshot: not
-    # shared.db.connect, which switches every read-write connection to WAL.
-    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
 
 
 def select_list(names: str) -> str:
@@ -45,26 +40,23 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
             start = previous_max_id
         else:
             start = above_id
-            src = _connect_file(mirror_db)
+            src = connect(mirror_db, wal=False)
             try:
                 table_sql = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'"
                                         ).fetchone()[0]
             finally:
                 src.close()
-            fresh = _connect_file(tmp)
+            fresh = connect(tmp, wal=False)
             try:
                 fresh.execute(table_sql)
             finally:
                 fresh.close()
-        conn = _connect_file(tmp)
+        conn = connect(tmp, wal=False)
         try:
-            conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
-            conn.execute("BEGIN IMMEDIATE")
-            # Names withheld: never written, so no old name lingers in a free page either.
-            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {select_list(names)} FROM mirror.reviews "
-                         "WHERE id > ? ORDER BY id", (start,))
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE mirror")
+            with attached(conn, "mirror", mirror_db), transaction(conn):
+                # Names withheld: never written, so no old name lingers in a free page either.
+                conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {select_list(names)} FROM mirror.reviews "
+                             "WHERE id > ? ORDER BY id", (start,))
             rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
         finally:
             conn.close()
@@ -86,8 +78,7 @@ def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) ->
     that does not start right above the base. Columns are matched by position: the
     base may have been migrated since (a renamed column keeps its place)."""
     integrity_check(delta_db)  # small: every page of it
-    conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
-    try:
+    with attached(conn, "delta", delta_db):
         have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
         low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
         if have != base_max_id:
@@ -100,22 +91,15 @@ def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) ->
         if len(theirs) > len(ours) or not theirs:
             raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
         ours = ours[:len(theirs)]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
                          f"SELECT {', '.join(theirs)} FROM delta.reviews ORDER BY {theirs[0]}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.execute("DETACH DATABASE delta")
     return int(count)
 
 
 def apply_delta(base_db: Path, delta_db: Path, *, base_max_id: int) -> int:
     """`_insert_delta` on a database file. Returns the rows added."""
-    conn = _connect_file(base_db)
+    conn = connect(base_db, wal=False)
     try:
         return _insert_delta(conn, delta_db, base_max_id)
     finally:

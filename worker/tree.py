@@ -39,7 +39,7 @@ from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import connect
 from shared.fsutil import atomic_write, link_or_copy, write_text_atomic
 from worker import parquet, shards
-from worker.delta import _connect_file, select_list, write_delta
+from worker.delta import select_list, write_delta
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror, Refresh
 from worker.privacy import BLANK, KEEP, blank_names
@@ -287,7 +287,7 @@ class Tree:
         straight into its temporary file and renamed into place once."""
         written: set[str] = set()
         lo, hi = shard_bounds(index)
-        conn = _connect_file(self.mirror.path)
+        conn = connect(self.mirror.path, wal=False)
         try:
             if conn.execute("SELECT 1 FROM reviews WHERE id BETWEEN ? AND ? LIMIT 1", (lo, hi)).fetchone() is None:
                 return written  # no row in this range (ids deleted before a full cycle): no file
