@@ -29,10 +29,10 @@ from typing import Callable
 
 from shared.config import Config
 from shared.db import connect, read_summary
+from shared.fsutil import write_text_atomic
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso
-from shared.fsutil import write_text_atomic
 from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
 from worker.restore import apply_tombstones

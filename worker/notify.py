@@ -42,8 +42,8 @@ from typing import Callable, Mapping, Protocol
 
 from shared.config import Config
 from shared.db import connect, read_transaction
-from worker.errors import WorkerError
 from shared.fsutil import write_text_atomic
+from worker.errors import WorkerError
 from worker.manifest import utc_now_iso
 
 log = logging.getLogger("worker.notify")
