@@ -25,12 +25,13 @@ import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
+from shared import utc
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
 from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
 from web import bot_guard, charts, moderation_panel, owner_list, share, style
@@ -151,7 +152,7 @@ def _filter_from_state(state: dict | None) -> ReviewFilter:
 
 def preset_days(preset: str, today: date | None = None) -> tuple[str, str]:
     """(From, To) for a date preset, as UTC days (the days the filter and charts count in)."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or utc.today()
     span = PRESETS[preset]
     if span is None:
         return "", ""

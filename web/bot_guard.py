@@ -42,10 +42,10 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from shared import utc
 from shared.config import Config
 from shared.db import Store, connect, transaction
 from shared.logs import q
@@ -232,7 +232,7 @@ def refusal_summary(store: Store) -> str:
     counts, since = counter_for(store).counts()
     if not sum(counts.values()):
         return "<p><strong>Refused as likely spam:</strong> none so far.</p>"
-    when = datetime.fromtimestamp(since or time.time(), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc.readable(since)
     parts = [f"{counts[r]:,} {REASON_LABELS[r]}" for r in REASONS if counts.get(r)]
     return f"<p><strong>Refused as likely spam since {when}:</strong> {sum(counts.values()):,} ({'; '.join(parts)}).</p>"
 
@@ -280,18 +280,18 @@ class BotGuard:
     # --- duplicates ---
     def _seed(self) -> None:
         """The window's comments from the database, once: a restart must not reopen the window."""
-        since = datetime.fromtimestamp(self.clock() - self.config.duplicate_window_seconds, timezone.utc)
+        since = utc.db_time(self.clock() - self.config.duplicate_window_seconds)
         rows = self.store.conn().execute(
             "SELECT comments, created_at FROM reviews WHERE created_at >= ? ORDER BY id DESC LIMIT ?",
-            (since.strftime("%Y-%m-%dT%H:%M:%S"), MAX_TRACKED)).fetchall()
+            (since, MAX_TRACKED)).fetchall()
         for comments, created_at in reversed(rows):
             key = fingerprint(comments or "")
             if key:
                 try:
-                    at = datetime.strptime(created_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                    at = utc.parse_db(created_at)
                 except ValueError:
                     continue
-                self._recent[key] = at.timestamp()
+                self._recent[key] = at
                 self._recent.move_to_end(key)
         self._seeded = True
 

@@ -10,7 +10,7 @@ only when asked for.
 from __future__ import annotations
 
 from web.display_text import without_bidi_controls
-from web.review_list import _utc_fallback, escape, stars
+from web.review_list import escape, stars, utc_fallback
 
 EMPTY_HTML = '<p class="empty">{text}</p>'
 
@@ -41,7 +41,7 @@ def review_row(review_id: int, created_at: str, name: str | None, rating: int, c
         cells.append(f'<td class="col-id" data-label="Id">{review_id}</td>')
     cells += [
         f'<td class="col-when" data-label="When"><time datetime="{escape(created_at)}">'
-        f'{_utc_fallback(created_at)}</time></td>',
+        f'{utc_fallback(created_at)}</time></td>',
         f'<td class="col-name" data-label="Name">{who}</td>',
         f'<td class="col-rating" data-label="Rating">{stars(rating)}</td>',
         f'<td class="col-comment" data-label="Comment">{mark}<p dir="auto">{escape(without_bidi_controls(comments))}</p>'

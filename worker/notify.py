@@ -40,11 +40,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parsedate_to_datetime
 from typing import Callable, Mapping, Protocol
 
+from shared import utc
 from shared.config import Config
 from shared.db import connect, read_transaction
 from worker.errors import WorkerError
 from worker.fsutil import write_text_atomic
-from worker.manifest import utc_now_iso
 
 log = logging.getLogger("worker.notify")
 
@@ -448,7 +448,7 @@ class Notifier:
             if state.failures:
                 log.info("notify recovered channel=%s after_failures=%d", channel.name, state.failures)
             state.mark, state.failures, state.last_error = batch.mark(), 0, None
-            state.last_sent_at, state.next_try, state.next_try_at = utc_now_iso(), 0.0, None
+            state.last_sent_at, state.next_try, state.next_try_at = utc.iso(), 0.0, None
             self._save()
             log.info("notify sent channel=%s reviews=%d low=%d up_to_id=%d", channel.name, batch.count,
                      batch.low_count, batch.last_id)
@@ -460,7 +460,7 @@ class Notifier:
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)  # the server's word wins, even past the cap
         state.next_try = self.clock() + delay
-        state.next_try_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + delay))
+        state.next_try_at = utc.iso(time.time() + delay)
         state.last_error = str(exc)
         self._save()
         level = logging.ERROR if state.failures == 1 else logging.WARNING
