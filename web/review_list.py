@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 
 from shared import utc
+from shared.reviews import HIGHEST
 from web.display_text import without_bidi_controls
 
 ANONYMOUS = "Anonymous"
@@ -42,9 +43,9 @@ def utc_fallback(created_at: str) -> str:
 
 def stars(rating: int) -> str:
     """Filled and empty stars for the eye, "Rated 4 out of 5" for screen readers."""
-    rating = max(0, min(5, int(rating or 0)))
-    return (f'<span class="stars" role="img" aria-label="Rated {rating} out of 5">'
-            f'{"★" * rating}<span class="off">{"★" * (5 - rating)}</span></span>')
+    rating = max(0, min(HIGHEST, int(rating or 0)))
+    return (f'<span class="stars" role="img" aria-label="Rated {rating} out of {HIGHEST}">'
+            f'{"★" * rating}<span class="off">{"★" * (HIGHEST - rating)}</span></span>')
 
 
 OWNER_REPLY_LABEL = "Reply from the owner"

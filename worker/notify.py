@@ -43,6 +43,7 @@ from typing import Callable, Mapping, Protocol
 from shared import utc
 from shared.config import Config
 from shared.db import connect, read_transaction
+from shared.reviews import HIGHEST
 from worker.errors import WorkerError
 from worker.fsutil import write_text_atomic
 
@@ -132,7 +133,7 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 def summary_line(batch: Batch) -> str:
     reviews = "1 new review" if batch.count == 1 else f"{batch.count:,} new reviews"
     low = f", {batch.low_count:,} low (1-2)" if batch.low_count else ""
-    return f"{reviews}, average {batch.average:.2f} / 5{low}"
+    return f"{reviews}, average {batch.average:.2f} / {HIGHEST}{low}"
 
 
 def low_items(batch: Batch, include_names: bool) -> list[dict]:
@@ -151,7 +152,7 @@ def render_text(batch: Batch, include_names: bool, escape: Callable[[str], str] 
     for item in low_items(batch, include_names):
         who = f" from {escape(item['name']) or 'Anonymous'}" if include_names else ""
         text = escape(item["excerpt"]) if item["excerpt"] else "(no comment)"
-        lines.append(f"- #{item['id']} rated {item['rating']}/5{who}: {text}")
+        lines.append(f"- #{item['id']} rated {item['rating']}/{HIGHEST}{who}: {text}")
     if batch.low_count > len(batch.low):
         lines.append(f"- and {batch.low_count - len(batch.low):,} more low ratings")
     lines.append("Read them all on the owner's page.")
