@@ -18,7 +18,6 @@ at most MAX_FAILURES per client are checked per cool-down.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from shared.logs import q
+from web.http_limits import json_error
 
 log = logging.getLogger("web.login")
 
@@ -102,13 +102,9 @@ class LoginThrottle:
         wait, count, starts = self.failures.attempt(client)
         if wait > 0:
             log.warning("owner login refused client=%s reason=cool_down retry_after_s=%d", q(client), wait)
-            body = json.dumps({"detail": COOLDOWN_MESSAGE.format(minutes=max(1, round(wait / 60)))}).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"retry-after", str(int(wait) + 1).encode()),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
+            # "detail": the key Gradio's login form shows.
+            return await json_error(send, 429, COOLDOWN_MESSAGE.format(minutes=max(1, round(wait / 60))),
+                                    headers=[(b"retry-after", str(int(wait) + 1).encode())], key="detail")
         status = 0
 
         async def watching(message):
