@@ -40,7 +40,6 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,6 +47,7 @@ from typing import Callable
 from shared import utc
 from shared.config import Config
 from shared.db import Store, connect, transaction
+from web.capped_table import CappedTable
 from shared.logs import q
 from shared.reviews import Review
 
@@ -249,8 +249,8 @@ class BotGuard:
         self.config, self.store, self.clock = config, store, clock
         self.key = load_key(config.bot_guard_key_path)
         self.counter = counter_for(store)
-        self._used: OrderedDict[str, float] = OrderedDict()  # nonce -> issue time
-        self._recent: OrderedDict[str, float] = OrderedDict()  # comment fingerprint -> time stored
+        self._used: CappedTable[str, float] = CappedTable(MAX_TRACKED)  # nonce -> time used
+        self._recent: CappedTable[str, float] = CappedTable(MAX_TRACKED)  # comment fingerprint -> time stored
         self._seeded = False
         self._lock = threading.Lock()
 
@@ -291,8 +291,7 @@ class BotGuard:
                     at = utc.parse_db(created_at)
                 except ValueError:
                     continue
-                self._recent[key] = at
-                self._recent.move_to_end(key)
+                self._recent.put(key, at)
         self._seeded = True
 
     def _is_duplicate(self, key: str | None, now: float) -> bool:
@@ -301,11 +300,10 @@ class BotGuard:
         with self._lock:
             if not self._seeded:
                 self._seed()
-            while self._recent:
-                oldest, at = next(iter(self._recent.items()))
-                if now - at < self.config.duplicate_window_seconds and len(self._recent) <= MAX_TRACKED:
+            while (oldest := self._recent.oldest()) is not None:
+                if now - oldest[1] < self.config.duplicate_window_seconds:
                     break
-                self._recent.popitem(last=False)
+                self._recent.drop_oldest()
             return key in self._recent
 
     # --- the one call from the submit handler ---
@@ -337,12 +335,9 @@ class BotGuard:
         review_id = store_review()  # a storage error propagates: nothing was recorded
         with self._lock:
             if nonce is not None:
-                self._used[nonce] = now
-                while len(self._used) > MAX_TRACKED:
-                    self._used.popitem(last=False)
+                self._used.put(nonce, now)
             if key is not None and self.config.duplicate_window_seconds:
-                self._recent[key] = now
-                self._recent.move_to_end(key)
+                self._recent.put(key, now)
         return review_id
 
     def _refuse(self, reason: str, **values) -> Refused:
