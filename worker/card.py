@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from shared.db import Summary
-from shared.reviews import RANGE_TEXT, RATINGS
+from shared.reviews import RANGE_TEXT, RATINGS, WITHHELD_NAME_TEXT
 from worker.parquet import DATA_DIR, SHARD_ROWS
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest
@@ -49,8 +49,8 @@ def _privacy_text(*, private: bool, names: str) -> str:
              "moderation (status, public reply). They hold no IP "
              "address, e-mail, account, cookie or device data.")
     if names == BLANK:
-        state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is NULL in every file of "
-                 "this dataset (the database, the CSV and the Parquet files). A restore from this dataset brings "
+        state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is empty in every file of "
+                 f"this dataset ({WITHHELD_NAME_TEXT}). A restore from this dataset brings "
                  "back every review, its rating, time and comments, but **not the names**: they exist only in the "
                  "form's own database.")
     elif private:
@@ -68,7 +68,7 @@ def render_card(repo_id: str, info: BackupManifest, summary: Summary, *, license
     average = f"{summary.average:.2f}" if summary.average is not None else "-"
     counts = " | ".join(str(n) for n in summary.counts)
     scale = " | ".join(str(r) for r in RATINGS)
-    name_note = " (withheld here: always NULL)" if names == BLANK else ""
+    name_note = f" (withheld here: {WITHHELD_NAME_TEXT})" if names == BLANK else ""
     return f"""---
 pretty_name: Feedback form reviews
 license: {license_id}
