@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import secrets
 import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import utc
 from shared.csv_export import guard_cell
 from shared.db import ReviewFilter, connect, filtered_ids_sql, read_transaction
 from shared.fsutil import atomic_write
@@ -46,10 +46,10 @@ def zone_name(zone: ZoneInfo | timezone) -> str:
 
 def _local_iso(created_at: str, zone) -> str:
     try:
-        t = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
+        at = utc.parse_db(created_at)
+    except ValueError:
         return str(guard_cell(created_at or ""))
-    return t.astimezone(zone).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="seconds")
 
 
 def _rows(db_path: Path, f: ReviewFilter, zone) -> Iterator[list]:
@@ -116,7 +116,7 @@ def write_owner_export(db_path: Path, folder: Path, f: ReviewFilter, *, fmt: str
         remove_old(folder)
     target_dir = folder / secrets.token_hex(16)
     target_dir.mkdir(mode=0o700)
-    target = target_dir / time.strftime(f"reviews-%Y%m%d-%H%M%S.{fmt}", time.gmtime())
+    target = target_dir / f"reviews-{utc.stamp()}.{fmt}"
     write = _write_csv if fmt == "csv" else _write_xlsx
     try:
         atomic_write(target, lambda tmp: write(tmp, _rows(db_path, f, owner_zone(zone_name_sent))), mode=0o600)

@@ -18,14 +18,15 @@ from pathlib import Path
 
 from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
 from shared.fsutil import atomic_write
+from shared.reviews import WITHHELD_NAME_SQL
 from worker.manifest import BackupManifest
 from worker.privacy import BLANK, KEEP
 from worker.snapshot import SnapshotError, integrity_check
 
 
 def select_list(names: str) -> str:
-    """The backup's columns for a SELECT from `reviews`, the name NULL when names are withheld."""
-    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
+    """The backup's columns for a SELECT from `reviews`, the name withheld (NULL) when names are."""
+    return ", ".join(f"{WITHHELD_NAME_SQL} AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
 
 
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
