@@ -14,8 +14,10 @@ from datetime import date
 
 import pytest
 
-from shared.db import (SCHEMA_VERSION, ReviewFilter, _MIGRATIONS, count_reviews, find_reviews, insert_review,
-                       open_store_db, transaction)
+from shared.db import transaction
+from shared.owner_search import ReviewFilter, count_reviews, find_reviews
+from shared.schema import SCHEMA_VERSION, _MIGRATIONS, open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from web.admin import write_export
 from web.owner_summary import FilterError, parse_filter, summarize

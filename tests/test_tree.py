@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from shared.db import BACKUP_COLUMNS, COLUMNS, connect, open_store_db, read_summary, transaction
+from shared.db import connect, transaction
+from shared.schema import BACKUP_COLUMNS, COLUMNS, open_store_db
+from shared.store import read_summary
 from worker import parquet
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Callable
 
 from shared.config import Config
-from shared.db import Store, connect, transaction
+from shared.db import connect, transaction
+from shared.store import Store
 from shared.logs import q
 from shared.reviews import Review
 

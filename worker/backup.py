@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from shared.config import Config
-from shared.db import connect, read_summary
+from shared.db import connect
+from shared.store import read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest, utc_now_iso

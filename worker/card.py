@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from shared.db import Summary
+from shared.store import Summary
 from worker.parquet import DATA_DIR, SHARD_ROWS
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest

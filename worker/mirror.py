@@ -33,7 +33,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import BACKUP_COLUMNS, Summary, attached, connect, read_summary, transaction
+from shared.db import attached, connect, transaction
+from shared.schema import BACKUP_COLUMNS
+from shared.store import Summary, read_summary
 from worker.errors import WorkerError
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Iterator
 
 from shared.config import Config
-from shared.db import Summary, connect, ensure_schema, read_summary, transaction
+from shared.db import connect, transaction
+from shared.schema import ensure_schema
+from shared.store import Summary, read_summary
 from shared.moderation import erase_traces
 from shared.logs import q
 from worker.errors import WorkerError, is_backup_defect

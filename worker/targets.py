@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.db import Summary, connect
+from shared.db import connect, placeholders
+from shared.store import Summary
 from worker.errors import WorkerError
 from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
@@ -86,7 +87,7 @@ def _holds_any(db_file: Path, ids: set[int]) -> bool:
         wanted = sorted(ids)
         for k in range(0, len(wanted), 500):
             part = wanted[k:k + 500]
-            if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({', '.join('?' * len(part))}) LIMIT 1",
+            if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({placeholders(len(part))}) LIMIT 1",
                             part).fetchone():
                 return True
         return False

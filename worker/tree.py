@@ -40,7 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
-from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
+from shared.db import attached, connect, transaction
+from shared.schema import BACKUP_COLUMNS
+from shared.store import read_summary
 from worker import parquet
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
