@@ -10,7 +10,7 @@ corrupt the file), and a journal size limit so the -wal file shrinks back after
 a checkpoint.
 
 Also here, because every module that writes SQL needs them: `placeholders(n)` for an
-`IN (...)` list of parameters and `like_pattern(text)` for a LIKE that matches the text
+`IN (...)` list of parameters (`in_chunks` keeps each list short) and `like_pattern(text)` for a LIKE that matches the text
 literally. Values always travel as parameters, never in the SQL text.
 
 The schema and its migrations are in shared/schema.py, the reads and writes the pages
@@ -23,10 +23,11 @@ import sqlite3
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 BUSY_TIMEOUT_MS = 10_000
 JOURNAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -116,6 +117,17 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")  # read-only: ending it is all that is needed, whatever happened
+
+
+# Values per IN list: SQLite before 3.32 refuses more than 999 parameters in one statement,
+# and a statement may carry a few more besides the list.
+IN_LIST_MAX = 500
+
+
+def in_chunks(values: Sequence[T], size: int = IN_LIST_MAX) -> Iterator[Sequence[T]]:
+    """`values` in slices of at most `size`, one IN list each."""
+    for k in range(0, len(values), size):
+        yield values[k:k + size]
 
 
 def placeholders(n: int) -> str:

@@ -1,5 +1,5 @@
 """The reviews store's schema: its columns and statuses, the migrations that build it, and the
-two derived things only the schema's own rules may write (the write counter, the search index).
+derived things only the schema's own rules may write (the write counter, the search index).
 
 A database carries its version in PRAGMA user_version; `ensure_schema` runs the missing
 migrations in one write transaction, so any process may open a store first (the web, the
@@ -250,3 +250,10 @@ def rebuild_search_index(conn: sqlite3.Connection) -> None:
     the rows hold. A store from before migration 3 has no index: nothing to do."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reviews_fts'").fetchone():
         conn.execute(_REBUILD_SEARCH_INDEX)
+
+
+def merge_search_index(conn: sqlite3.Connection) -> None:
+    """Merge every FTS5 segment into one ('optimize'). A delete only appends a "delete" marker
+    in a new segment; the older ones hold the deleted review's words until they are merged.
+    The caller holds the write transaction (shared.moderation retries it when locked)."""
+    conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")

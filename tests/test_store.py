@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from shared.db import StoreError, attached, connect, like_pattern, placeholders, transaction
+from shared.db import StoreError, attached, connect, in_chunks, like_pattern, placeholders, transaction
 from shared.schema import SCHEMA_VERSION, ensure_schema, open_store_db, uncounted
 from shared.store import Store, insert_review, read_summary
 from shared.reviews import Review
@@ -252,6 +252,11 @@ def test_in_lists_and_like_patterns_match_the_values_literally(tmp_path):
     assert placeholders(3) == "?, ?, ?"
     got = conn.execute(f"SELECT id FROM reviews WHERE id IN ({placeholders(2)}) ORDER BY id", ids[1:3]).fetchall()
     assert [r[0] for r in got] == ids[1:3]
+    many = list(range(-1000, 0)) + ids  # more than one IN list may carry
+    assert [len(part) for part in in_chunks(many)] == [500, 500, 6]
+    found = [r[0] for part in in_chunks(many)
+             for r in conn.execute(f"SELECT id FROM reviews WHERE id IN ({placeholders(len(part))})", part)]
+    assert found == ids
 
     def like(text: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT comments FROM reviews WHERE comments LIKE ? ESCAPE '\\' "

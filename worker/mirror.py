@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import attached, connect, transaction
-from shared.schema import BACKUP_COLUMNS
+from shared.schema import BACKUP_COLUMNS, merge_search_index
 from shared.store import Summary, read_summary
 from worker.errors import WorkerError
 from worker.fsutil import replace_durably, write_text_atomic
@@ -97,13 +97,8 @@ def _erase_deleted_traces(path: Path) -> None:
         except sqlite3.OperationalError:
             return  # a database from before tombstones
         conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with transaction(conn):
+            merge_search_index(conn)
     finally:
         conn.close()
 

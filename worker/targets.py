@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.db import connect, placeholders
+from shared.db import connect, in_chunks, placeholders
 from shared.store import Summary
 from worker.errors import WorkerError
 from worker.fsutil import fsync_dir, link_or_copy, replace_durably
@@ -85,8 +85,7 @@ def _holds_any(db_file: Path, ids: set[int]) -> bool:
     conn = connect(db_file, readonly=True)
     try:
         wanted = sorted(ids)
-        for k in range(0, len(wanted), 500):
-            part = wanted[k:k + 500]
+        for part in in_chunks(wanted):
             if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({placeholders(len(part))}) LIMIT 1",
                             part).fetchone():
                 return True
