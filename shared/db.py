@@ -10,8 +10,9 @@ corrupt the file), and a journal size limit so the -wal file shrinks back after
 a checkpoint.
 
 Also here, because every module that writes SQL needs them: `placeholders(n)` for an
-`IN (...)` list of parameters (`in_chunks` keeps each list short) and `like_pattern(text)` for a LIKE that matches the text
-literally. Values always travel as parameters, never in the SQL text.
+`IN (...)` list of parameters (`in_chunks` keeps each list short) and `like_pattern(text)`
+for a LIKE that matches the text literally. Values always travel as parameters, never in
+the SQL text.
 
 The schema and its migrations are in shared/schema.py, the reads and writes the pages
 make in shared/store.py, the owner's search in shared/owner_search.py.
