@@ -41,6 +41,7 @@ from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import attached, connect, transaction
+from shared.reviews import WITHHELD_NAME_SQL
 from shared.schema import BACKUP_COLUMNS
 from shared.store import read_summary
 from worker import parquet
@@ -122,7 +123,7 @@ def _connect_file(path: Path) -> sqlite3.Connection:
 
 
 def _select_list(names: str) -> str:
-    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
+    return ", ".join(f"{WITHHELD_NAME_SQL} AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
 
 
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
