@@ -37,7 +37,8 @@ os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="bench-hf-home-"))
 
 from huggingface_hub import HfApi  # noqa: E402
-from shared.db import insert_review, open_store_db  # noqa: E402
+from shared.schema import open_store_db  # noqa: E402
+from shared.store import insert_review  # noqa: E402
 from shared.reviews import Review  # noqa: E402
 from tests.container_images import FuseMount  # noqa: E402
 from tests.hubserver import HubServer  # noqa: E402

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import OUT, PYTHON, median, run_measured, table
 from bench.make_db import cached_db
 from shared.csv_export import EXPORT_SQL, guard_cell, range_sql, write_reviews_csv
-from shared.db import COLUMNS, connect
+from shared.db import connect
+from shared.schema import COLUMNS
 from worker.shards import SHARD_ROWS
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"

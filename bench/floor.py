@@ -83,7 +83,7 @@ def guard_cost_us(data_dir: Path, calls: int = 2000) -> float:
     from random import Random
 
     from shared.config import load_config
-    from shared.db import Store
+    from shared.store import Store
     from shared.reviews import validate
     from web.bot_guard import BotGuard, PageFields
 

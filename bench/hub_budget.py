@@ -36,7 +36,8 @@ os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf-home-"))
 from huggingface_hub import HfApi  # noqa: E402
 
 from shared.config import DEFAULT_COMMITS_PER_HOUR, DEFAULT_SQUASH_AFTER_COMMITS, load_config  # noqa: E402
-from shared.db import insert_review, open_store_db  # noqa: E402
+from shared.schema import open_store_db  # noqa: E402
+from shared.store import insert_review  # noqa: E402
 from shared.reviews import Review  # noqa: E402
 from tests.hub_fixtures import HUB_TOKEN, HUB_TOKENS, FakeClock  # noqa: E402
 from tests.hubserver import HubServer  # noqa: E402

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import make_db
 from bench._common import OUT, PYTHON, run_measured, table
-from shared.db import COLUMNS, open_store_db, transaction
+from shared.db import transaction
+from shared.schema import COLUMNS, open_store_db
 
 REPO = "alice/bench-incremental"
 TOKEN = "tok-write"

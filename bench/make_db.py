@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/make_db.py PATH --rows N [--seed S] [--mode fast|triggers] [--force]
 
-The schema comes from `shared.db.open_store_db` (tables, triggers, user_version,
+The schema comes from `shared.schema.open_store_db` (tables, triggers, user_version,
 WAL). In the default `fast` mode the three triggers are dropped, the rows are
 bulk-inserted with executemany in big transactions, then `review_stats` and
 `meta.changes` are backfilled with the migration's own statements and the
 triggers re-created as `open_store_db` made them: the end state is what the app
-would have after N submits (checked at the end with `shared.db.read_summary`
+would have after N submits (checked at the end with `shared.store.read_summary`
 against COUNT/GROUP BY; `--mode triggers` inserts with the triggers firing, for
 comparison: same rows, same totals).
 
@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import OUT
-from shared import db as shared_db
+from shared import db, schema, store
 
 # 2: schema v2 (column `rating`); a cached v1 build would not match the code.
 # 3/4: schema v3 (FTS5 index, per-day totals with id bounds, created_at index).
@@ -128,10 +128,10 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    shared_db.open_store_db(tmp).close()  # the project's schema, triggers, WAL, user_version
+    schema.open_store_db(tmp).close()  # the project's schema, triggers, WAL, user_version
     # A fresh connection: on the one that ran the v2 migration (ALTER TABLE ... RENAME COLUMN),
     # SQLite 3.40 refuses the wal_checkpoint after the journal-mode switch below ("table is locked").
-    conn = shared_db.connect(tmp)
+    conn = db.connect(tmp)
     triggers = trigger_sql(conn)
     # Speed for the build only: no fsync; the journal mode goes back to WAL at the end.
     conn.execute("PRAGMA synchronous = OFF")
@@ -158,7 +158,7 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
         conn.execute("UPDATE review_stats SET public_n = (SELECT COUNT(*) FROM reviews "
                      "WHERE rating = review_stats.rating AND status = 'public')")
         conn.execute("UPDATE meta SET value = (SELECT COUNT(*) FROM reviews) WHERE key = 'changes'")
-        for sql in shared_db.DERIVED_V3_BACKFILL:  # the FTS index and the per-day totals
+        for sql in schema.DERIVED_V3_BACKFILL:  # the FTS index and the per-day totals
             conn.execute(sql)
         for _, sql in triggers:
             conn.execute(sql)
@@ -169,12 +169,12 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     # A fresh connection for the checkpoint: after the journal-mode switch, the one that
     # wrote through the FTS5 table gets "database table is locked" (FTS5's cached statements).
     conn.close()
-    conn = shared_db.connect(tmp)
+    conn = db.connect(tmp)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     t_done = time.perf_counter()
 
     # --- checks: the end state the app would produce
-    summary = shared_db.read_summary(conn)
+    summary = store.read_summary(conn)
     by_rating = dict(conn.execute("SELECT rating, COUNT(*) FROM reviews GROUP BY rating").fetchall())
     expected_counts = tuple(by_rating.get(r, 0) for r in range(1, 6))
     assert summary.counts == expected_counts, (summary.counts, expected_counts)
@@ -182,10 +182,10 @@ def build(path: Path, rows: int, seed: int = 1, mode: str = "fast", quiet: bool 
     seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'reviews'").fetchone()
     assert rows == 0 or (seq and seq[0] == rows), seq
     ref_path = tmp.with_name(tmp.name + ".ref")
-    ref = shared_db.open_store_db(ref_path)
+    ref = schema.open_store_db(ref_path)
     try:
         assert _schema(ref) == _schema(conn), "schema differs from a fresh open_store_db database"
-        assert shared_db.schema_version(ref) == shared_db.schema_version(conn)
+        assert schema.schema_version(ref) == schema.schema_version(conn)
     finally:
         ref.close()
         for suffix in ("", "-wal", "-shm"):

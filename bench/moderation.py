@@ -6,7 +6,7 @@ rewrite costs.
 
 For each size, on a private copy of the bench database (bench/make_db.py, cached in bench/out):
 1. hide: shared.moderation.hide of the newest public review, then the public page's own reads
-   (shared.db.latest_reviews + read_summary().public(), on another connection as the web's) until
+   (shared.store.latest_reviews + read_summary().public(), on another connection as the web's) until
    the review is gone from them: the hide's commit plus one page load (nothing is cached).
    Baseline: before this work there was no hide; the "page load" column alone is the floor.
 2. erase: shared.moderation.delete of one review (row, tombstone, FTS 'optimize', secure_delete,
@@ -54,7 +54,8 @@ def holds(path: Path) -> bool:
 
 def plant(db: Path) -> int:
     """The review to erase: an old one, in the middle of the table (its shard is a full one)."""
-    from shared.db import open_store_db, transaction
+    from shared.db import transaction
+    from shared.schema import open_store_db
     conn = open_store_db(db)
     try:
         mid = conn.execute("SELECT MAX(id) / 2 FROM reviews").fetchone()[0]
@@ -69,7 +70,8 @@ def plant(db: Path) -> int:
 
 def bench_hide(db: Path) -> tuple[float, float, float]:
     from shared import moderation as mod
-    from shared.db import connect, latest_reviews, read_summary, read_transaction
+    from shared.db import connect, read_transaction
+    from shared.store import latest_reviews, read_summary
     owner, web = connect(db), connect(db)
     try:
         victim = latest_reviews(web, 1)[0][0]
@@ -100,7 +102,8 @@ def bench_erase(db: Path, victim: int, *, submits: bool = False) -> tuple[float,
     import threading
 
     from shared import moderation as mod
-    from shared.db import insert_review, open_store_db
+    from shared.schema import open_store_db
+    from shared.store import insert_review
     from shared.reviews import Review
     conn = open_store_db(db)
     waits: list[float] = []
@@ -186,7 +189,8 @@ def bench_target(rows: int, work: Path, hub: str | None) -> dict:
 
 
 def bench_rewrite(rows: int, work: Path, hub_srv, points: int) -> dict:
-    from shared.db import open_store_db, insert_review
+    from shared.schema import open_store_db
+    from shared.store import insert_review
     from shared.reviews import Review
     from worker import erase_history
     from worker.backup import Backup

@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")  # as web/__main__.py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.db import Summary
+from shared.store import Summary
 from shared.reviews import Review
 
 ROWS = [(1000 - i, f"2025-01-01T12:00:{i:02d}.000Z", f"Person {i}", 1 + i % 5,

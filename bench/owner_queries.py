@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.make_db import cached_db
-from shared import db
+from shared import db, owner_search, schema, store
 from shared.reviews import Review
 from web.owner_summary import summarize
 
@@ -56,7 +56,7 @@ def like_offset_search(conn, *, query: str = "", limit: int = 50, offset: int = 
         rows = conn.execute(
             "SELECT id, created_at, name, rating, comments FROM reviews ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset)).fetchall()
-        return rows, db.read_summary(conn).total
+        return rows, store.read_summary(conn).total
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     where = "WHERE name LIKE ?1 ESCAPE '\\' OR comments LIKE ?1 ESCAPE '\\'"
     rows = conn.execute(
@@ -86,45 +86,45 @@ def measure(rows: int, repeat: int) -> list[tuple]:
     conn = db.connect(path, readonly=True)
     out = []
     try:
-        max_id = db.read_summary(conn).max_id
+        max_id = store.read_summary(conn).max_id
         for label, text in SEARCHES:
-            f = db.ReviewFilter(query=text)
+            f = owner_search.ReviewFilter(query=text)
             old = timed(lambda: like_offset_search(conn, query=text, limit=PAGE), repeat)
-            new = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
+            new = timed(lambda: (owner_search.find_reviews(conn, f, limit=PAGE), owner_search.count_reviews(conn, f)), repeat)
             n_old = like_offset_search(conn, query=text, limit=PAGE)[1]
-            n_new, exact = db.count_reviews(conn, f)
+            n_new, exact = owner_search.count_reviews(conn, f)
             out.append((rows, f"search: {label} ({text!r})", old, new,
                         f"LIKE finds {n_old:,}; FTS {n_new:,}{'' if exact else '+'}"))
         pages = max(1, -(-rows // PAGE))
         deep = min(10_000, pages)
         offset = (deep - 1) * PAGE
         before = max_id - offset + 1  # no deletions in the bench db: ids are 1..rows
-        all_rows = db.ReviewFilter()
+        all_rows = owner_search.ReviewFilter()
         for label, off, cursor in (("page 1", 0, None), (f"page {deep:,}", offset, before)):
             old = timed(lambda: like_offset_search(conn, limit=PAGE, offset=off), repeat)
-            new = timed(lambda: db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor), repeat)
+            new = timed(lambda: owner_search.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor), repeat)
             same = ([r[0] for r in like_offset_search(conn, limit=PAGE, offset=off)[0]]
-                    == [r[0] for r in db.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor)])
+                    == [r[0] for r in owner_search.find_reviews(conn, all_rows, limit=PAGE, before_id=cursor)])
             out.append((rows, f"paging: {label} (OFFSET vs keyset)", old, new, "same rows" if same else "DIFFERENT"))
         group_by = ("SELECT substr(created_at, 1, 10) AS day, COUNT(*), AVG(rating) FROM reviews GROUP BY day")
         dist = "SELECT rating, COUNT(*) FROM reviews GROUP BY rating"
         old = timed(lambda: (conn.execute(group_by).fetchall(), conn.execute(dist).fetchall()), repeat)
         new = timed(lambda: summarize(conn, all_rows), repeat)
         out.append((rows, "summary: per day + 7-day avg + distribution", old, new, "review_days"))
-        month = db.ReviewFilter(ratings=(4, 5), first_day="2024-03-01", last_day="2024-03-31")
+        month = owner_search.ReviewFilter(ratings=(4, 5), first_day="2024-03-01", last_day="2024-03-31")
         count_sql = ("SELECT COUNT(*) FROM reviews WHERE rating IN (4, 5) "
                      "AND created_at >= '2024-03-01' AND created_at < '2024-03-31~'")
         old = timed(lambda: conn.execute(count_sql).fetchone(), repeat)
-        new = timed(lambda: db.count_reviews(conn, month), repeat)
-        agree = conn.execute(count_sql).fetchone()[0] == db.count_reviews(conn, month)[0]
+        new = timed(lambda: owner_search.count_reviews(conn, month), repeat)
+        agree = conn.execute(count_sql).fetchone()[0] == owner_search.count_reviews(conn, month)[0]
         out.append((rows, "filtered count: ratings 4-5, one month", old, new, "same" if agree else "DIFFERENT"))
         for label, f in (("filtered list: ratings 4-5, one month", month),
                          ("filtered list: 'great', rating 1, since 2024-03-01",
-                          db.ReviewFilter(query="great", ratings=(1,), first_day="2024-03-01")),
+                          owner_search.ReviewFilter(query="great", ratings=(1,), first_day="2024-03-01")),
                          ("filtered list: 'slow', until 2023-02-01",
-                          db.ReviewFilter(query="slow", last_day="2023-02-01"))):
-            ms = timed(lambda: (db.find_reviews(conn, f, limit=PAGE), db.count_reviews(conn, f)), repeat)
-            n, exact = db.count_reviews(conn, f)
+                          owner_search.ReviewFilter(query="slow", last_day="2023-02-01"))):
+            ms = timed(lambda: (owner_search.find_reviews(conn, f, limit=PAGE), owner_search.count_reviews(conn, f)), repeat)
+            n, exact = owner_search.count_reviews(conn, f)
             note = "count: many (over budget)" if n is None else f"count {n:,}{'' if exact else '+'}"
             out.append((rows, label + ", page 1 + count", float("nan"), ms, note))
     finally:
@@ -143,7 +143,7 @@ def _insert_us(conn, path: Path, writes: int) -> tuple[float, float]:
     for i in range(writes):
         review = Review(f"Bench {i}", 1 + i % 5, f"a new comment number {i} about the checkout page")
         t = time.perf_counter()
-        db.insert_review(conn, review)
+        store.insert_review(conn, review)
         runs.append((time.perf_counter() - t) * 1e6)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     wal = Path(str(path) + "-wal").stat().st_size
@@ -176,7 +176,7 @@ def index_cost(rows: int, writes: int = WRITES) -> tuple[int, int, float, tuple[
             t = time.perf_counter()
             with db.transaction(conn):
                 conn.execute(fts_sql)
-                for sql in db.DERIVED_V3_BACKFILL:
+                for sql in schema.DERIVED_V3_BACKFILL:
                     conn.execute(sql)
             rebuild = time.perf_counter() - t
         finally:
@@ -209,14 +209,14 @@ def planted(rows: int, reviews: int, words: int, repeat: int) -> list[list]:
         try:
             for label, text in (("planted prefix", "che"), ("planted prefix", "check"),
                                 ("one planted word, exact", sample), ("common word", "great")):
-                f = db.ReviewFilter(query=text)
-                unbudgeted = timed(lambda: db.find_reviews(conn, f, limit=PAGE, budget_seconds=1e9), repeat)
+                f = owner_search.ReviewFilter(query=text)
+                unbudgeted = timed(lambda: owner_search.find_reviews(conn, f, limit=PAGE, budget_seconds=1e9), repeat)
 
                 def budgeted():
                     try:
-                        db.find_reviews(conn, f, limit=PAGE)
+                        owner_search.find_reviews(conn, f, limit=PAGE)
                         return "rows"
-                    except db.SearchTooBroad:
+                    except owner_search.SearchTooBroad:
                         return "narrow it down"
                 outcome = budgeted()
                 ms = timed(budgeted, repeat)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     writes = 20 if args.smoke else WRITES
     if args.planted:
         print(f"sqlite {db.sqlite3.sqlite_version}, {os.cpu_count()} CPUs; median of {args.repeat} warm runs, ms; "
-              f"budget {db.SEARCH_BUDGET_SECONDS} s\n")
+              f"budget {owner_search.SEARCH_BUDGET_SECONDS} s\n")
         print("| rows | search, first page | no budget ms | with the budget ms | the owner gets |")
         print("|---|---|---|---|---|")
         for rows in args.rows:

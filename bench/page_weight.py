@@ -78,7 +78,7 @@ def wait_http(url: str, timeout: float = 90) -> None:
 
 
 def seed(data_dir: Path) -> None:
-    from shared.db import Store
+    from shared.store import Store
     from shared.reviews import validate
     store = Store(data_dir / "reviews.db")
     try:

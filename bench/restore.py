@@ -37,7 +37,8 @@ os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="bench-hf-home-"))
 from bench.make_db import cached_db  # noqa: E402
 from huggingface_hub import HfApi, hf_hub_download  # noqa: E402
 from shared.config import load_config  # noqa: E402
-from shared.db import insert_review, open_store_db  # noqa: E402
+from shared.schema import open_store_db  # noqa: E402
+from shared.store import insert_review  # noqa: E402
 from shared.reviews import Review  # noqa: E402
 from tests.hubserver import HubServer  # noqa: E402
 from worker.backup import Backup  # noqa: E402

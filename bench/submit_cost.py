@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import OUT, table
 from bench.make_db import working_copy
-from shared.db import Store
+from shared.store import Store
 from shared.reviews import validate
 
 

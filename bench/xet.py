@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import OUT
 from bench.make_db import working_copy
-from shared.db import insert_review, open_store_db
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from worker.mirror import Mirror
 from worker.shards import CSV_DIR

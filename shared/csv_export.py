@@ -4,7 +4,7 @@ Used by the worker (the CSV in every backup, from the snapshot) and by the
 owner's page (a download, from the live database), so both files have the
 same format:
 
-- header `COLUMNS` (shared.db.BACKUP_COLUMNS: the review's own five, then the owner's
+- header `COLUMNS` (shared.schema.BACKUP_COLUMNS: the review's own five, then the owner's
   status, reply and reply_at), then one row per review in id order;
 - `id` bare, every other cell quoted (`csv.QUOTE_NONNUMERIC`: the guarded
   columns are strings), LF line ends: the format of every backup so far. Any CSV
@@ -30,8 +30,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from shared.db import BACKUP_COLUMNS as COLUMNS, connect
+from shared.db import connect
 from shared.reviews import WITHHELD_NAME_CSV_SQL
+from shared.schema import BACKUP_COLUMNS as COLUMNS
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Not only the first character. Spreadsheet imports trim or normalise what comes before a

@@ -5,7 +5,7 @@ worker only reads what it leaves (tombstones, the log, erase requests).
 
 - Status: a review is public, hidden (taken down, kept) or pending (pre-moderation:
   waiting for approval). Only public reviews are on the public page and in its figures
-  (the trigger-kept review_stats.public_n, see shared/db.py migration 4).
+  (the trigger-kept review_stats.public_n, see shared/schema.py migration 4).
 - Every action writes one moderation_log row per review: what, when, which review and
   a short detail (the status change, "bulk"); never the review's text, so the log of a
   delete holds nothing the delete meant to remove.
@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from shared import utc
-from shared.db import HIDDEN, PENDING, PUBLIC, ReviewFilter, filtered_ids_sql, transaction
+from shared.db import in_chunks, placeholders, transaction
+from shared.owner_search import ReviewFilter, filtered_ids_sql
+from shared.schema import HIDDEN, PENDING, PUBLIC, merge_search_index
 
 log = logging.getLogger("shared.moderation")
 
@@ -89,16 +91,11 @@ def _ids(ids: Iterable[int]) -> list[int]:
     return sorted(set(out))
 
 
-def _chunks(ids: list[int], n: int = 500):
-    for k in range(0, len(ids), n):
-        yield ids[k:k + n]
-
-
 def _missing(conn: sqlite3.Connection, ids: list[int]) -> list[int]:
     have: set[int] = set()
-    for part in _chunks(ids):
+    for part in in_chunks(ids):
         have.update(r[0] for r in conn.execute(
-            f"SELECT id FROM reviews WHERE id IN ({', '.join('?' * len(part))})", part))
+            f"SELECT id FROM reviews WHERE id IN ({placeholders(len(part))})", part))
     return [i for i in ids if i not in have]
 
 
@@ -120,14 +117,14 @@ def set_status(conn: sqlite3.Connection, action: str, ids: Iterable[int], *, bul
             raise ModerationError(f"No review #{missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
                                                                 else "") + ": nothing was changed.")
         changed: list[tuple[int, str]] = []
-        for part in _chunks(wanted):
-            marks = ", ".join("?" * len(part))
+        for part in in_chunks(wanted):
+            marks = placeholders(len(part))
             rows = conn.execute(f"SELECT id, status FROM reviews WHERE id IN ({marks}) AND status IN "
-                                f"({', '.join('?' * len(froms))})", [*part, *froms]).fetchall()
+                                f"({placeholders(len(froms))})", [*part, *froms]).fetchall()
             changed.extend(rows)
             if rows:
                 ch = [r[0] for r in rows]
-                conn.execute(f"UPDATE reviews SET status = ? WHERE id IN ({', '.join('?' * len(ch))})", [to, *ch])
+                conn.execute(f"UPDATE reviews SET status = ? WHERE id IN ({placeholders(len(ch))})", [to, *ch])
         for old in {s for _, s in changed}:
             _log(conn, action, [i for i, s in changed if s == old], f"{old}->{to}" + (" bulk" if bulk else ""))
     return len(changed)
@@ -178,8 +175,8 @@ def delete(conn: sqlite3.Connection, ids: Iterable[int], *, bulk: bool = False, 
                 raise ModerationError(f"No review #{missing[0]}" + (f" (and {len(missing) - 1} more)"
                                                                     if len(missing) > 1 else "")
                                       + ": nothing was deleted.")
-            for part in _chunks(wanted):
-                marks = ", ".join("?" * len(part))
+            for part in in_chunks(wanted):
+                marks = placeholders(len(part))
                 conn.execute(f"DELETE FROM reviews WHERE id IN ({marks})", part)
             conn.executemany("INSERT OR REPLACE INTO tombstones (review_id) VALUES (?)", [(i,) for i in wanted])
             _log(conn, "delete", wanted, "bulk" if bulk else "")
@@ -219,7 +216,7 @@ def merge_fts_segments(conn: sqlite3.Connection) -> None:
     for attempt in range(MERGE_LOCKED_RETRIES + 1):
         try:
             with transaction(conn):
-                conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")
+                merge_search_index(conn)
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == MERGE_LOCKED_RETRIES:
@@ -264,9 +261,9 @@ def statuses(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, tuple[st
     """status and reply of each of `ids` (the owner's table marks hidden and pending rows)."""
     wanted = [int(i) for i in ids]
     out: dict[int, tuple[str, str | None]] = {}
-    for part in _chunks(wanted):
+    for part in in_chunks(wanted):
         for rid, status, rep in conn.execute(
-                f"SELECT id, status, reply FROM reviews WHERE id IN ({', '.join('?' * len(part))})", part):
+                f"SELECT id, status, reply FROM reviews WHERE id IN ({placeholders(len(part))})", part):
             out[rid] = (status, rep)
     return out
 

@@ -1,6 +1,6 @@
 """Helpers shared by the incremental-backup tests (test_mirror, test_tree, test_incremental)."""
 
-from shared.db import COLUMNS
+from shared.schema import COLUMNS
 from tests.store_support import all_rows
 from worker import shards
 from worker import tree as tree_mod

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from shared.db import COLUMNS, connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import COLUMNS, open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 
 

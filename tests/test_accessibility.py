@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared import moderation
-from shared.db import Store, connect, transaction
+from shared.db import connect, transaction
+from shared.store import Store
 from shared.reviews import validate
 from tests.apprunner import App
 from tests.browser_fixtures import ARTIFACTS

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from worker.backup import Backup
 from worker.hub import HubError

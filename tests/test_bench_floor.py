@@ -4,7 +4,7 @@ it must keep answering with the same outputs as the form, or bench/floor.py meas
 import pytest
 
 from shared.config import load_config
-from shared.db import Store
+from shared.store import Store
 
 pytestmark = pytest.mark.slow  # builds the Gradio page twice
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from shared.config import load_config
-from shared.db import Store, read_summary
+from shared.store import Store, read_summary
 from shared.reviews import validate
 from web import bot_guard
 from web.bot_guard import (FLUSH_SECONDS, TOKEN_MAX_AGE_SECONDS, BotGuard, PageFields, Refused, count_links,

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from shared.db import Store, connect, transaction
+from shared.db import connect, transaction
+from shared.store import Store
 from shared.reviews import validate
 from tests.apprunner import App
 from tests.browser_fixtures import ARTIFACTS

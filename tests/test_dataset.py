@@ -14,7 +14,9 @@ from huggingface_hub import HfApi, hf_hub_download
 
 from shared.config import load_config
 from shared import moderation
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_REPO as REPO
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_config

@@ -11,7 +11,9 @@ from huggingface_hub.errors import RevisionNotFoundError
 
 from shared import moderation as mod
 from shared import utc
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_api, hub_server  # noqa: F401
 from tests.test_erasure import SECRET, holds

@@ -12,7 +12,9 @@ from huggingface_hub import HfApi, hf_hub_download
 
 from shared import moderation as mod
 from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_api, hub_server  # noqa: F401
 from tests.test_hub_sync import REPO, hub_config, target_for

@@ -10,7 +10,8 @@ import unicodedata
 
 from shared.config import load_config
 from shared.csv_export import LEADING_IGNORED, guard_cell, write_reviews_csv
-from shared.db import insert_review, open_store_db
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 
 # What a probe got through before: each in front of = and @.

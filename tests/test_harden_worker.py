@@ -17,7 +17,9 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_REPO as REPO
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_config
@@ -148,7 +150,7 @@ def test_a_hostile_newest_backup_is_restored_without_its_foreign_objects(hub_ser
     attacker_commit(hub_server, hostile_db(tmp_path, origin.db_path, statements))
     fresh = hub_config(tmp_path / "fresh")
     restore(fresh, target)
-    ids = add(fresh, [1, 2, 3, 4, 5], tag="new")  # through shared/db.py, as the form writes
+    ids = add(fresh, [1, 2, 3, 4, 5], tag="new")  # through shared/store.py, as the form writes
     stored = rows(fresh.db_path)
     assert [r[0] for r in stored][-5:] == ids
     assert [r[2] for r in stored][-5:] == [f"new comment {i}" for i in range(5)]

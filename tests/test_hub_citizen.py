@@ -20,7 +20,9 @@ from huggingface_hub import HfApi
 
 from shared import utc
 from shared.config import DEFAULT_COMMITS_PER_HOUR, DEFAULT_SQUASH_AFTER_COMMITS, load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env
 from worker.__main__ import backup_at

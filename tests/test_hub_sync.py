@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
-from shared.db import BACKUP_COLUMNS, connect
+from shared.db import connect
+from shared.schema import BACKUP_COLUMNS
 from tests.apprunner import App, wait_until
 from tests.hub_fixtures import HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN, hub_client_env, hub_config
 from tests.hub_fixtures import HUB_REPO as REPO

@@ -11,7 +11,9 @@ import shutil
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
-from shared.db import connect, open_store_db, read_summary
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import read_summary
 from tests.backup_tree_support import shard_names as shards
 from tests.backup_tree_support import use_small_shards
 from tests.hub_fixtures import HUB_TOKEN

@@ -2,7 +2,9 @@
 
 import shutil
 
-from shared.db import connect, insert_review, open_store_db, read_summary
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review, read_summary
 from shared.reviews import Review
 from tests.store_support import all_rows
 from worker.merge import merge_backup_into

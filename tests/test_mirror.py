@@ -6,7 +6,9 @@ and answered with a full snapshot."""
 
 import shutil
 
-from shared.db import COLUMNS, connect, insert_review, open_store_db, read_summary, transaction
+from shared.db import connect, transaction
+from shared.schema import COLUMNS, open_store_db
+from shared.store import insert_review, read_summary
 from shared.reviews import Review
 from tests.backup_tree_support import review_rows as rows
 from tests.store_support import add_reviews as add

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from shared import moderation as mod
-from shared.db import (_MIGRATIONS, SCHEMA_VERSION, ReviewFilter, connect, find_reviews, insert_review, latest_reviews,
-                       open_store_db, read_summary)
+from shared.db import connect
+from shared.owner_search import ReviewFilter, find_reviews
+from shared.schema import SCHEMA_VERSION, _MIGRATIONS, open_store_db
+from shared.store import insert_review, latest_reviews, read_summary
 from shared.reviews import Review
 from web import moderation_panel, owner_list, review_list
 

@@ -4,7 +4,9 @@ import json
 import logging
 import threading
 
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN
 from tests.hub_fixtures import HUB_REPO as REPO

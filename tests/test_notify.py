@@ -15,7 +15,9 @@ from email import policy
 import pytest
 
 from shared.config import load_config
-from shared.db import connect, insert_review, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import validate
 from tests.apprunner import free_port
 from tests.notify_servers import SMTP_PASSWORD, SMTP_USER, WEBHOOK_PATH, Receiver, SmtpServer, make_cert

@@ -8,7 +8,8 @@ import os
 import stat
 import time
 
-from shared.db import insert_review, open_store_db
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from web.admin import EXPORT_FOLDER_NAME, write_export
 

@@ -1,8 +1,8 @@
-"""web.owner_list: the owner's table has one column per shared.db COLUMNS, headed and labelled alike."""
+"""web.owner_list: the owner's table has one column per shared.schema COLUMNS, headed and labelled alike."""
 
 import re
 
-from shared.db import COLUMNS
+from shared.schema import COLUMNS
 from web import owner_list
 
 

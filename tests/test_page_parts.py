@@ -10,7 +10,9 @@ from datetime import date
 import pytest
 
 from shared import moderation
-from shared.db import ReviewFilter, insert_review, open_store_db
+from shared.owner_search import ReviewFilter
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import InvalidReview, Review, validate
 from web import charts, share
 from web.form_state import DEFAULT_MESSAGE, MAX_MESSAGE_CHARS, closed_html, read_form_state, set_form_state

@@ -1,6 +1,6 @@
 """Hostile backups: a restored database keeps only the schema we create (worker/schema_guard.py).
 
-Real SQLite files made with shared/db.py, with the objects an attacker with write
+Real SQLite files made with shared/schema.py, with the objects an attacker with write
 access to the dataset would add; after the guard, the form's writes behave.
 """
 
@@ -10,7 +10,9 @@ import sqlite3
 
 import pytest
 
-from shared.db import insert_review, open_store_db
+from shared.db import placeholders
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 from worker.schema_guard import SchemaRefused, expected_schema, normalised_sql, remove_foreign_objects
 
@@ -95,7 +97,7 @@ def test_a_table_of_ours_with_other_columns_is_refused(tmp_path):
         conn.close()
 
 
-def test_the_expected_schema_is_built_by_shared_db_not_listed_here():
+def test_the_expected_schema_is_built_by_shared_schema_not_listed_here():
     ours, columns = expected_schema()
     assert "reviews" in columns and ("table", "reviews") in ours
     assert any(kind == "trigger" for kind, _ in ours)  # the totals triggers, whatever migrations added since
@@ -147,7 +149,7 @@ REDEFINED = {
 def _form_writes_behave(conn: sqlite3.Connection) -> None:
     ids = [insert_review(conn, Review(name=f"after-{r}", rating=r, comments=f"a refund please {r}"))
            for r in range(1, 6)]
-    rows = conn.execute(f"SELECT rating, comments, created_at FROM reviews WHERE id IN ({','.join('?' * 5)}) "
+    rows = conn.execute(f"SELECT rating, comments, created_at FROM reviews WHERE id IN ({placeholders(5)}) "
                         "ORDER BY id", ids).fetchall()
     assert [(r[0], r[1]) for r in rows] == [(r, f"a refund please {r}") for r in range(1, 6)]
     assert all(r[2].startswith(NOW_PREFIX) and not r[2].startswith("2001-") and r[2][4] == "-" for r in rows)
@@ -207,7 +209,7 @@ def test_a_redefined_search_index_is_created_again_from_our_sql(tmp_path):
 
 def test_a_hostile_v1_backup_is_cleaned_after_its_migration(tmp_path):
     """The restore's path for an older backup (worker/restore.py calls guard_and_migrate)."""
-    from shared.db import _MIGRATIONS
+    from shared.schema import _MIGRATIONS
     from worker.schema_guard import guard_and_migrate
 
     path = tmp_path / "v1.db"

@@ -1,4 +1,4 @@
-"""The owner's search has a time budget (shared/db.py find_reviews): planted words cannot make it scan.
+"""The owner's search has a time budget (shared/owner_search.py find_reviews): planted words cannot make it scan.
 
 A real SQLite file with the FTS5 index, and reviews each carrying hundreds of distinct
 words that share a prefix, as an attacker would plant them through the form."""
@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from shared.db import (SEARCH_TOO_BROAD_MESSAGE, ReviewFilter, SearchTooBroad, connect, find_reviews, open_store_db,
-                       transaction)
+from shared.db import connect, transaction
+from shared.owner_search import ReviewFilter, SEARCH_TOO_BROAD_MESSAGE, SearchTooBroad, find_reviews
+from shared.schema import open_store_db
 
 PLANTED_REVIEWS, WORDS_EACH = 400, 400
 

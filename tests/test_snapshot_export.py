@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shared.db import connect, insert_review, open_store_db, read_summary
+from shared.db import connect
+from shared.schema import open_store_db
+from shared.store import insert_review, read_summary
 from shared.reviews import Review
 from shared.csv_export import guard_cell, write_reviews_csv as export_csv
 from worker.snapshot import integrity_check, take_snapshot
@@ -20,7 +22,8 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 INSERTER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from shared.db import open_store_db, insert_review
+    from shared.schema import open_store_db
+    from shared.store import insert_review
     from shared.reviews import Review
     conn = open_store_db({path!r})
     deadline = time.monotonic() + {seconds}

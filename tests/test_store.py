@@ -7,8 +7,9 @@ import textwrap
 
 import pytest
 
-from shared.db import (SCHEMA_VERSION, Store, StoreError, attached, connect, ensure_schema, insert_review, open_store_db,
-                       read_summary, transaction)
+from shared.db import StoreError, attached, connect, in_chunks, like_pattern, placeholders, transaction
+from shared.schema import SCHEMA_VERSION, ensure_schema, open_store_db, uncounted
+from shared.store import Store, insert_review, read_summary
 from shared.reviews import Review
 
 
@@ -53,7 +54,7 @@ def test_a_seed_database_is_migrated_with_its_reviews(tmp_path):
 
 def test_a_version_1_database_is_migrated_to_the_rating_column(tmp_path):
     """A v1 database (column `review`, triggers naming it) keeps its rows, ids and totals."""
-    from shared.db import _MIGRATIONS
+    from shared.schema import _MIGRATIONS
 
     path = tmp_path / "v1.db"
     v1 = sqlite3.connect(path, isolation_level=None)
@@ -121,7 +122,8 @@ def test_store_latest_is_newest_first(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from shared.db import open_store_db, insert_review
+    from shared.schema import open_store_db
+    from shared.store import insert_review
     from shared.reviews import Review
     conn = open_store_db({path!r})
     for i in range({n}):
@@ -241,3 +243,67 @@ def test_the_factory_closes_the_connection_when_the_schema_step_fails(tmp_path):
         connect(tmp_path / "r.db", schema=refuse)
     with pytest.raises(sqlite3.ProgrammingError):  # closed
         opened[0].execute("SELECT 1")
+
+
+def test_in_lists_and_like_patterns_match_the_values_literally(tmp_path):
+    conn = open_store_db(tmp_path / "r.db")
+    texts = ["100% sure", "100 percent sure", "snake_case", "snakeXcase", "back\\slash", "backslash"]
+    ids = [insert_review(conn, Review("n", 3, t)) for t in texts]
+    assert placeholders(3) == "?, ?, ?"
+    got = conn.execute(f"SELECT id FROM reviews WHERE id IN ({placeholders(2)}) ORDER BY id", ids[1:3]).fetchall()
+    assert [r[0] for r in got] == ids[1:3]
+    many = list(range(-1000, 0)) + ids  # more than one IN list may carry
+    assert [len(part) for part in in_chunks(many)] == [500, 500, 6]
+    found = [r[0] for part in in_chunks(many)
+             for r in conn.execute(f"SELECT id FROM reviews WHERE id IN ({placeholders(len(part))})", part)]
+    assert found == ids
+
+    def like(text: str) -> list[str]:
+        return [r[0] for r in conn.execute("SELECT comments FROM reviews WHERE comments LIKE ? ESCAPE '\\' "
+                                           "ORDER BY id", (like_pattern(text),))]
+    assert like("0%") == ["100% sure"]  # % is a percent sign, not "anything"
+    assert like("e_c") == ["snake_case"]  # _ is an underscore, not "any one character"
+    assert like("k\\s") == ["back\\slash"]
+    assert like("SURE") == ["100% sure", "100 percent sure"]  # LIKE's own case rule stays
+    conn.close()
+
+
+def test_blanked_names_are_not_counted_as_writes_and_leave_the_search_index(tmp_path):
+    """worker.privacy.blank_names: the copy keeps the snapshot's fingerprint (its manifest is the
+    mirror's) although every name was rewritten, and no name is found through the index."""
+    from worker.privacy import blank_names
+
+    src = tmp_path / "snap.db"
+    conn = open_store_db(src)
+    for name in ("Ada Lovelace", None, "Grace Hopper"):
+        insert_review(conn, Review(name, 4, "kind words"))
+    before = read_summary(conn)
+    conn.close()
+    blank_names(src, tmp_path / "blank.db")
+    copy = connect(tmp_path / "blank.db", readonly=True)
+    assert read_summary(copy).fingerprint == before.fingerprint
+    assert read_summary(copy).counts == before.counts
+    assert [r[0] for r in copy.execute("SELECT name FROM reviews")] == [None, None, None]
+    assert copy.execute("SELECT COUNT(*) FROM reviews_fts WHERE reviews_fts MATCH 'lovelace OR hopper'"
+                        ).fetchone()[0] == 0
+    assert copy.execute("SELECT COUNT(*) FROM reviews_fts WHERE reviews_fts MATCH 'kind'").fetchone()[0] == 3
+    copy.close()
+    raw = (tmp_path / "blank.db").read_bytes().lower()  # nor in an old index segment (terms lowercased)
+    assert b"lovelace" not in raw and b"hopper" not in raw
+
+
+def test_uncounted_writes_need_a_transaction_and_a_rolled_back_block_changes_nothing(tmp_path):
+    conn = open_store_db(tmp_path / "r.db")
+    insert_review(conn, Review("a", 2, "x"))
+    with pytest.raises(StoreError), uncounted(conn):
+        pass
+    before = read_summary(conn)
+    with pytest.raises(RuntimeError), transaction(conn), uncounted(conn):
+        conn.execute("UPDATE reviews SET name = NULL")
+        raise RuntimeError("boom")
+    assert read_summary(conn) == before
+    assert conn.execute("SELECT name FROM reviews").fetchone()[0] == "a"
+    with transaction(conn), uncounted(conn):
+        conn.execute("UPDATE reviews SET name = NULL")
+    assert read_summary(conn).fingerprint == before.fingerprint
+    conn.close()

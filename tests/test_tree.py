@@ -9,7 +9,9 @@ import stat
 
 import pytest
 
-from shared.db import BACKUP_COLUMNS, COLUMNS, connect, open_store_db, read_summary, transaction
+from shared.db import connect, transaction
+from shared.schema import BACKUP_COLUMNS, COLUMNS, open_store_db
+from shared.store import read_summary
 from worker import tree as tree_mod
 from shared.csv_export import write_reviews_csv as export_csv
 from tests.backup_tree_support import review_rows as rows

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared import utc
-from shared.db import insert_review, open_store_db
+from shared.schema import open_store_db
+from shared.store import insert_review
 from shared.reviews import Review
 
 AT = 1763632800.0  # 2025-11-20T10:00:00Z

@@ -5,13 +5,14 @@ import sqlite3
 
 import pyarrow.parquet as pq
 
-from shared.db import open_store_db, transaction
+from shared.db import transaction
+from shared.schema import open_store_db
 from worker.card import render_card
 from worker.manifest import BackupManifest
 from worker.mirror import Mirror
 from worker.privacy import BLANK
 from worker.tree import BASE_FILE, DELTA_FILE, Tree
-from shared.db import Summary
+from shared.store import Summary
 
 
 def _add(db, names):

@@ -136,7 +136,7 @@ def main() -> int:
 
     import uvicorn
 
-    from shared.db import Store
+    from shared.store import Store
     from web.gate import wait_for_worker
 
     if config.wait_for_worker:

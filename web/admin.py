@@ -33,8 +33,10 @@ import gradio as gr
 
 from shared import utc
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
+from shared.db import read_transaction
+from shared.owner_search import ReviewFilter, SearchTooBroad, count_reviews, find_reviews
 from shared.reviews import RATINGS
-from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
+from shared.store import Store, read_summary
 from web import bot_guard, charts, moderation_panel, owner_list, share, style
 from web.form_state import MAX_MESSAGE_CHARS, read_form_state, set_form_state
 from web.owner_export import owner_zone, write_owner_export, zone_name

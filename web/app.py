@@ -28,7 +28,8 @@ from typing import Any
 import gradio as gr
 
 from shared.config import Config
-from shared.db import Store, Summary, read_transaction
+from shared.db import read_transaction
+from shared.store import Store, Summary
 from shared.logs import q
 from shared.reviews import (HIGHEST, LOWEST, MAX_COMMENTS_CHARS, MAX_NAME_CHARS, RANGE_TEXT, RATINGS, InvalidReview,
                             validate)

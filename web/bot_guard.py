@@ -46,7 +46,8 @@ from typing import Callable
 
 from shared import utc
 from shared.config import Config
-from shared.db import Store, connect, transaction
+from shared.db import connect, transaction
+from shared.store import Store
 from web.capped_table import CappedTable
 from shared.logs import q
 from shared.reviews import Review

@@ -23,7 +23,10 @@ import gradio as gr
 
 from shared import moderation as mod
 from shared.config import Config
-from shared.db import PUBLIC, ReviewFilter, Store, read_transaction
+from shared.db import read_transaction
+from shared.owner_search import ReviewFilter
+from shared.schema import PUBLIC
+from shared.store import Store
 
 log = logging.getLogger("web.moderation_panel")
 

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import utc
 from shared.csv_export import guard_cell
-from shared.db import ReviewFilter, connect, filtered_ids_sql, read_transaction
+from shared.db import connect, read_transaction
 from shared.fsutil import atomic_write
+from shared.owner_search import ReviewFilter, filtered_ids_sql
 
 FORMATS = ("csv", "xlsx")
 # After the review: the owner's moderation (public / hidden / pending) and public reply, as in the backup CSV.

@@ -9,12 +9,12 @@ only when asked for.
 
 from __future__ import annotations
 
-from shared.db import COLUMNS
+from shared.schema import COLUMNS
 from web.display_text import without_bidi_controls
 from web.review_list import escape, stars, utc_fallback
 
 EMPTY_HTML = '<p class="empty">{text}</p>'
-# The table's columns are shared.db's COLUMNS, each with its heading (also the cell's label in the
+# The table's columns are shared.schema's COLUMNS, each with its heading (also the cell's label in the
 # card-per-review layout on a phone) and CSS class. A new column without a heading fails at import.
 COLUMN_HEADINGS = {"id": ("Id", "col-id"), "created_at": ("When", "col-when"), "name": ("Name", "col-name"),
                    "rating": ("Rating", "col-rating"), "comments": ("Comment", "col-comment")}

@@ -1,7 +1,7 @@
 """The owner's summary: the filter the owner picks, checked, and the charts' data for it.
 
 Charts read `review_days` (reviews per UTC day and rating, kept by triggers; see
-shared/db.py migration 3), never the reviews table: at 1M reviews over two years
+shared/schema.py migration 3), never the reviews table: at 1M reviews over two years
 that is ~3,650 rows instead of a million. Days are UTC days.
 """
 
@@ -13,8 +13,9 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from shared.db import ReviewFilter, day_bounds, reviews_per_day
+from shared.owner_search import ReviewFilter
 from shared.reviews import HIGHEST, RANGE_TEXT, RATINGS
+from shared.store import day_bounds, reviews_per_day
 
 ROLLING_DAYS = 7
 # A date before the form existed or years ahead is a typo, not a question.

@@ -29,8 +29,9 @@ from typing import Callable
 
 from shared import utc
 from shared.config import Config
-from shared.db import connect, read_summary
+from shared.db import connect
 from shared.fsutil import write_text_atomic
+from shared.store import read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
 from worker.manifest import BackupManifest

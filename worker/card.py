@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from shared.db import Summary
 from shared.reviews import RANGE_TEXT, RATINGS, WITHHELD_NAME_TEXT
+from shared.store import Summary
 from worker import shards
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest

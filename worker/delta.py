@@ -16,7 +16,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
+from shared.db import attached, connect, transaction
+from shared.schema import BACKUP_COLUMNS
+from shared.store import read_summary
 from shared.fsutil import atomic_write
 from shared.reviews import WITHHELD_NAME_SQL
 from worker.manifest import BackupManifest

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from shared import moderation as mod
 from shared import utc
-from shared.db import connect, open_store_db
+from shared.db import connect
+from shared.schema import open_store_db
 from worker import history as ladder
 from worker.backup import Backup
 from worker.lock import worker_lock

@@ -34,7 +34,7 @@ from typing import Callable
 
 from shared import utc
 from shared.config import Config
-from shared.db import Summary
+from shared.store import Summary
 from worker import history as ladder
 from worker.budget import CommitBudget
 from worker.card import CARD_FILE, DB_FILE, render_card

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import Config
-from shared.db import BACKUP_COLUMNS, attached, connect, transaction
+from shared.db import attached, connect, placeholders, transaction
+from shared.schema import BACKUP_COLUMNS
 from worker.restore import fetch_newest_usable, staging_dir
 from worker.targets import Target
 
@@ -56,7 +57,7 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
             cur = conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {cols} FROM hub.reviews "
                                "WHERE id NOT IN (SELECT review_id FROM main.tombstones) ORDER BY id")
             from_backup = cur.rowcount
-            conn.executemany(f"INSERT INTO main.reviews ({local_cols}) VALUES ({', '.join('?' * len(BACKUP_COLUMNS[1:]))})",
+            conn.executemany(f"INSERT INTO main.reviews ({local_cols}) VALUES ({placeholders(len(BACKUP_COLUMNS[1:]))})",
                              local)
             # The owner's earlier actions, then the ones taken here meanwhile, in time order.
             log_rows = conn.execute("SELECT at, action, review_id, detail FROM hub.moderation_log UNION ALL "

@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import utc
-from shared.db import BACKUP_COLUMNS, Summary, attached, connect, read_summary, transaction
+from shared.db import attached, connect, transaction
 from shared.fsutil import atomic_write, write_text_atomic
+from shared.schema import BACKUP_COLUMNS, merge_search_index
+from shared.store import Summary, read_summary
 from worker.errors import WorkerError
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
 
@@ -95,13 +97,8 @@ def _erase_deleted_traces(path: Path) -> None:
         except sqlite3.OperationalError:
             return  # a database from before tombstones
         conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('optimize')")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with transaction(conn):
+            merge_search_index(conn)
     finally:
         conn.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shared.db import connect, transaction
 from shared.reviews import WITHHELD_NAME_SQL
+from shared.schema import rebuild_search_index, uncounted
 from worker.errors import WorkerError
 
 log = logging.getLogger("worker.privacy")
@@ -43,7 +44,7 @@ def names_rule(*, public: bool, publish_names: bool | None, repo_id: str, why_pu
 def blank_names(snapshot: Path, dest: Path) -> None:
     """Write to `dest` a copy of `snapshot` (the worker's own copy) with every name withheld (NULL).
 
-    The write counter is put back to its value before the blanking, so the
+    The blanking is not counted as a write (shared.schema.uncounted), so the
     copy's fingerprint is the snapshot's. The search index is rebuilt, and
     VACUUM INTO writes a fresh file: the old names survive neither in index
     segments nor in free pages or a -wal file of the copy.
@@ -51,14 +52,11 @@ def blank_names(snapshot: Path, dest: Path) -> None:
     dest.unlink(missing_ok=True)
     conn = connect(snapshot)
     try:
-        with transaction(conn):
-            changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
+        with transaction(conn), uncounted(conn):
             conn.execute(f"UPDATE reviews SET name = {WITHHELD_NAME_SQL} WHERE name IS NOT {WITHHELD_NAME_SQL}")
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'changes'", (changes,))
             # The search index keeps a deleted term in its older segments until they
             # merge: rebuild it from the blanked rows, so no name survives there either.
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'reviews_fts'").fetchone():
-                conn.execute("INSERT INTO reviews_fts (reviews_fts) VALUES ('rebuild')")
+            rebuild_search_index(conn)
         conn.execute("VACUUM INTO ?", (str(dest),))
     finally:
         conn.close()

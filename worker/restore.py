@@ -26,8 +26,10 @@ from typing import Iterator
 
 from shared import utc
 from shared.config import Config
-from shared.db import Summary, connect, ensure_schema, read_summary, transaction
+from shared.db import connect, transaction
 from shared.fsutil import atomic_write, replace_durably
+from shared.schema import ensure_schema
+from shared.store import Summary, read_summary
 from shared.moderation import erase_traces
 from shared.logs import q
 from worker.delta import apply_delta_conn

@@ -11,7 +11,7 @@ or `DEFAULT ('2001-...')` went live: negative reviews were then refused as a
 "storage problem", or back-dated.
 
 So before a downloaded database goes live, its `sqlite_master` is compared
-with the schema `shared.db.ensure_schema` builds in an empty scratch database
+with the schema `shared.schema.ensure_schema` builds in an empty scratch database
 (derived, never listed by hand, so every later migration is covered), object
 by object, by normalised SQL (`normalised_sql`: case and spacing outside string
 literals do not count, everything else does):
@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from shared.db import SCHEMA_VERSION, connect, ensure_schema, schema_version, transaction
+from shared.db import connect, transaction
+from shared.schema import SCHEMA_VERSION, ensure_schema, schema_version
 from shared.logs import q
 from worker.errors import WorkerError
 

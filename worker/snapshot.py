@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import Summary, connect, read_summary
+from shared.db import connect
+from shared.store import Summary, read_summary
 from worker.errors import WorkerError
 
 log = logging.getLogger("worker.snapshot")

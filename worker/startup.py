@@ -19,7 +19,7 @@ import time
 from typing import Sequence, cast
 
 from shared.config import Config
-from shared.db import open_store_db
+from shared.schema import open_store_db
 from shared.supervisor_run import supervisor_run_id
 from shared.fsutil import write_text_atomic
 from worker.lock import worker_lock

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import utc
-from shared.db import Summary, connect
+from shared.db import connect, in_chunks, placeholders
 from shared.fsutil import atomic_write, fsync_dir, link_or_copy, write_text_atomic
+from shared.store import Summary
 from worker.errors import WorkerError
 from worker.manifest import BackupManifest
 from worker.tree import BASE_FILE, COPY_CHUNK, DELTA_FILE, Tree, file_sha256, verify_base
@@ -84,9 +85,8 @@ def _holds_any(db_file: Path, ids: set[int]) -> bool:
     conn = connect(db_file, readonly=True)
     try:
         wanted = sorted(ids)
-        for k in range(0, len(wanted), 500):
-            part = wanted[k:k + 500]
-            if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({', '.join('?' * len(part))}) LIMIT 1",
+        for part in in_chunks(wanted):
+            if conn.execute(f"SELECT 1 FROM reviews WHERE id IN ({placeholders(len(part))}) LIMIT 1",
                             part).fetchone():
                 return True
         return False
