@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.components.api_component import Api
 
 from shared.config import Config
 from shared.db import Store, Summary, read_transaction
@@ -69,6 +70,12 @@ PAGE_CSS = """
 .totals p { margin: 0; color: var(--body-text-color); }
 .totals strong { font-size: 1.3em; margin-inline-start: 6px; }
 #name [aria-invalid=true], #comments [aria-invalid=true] { border-color: #b91c1c !important; }
+/* The form beside the list on a wide screen, without a gr.Row (one component type fewer to load). */
+@media (min-width: 900px) {
+  .column:has(> #form-area):has(> #board) { display: grid; grid-template-columns: minmax(300px, 1fr) minmax(300px, 2fr);
+    align-items: start; }
+  .column:has(> #form-area) > :not(#form-area):not(#board) { grid-column: 1 / -1; }
+}
 """
 # Passed to mount_gradio_app (Gradio 6 takes theme, css and js there, not in Blocks).
 CSS = style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + bot_guard.CSS
@@ -266,20 +273,20 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         # Few components, each drawn by code the page loads anyway: every gr.HTML costs a template
         # compile in the browser, which a phone's slow CPU feels (bench/page_weight.py).
         intro = gr.HTML(intro_html(), elem_id="intro", padding=False)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_id="form-area") as form_area:
-                name, rating, comments = form_inputs(config)
-                # Spam checks' hidden fields: a trap people never see, and the load-time token.
-                trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
-                token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
-                submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
-                status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
-                                 padding=False)
-            with gr.Column(scale=2, min_width=300):
-                # The totals, the bars and the latest reviews. review_list escapes every
-                # user-supplied character on the server; the JS only rewrites the times.
-                board = gr.HTML(board_html(review_list.LOADING_HTML, None), js_on_load=review_list.TIME_JS,
-                                elem_id="board", padding=False)
+        # No gr.Row: each component type is a few more requests before the form is drawn; the two
+        # columns sit side by side on a wide screen through PAGE_CSS instead.
+        with gr.Column(elem_id="form-area") as form_area:
+            name, rating, comments = form_inputs(config)
+            # Spam checks' hidden fields: a trap people never see, and the load-time token.
+            trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
+            token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
+            submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
+            status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
+                             padding=False)
+        # The totals, the bars and the latest reviews. review_list escapes every
+        # user-supplied character on the server; the JS only rewrites the times.
+        board = gr.HTML(board_html(review_list.LOADING_HTML, None), js_on_load=review_list.TIME_JS,
+                        elem_id="board", padding=False)
 
         outputs = [status, name, rating, comments, board]
         # Progress shows on the status line only: the rest of the page stays as it is until the answer.
@@ -295,7 +302,22 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         _describe_rating(demo)
         gr.api(overview, api_name="overview", concurrency_limit=8)
     demo.state_session_capacity = SESSION_CAPACITY
+    _hide_api_only_components(demo)
     return quiet_input_count_check(demo)
+
+
+def _hide_api_only_components(demo: gr.Blocks) -> None:
+    """gr.api's inputs and outputs are components the page never draws, but the browser loads a
+    module for every visible component before it draws the form: one more request on 3G. The API
+    itself does not look at visibility (tests/test_web_api.py)."""
+    def hidden(get_config: Any) -> Any:
+        def get(cls: Any = None) -> dict[str, Any]:
+            return {**get_config(cls), "visible": False}
+        return get
+
+    for block in demo.blocks.values():
+        if isinstance(block, Api):  # Api.__init__ has no `visible`, so its config would never say so
+            block.get_config = hidden(block.get_config)  # type: ignore[method-assign]
 
 
 def _describe_rating(demo: gr.Blocks) -> None:
