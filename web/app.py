@@ -12,9 +12,10 @@ The page and the API are two front doors to one `submit_review`:
   an "Error" badge over every output);
 - the API (`gr.api`, no components) answers a refusal as an error, as API clients expect.
 
-The page is kept light for a cheap phone on a slow network: Textbox, Button and HTML are
-the only components (no plotting library, no Markdown and its code highlighter) and the
-theme uses the system's fonts (see `THEME`, bench/page_weight.py).
+The page is kept light for a cheap phone on a slow network: Textbox and HTML are the only
+components it draws (the submit button is a native button in an HTML block; no plotting library,
+no Markdown and its code highlighter, no gr.Row), gr.api's components are not drawn at all, and
+the theme uses the system's fonts (see `theme`, web/preload.py, bench/page_weight.py).
 """
 
 # No `from __future__ import annotations` here: gr.api reads the API's types from the
@@ -77,8 +78,23 @@ PAGE_CSS = """
   .column:has(> #form-area) > :not(#form-area):not(#board) { grid-column: 1 / -1; }
 }
 """
+# The submit button: a native button (Enter and Space press it, it is a Tab stop), styled with
+# the theme's primary-button variables, so it looks and reads as gr.Button did.
+SUBMIT_HTML = '<button id="submit" type="button" class="submit-button">Submit feedback</button>'
+SUBMIT_JS = "element.querySelector('#submit').addEventListener('click', () => trigger('click'));"
+SUBMIT_CSS = """
+#submit { display: block; width: 100%; min-height: 44px; cursor: pointer;
+  border: 1px solid var(--button-primary-border-color); border-radius: var(--button-large-radius);
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+  padding: var(--button-large-padding); font-size: var(--button-large-text-size);
+  font-weight: var(--button-large-text-weight); box-shadow: var(--button-primary-shadow); }
+#submit:hover { background: var(--button-primary-background-fill-hover);
+  border-color: var(--button-primary-border-color-hover, var(--button-primary-border-color)); }
+"""
+
 # Passed to mount_gradio_app (Gradio 6 takes theme, css and js there, not in Blocks).
-CSS = style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + bot_guard.CSS
+CSS = (style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + SUBMIT_CSS
+       + bot_guard.CSS)
 JS = f"() => {{ ({style.JS})(); ({bot_guard.JS})(); }}"
 
 
@@ -280,7 +296,10 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
             # Spam checks' hidden fields: a trap people never see, and the load-time token.
             trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
             token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
-            submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
+            # A native <button> drawn by the HTML component the page loads anyway: gr.Button would add
+            # its own modules (and an image viewer's) to what a phone fetches before the form is usable.
+            submit = gr.HTML(SUBMIT_HTML, js_on_load=SUBMIT_JS, elem_id="submit-area", padding=False,
+                             apply_default_css=False)
             status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
                              padding=False)
         # The totals, the bars and the latest reviews. review_list escapes every
