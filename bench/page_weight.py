@@ -13,7 +13,11 @@ down, 675 kbit/s up) and `Emulation.setCPUThrottlingRate` 4 (a 4x slower CPU).
   are drawn; the form's submit button and its five rating options are drawn; the owner's apply
   button is drawn;
 - list: until the latest reviews (the form) or the owner's list are shown.
-Medians of --runs cold loads, apps interleaved. Times are in seconds.
+Times are in seconds. The apps are loaded in turns, one cold load each per round, the order
+alternating from round to round (minimal first, then the form first...), so a change in the
+machine's load hits both alike. The table gives medians of --runs rounds and, for "usable vs
+minimal", the median of the per-round ratios (form / minimal of the same round) beside the
+ratio of the medians; every round is printed, with the load average before and after.
 """
 
 from __future__ import annotations
@@ -138,6 +142,7 @@ def main() -> int:
 
     from tests.browser_fixtures import CHROMIUM_ARGS, CHROMIUM_PATH
 
+    load_before = loadavg()
     work = Path(tempfile.mkdtemp(prefix="page-weight-"))
     data = work / "data"
     data.mkdir()
@@ -160,24 +165,42 @@ def main() -> int:
             try:
                 for target in targets:  # one warm-up each: server-side caches, not measured
                     load_once(browser, bases[target.name], target)
-                for _ in range(args.runs):
-                    for target in targets:
+                for i in range(args.runs):
+                    # Alternate who goes first: a load that builds up during a round
+                    # then favours neither app.
+                    for target in (targets if i % 2 == 0 else targets[::-1]):
                         results[target.name].append(load_once(browser, bases[target.name], target))
+                    print(f"round {i + 1}: loadavg {loadavg()}  " + "  ".join(
+                        f"{t.name.split(' (')[0]}: usable {results[t.name][-1]['usable']:.2f} s" for t in targets),
+                        flush=True)
             finally:
                 browser.close()
     finally:
         for p in procs:
             stop_group(p)
+    load_after = loadavg()
     base = {k: median([r[k] for r in results[MINIMAL.name]]) for k in ("requests", "kb", "usable")}
     rows = []
     for target in targets:
         m = {k: median([r[k] for r in results[target.name]]) for k in ("requests", "kb", "usable", "listed")}
+        ratios = [r["usable"] / b["usable"] for r, b in zip(results[target.name], results[MINIMAL.name])]
         rows.append([target.name, int(m["requests"]), round(m["kb"]), f"{m['kb'] / base['kb']:.2f}x",
-                     m["usable"], f"{m['usable'] / base['usable']:.2f}x", m["listed"]])
+                     m["usable"], f"{m['usable'] / base['usable']:.2f}x", f"{median(ratios):.2f}x",
+                     " ".join(f"{x:.2f}" for x in ratios), m["listed"]])
     print(table(["cold load at 390 px, Fast 3G + 4x CPU", "requests", "KB", "KB vs minimal", "usable s",
-                 "usable vs minimal", "list shown s"], rows,
-                title=f"median of {args.runs} cold loads each (bench/page_weight.py)"))
+                 "usable vs minimal (medians)", "median of per-round ratios", "per-round ratios",
+                 "list shown s"], rows,
+                title=f"median of {args.runs} rounds; loadavg before {load_before}, after {load_after} "
+                      "(bench/page_weight.py)"))
     return 0
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was (the times move with it)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 if __name__ == "__main__":

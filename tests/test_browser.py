@@ -21,6 +21,7 @@ from shared.store import Store
 from shared.reviews import validate
 from tests.apprunner import App
 from tests.browser_fixtures import ARTIFACTS
+from web.preload import component_files
 from tests.browser_support import (PASSWORD, chart_counts, comments_box, db_count,
                                    db_rows, error_toast, fill_review, form_error, injected_elements, login,
                                    name_box, open_form, owner_rows, saved_id, shown_reviews, status,
@@ -379,6 +380,12 @@ def test_layout_screenshots(app, browser, width, height):
         for selector in ("#name", "#rating", "#comments", "#submit", "#overview", "#latest"):
             box = page.locator(selector).bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, selector
+        form, board = page.locator("#form-area").bounding_box(), page.locator("#board").bounding_box()
+        assert form and board
+        if width >= 900:  # side by side: the list beside the form, not under it
+            assert form["x"] + form["width"] <= board["x"] and abs(form["y"] - board["y"]) < 2, (form, board)
+        else:  # one column: the form first, the list under it
+            assert form["y"] + form["height"] <= board["y"], (form, board)
         page.screenshot(path=ARTIFACTS / f"form-{width}px.png", full_page=True)
         login(page, app.url, PASSWORD)
         first = page.locator("#admin-list tr[data-review]").first
@@ -396,6 +403,28 @@ def test_layout_screenshots(app, browser, width, height):
         page.screenshot(path=ARTIFACTS / f"owner-{width}px.png", full_page=True)
     finally:
         context.close()
+
+
+def test_the_page_fetches_only_the_component_modules_it_draws_and_the_html_component_with_the_page(app, page):
+    """What a slow phone waits for before the form is drawn (bench/page_weight.py): the page names
+    the HTML component's modules in its Link header, the browser fetches each once (the preload,
+    then the import finds it), and no module is fetched for a component the page does not draw
+    (gr.api's inputs and outputs) or no longer uses (Row)."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    response = page.goto(app.url + "/")
+    assert response is not None
+    preloaded = re.findall(r"<\./assets/([^>]+)>; rel=modulepreload", response.headers.get("link", ""))
+    assert preloaded and preloaded == component_files("html")
+    # Drawn and filled: every module the page needed has been asked for.
+    expect(page.locator("#latest li.review, #latest .empty").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#rating input[type=radio]")).to_have_count(5)
+    expect(page.locator("#submit")).to_be_visible()
+    fetched = [u.rsplit("/", 1)[-1] for u in requests if "/assets/" in u]
+    for name in preloaded:
+        assert fetched.count(name) == 1, (name, fetched)
+    for kind in ("state", "row"):  # "state" draws gr.api's components
+        assert not set(component_files(kind)) & set(fetched), (kind, fetched)
 
 
 def test_owner_filters_charts_presets_and_exports_follow_dates_and_ratings(app, page, tmp_path):

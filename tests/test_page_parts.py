@@ -130,3 +130,14 @@ def test_the_embed_snippet_escapes_the_address_and_the_qr_code_is_png_and_svg(tm
     png, svg = share.write_qr_files("https://feedback.example/", tmp_path / "qr")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg.read_bytes()
     assert share.share_html("https://feedback.example/").count("alt=\"QR code that opens https://feedback.example/\"") == 1
+
+
+def test_the_html_component_modules_are_read_from_gradios_frontend(tmp_path):
+    """The public page's Link header names real files of the installed Gradio, none of which every
+    page loads anyway (its root Column's); without Gradio's map the page simply goes without."""
+    from web.preload import _assets_dir, component_files
+    files = component_files("html")
+    assert files and all(f.endswith(".js") and (_assets_dir() / f).is_file() for f in files)
+    assert any(f.startswith("HTML-") for f in files)  # the component itself, the big one
+    assert not any(f.startswith(("index-", "core-", "src-")) for f in files)  # the page's own chunks
+    assert component_files("html", assets=tmp_path) == []

@@ -67,6 +67,7 @@ def build_web(config, store):
     from web.http_limits import BodySizeLimit, RouteAllowlist
     from web.login_page import OwnerLoginPage
     from web.login_throttle import Failures, LoginThrottle
+    from web.preload import PreloadLinks
     from web.public_url import PublicOrigin
     from web.request_errors import OneLineErrors
     from web.streams import StreamLimit
@@ -96,6 +97,8 @@ def build_web(config, store):
     # ~10 KB gzipped, a quarter second on 3G). Starlette leaves event streams and responses that
     # are already compressed (Gradio's assets) as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # The HTML component's code requested with the page, not a round trip later (see web/preload.py).
+    app.add_middleware(PreloadLinks)
     if owner_logged_in is not None:  # our own login form at /admin/ (see web/login_page.py)
         app.add_middleware(OwnerLoginPage, logged_in=owner_logged_in, auth_message=auth_message)
     # Outermost last: the client's address first, our own address (web/public_url.py), one-line errors, the allowlist, the stream caps,

@@ -12,9 +12,10 @@ The page and the API are two front doors to one `submit_review`:
   an "Error" badge over every output);
 - the API (`gr.api`, no components) answers a refusal as an error, as API clients expect.
 
-The page is kept light for a cheap phone on a slow network: Textbox, Button and HTML are
-the only components (no plotting library, no Markdown and its code highlighter) and the
-theme uses the system's fonts (see `THEME`, bench/page_weight.py).
+The page is kept light for a cheap phone on a slow network: Textbox and HTML are the only
+components it draws (the submit button is a native button in an HTML block; no plotting library,
+no Markdown and its code highlighter, no gr.Row), gr.api's components are not drawn at all, and
+the theme uses the system's fonts (see `theme`, web/preload.py, bench/page_weight.py).
 """
 
 # No `from __future__ import annotations` here: gr.api reads the API's types from the
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.components.api_component import Api
 
 from shared.config import Config
 from shared.db import read_transaction
@@ -70,9 +72,30 @@ PAGE_CSS = """
 .totals p { margin: 0; color: var(--body-text-color); }
 .totals strong { font-size: 1.3em; margin-inline-start: 6px; }
 #name [aria-invalid=true], #comments [aria-invalid=true] { border-color: #b91c1c !important; }
+/* The form beside the list on a wide screen, without a gr.Row (one component type fewer to load). */
+@media (min-width: 900px) {
+  .column:has(> #form-area):has(> #board) { display: grid; grid-template-columns: minmax(300px, 1fr) minmax(300px, 2fr);
+    align-items: start; }
+  .column:has(> #form-area) > :not(#form-area):not(#board) { grid-column: 1 / -1; }
+}
 """
+# The submit button: a native button (Enter and Space press it, it is a Tab stop), styled with
+# the theme's primary-button variables, so it looks and reads as gr.Button did.
+SUBMIT_HTML = '<button id="submit" type="button" class="submit-button">Submit feedback</button>'
+SUBMIT_JS = "element.querySelector('#submit').addEventListener('click', () => trigger('click'));"
+SUBMIT_CSS = """
+#submit { display: block; width: 100%; min-height: 44px; cursor: pointer;
+  border: 1px solid var(--button-primary-border-color); border-radius: var(--button-large-radius);
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+  padding: var(--button-large-padding); font-size: var(--button-large-text-size);
+  font-weight: var(--button-large-text-weight); box-shadow: var(--button-primary-shadow); }
+#submit:hover { background: var(--button-primary-background-fill-hover);
+  border-color: var(--button-primary-border-color-hover, var(--button-primary-border-color)); }
+"""
+
 # Passed to mount_gradio_app (Gradio 6 takes theme, css and js there, not in Blocks).
-CSS = style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + bot_guard.CSS
+CSS = (style.CSS + review_list.CSS + rating_control.CSS + charts.CSS + form_state.CSS + PAGE_CSS + SUBMIT_CSS
+       + bot_guard.CSS)
 JS = f"() => {{ ({style.JS})(); ({bot_guard.JS})(); }}"
 
 
@@ -267,20 +290,23 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         # Few components, each drawn by code the page loads anyway: every gr.HTML costs a template
         # compile in the browser, which a phone's slow CPU feels (bench/page_weight.py).
         intro = gr.HTML(intro_html(), elem_id="intro", padding=False)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_id="form-area") as form_area:
-                name, rating, comments = form_inputs(config)
-                # Spam checks' hidden fields: a trap people never see, and the load-time token.
-                trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
-                token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
-                submit = gr.Button("Submit feedback", variant="primary", elem_id="submit")
-                status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
-                                 padding=False)
-            with gr.Column(scale=2, min_width=300):
-                # The totals, the bars and the latest reviews. review_list escapes every
-                # user-supplied character on the server; the JS only rewrites the times.
-                board = gr.HTML(board_html(review_list.LOADING_HTML, None), js_on_load=review_list.TIME_JS,
-                                elem_id="board", padding=False)
+        # No gr.Row: each component type is a few more requests before the form is drawn; the two
+        # columns sit side by side on a wide screen through PAGE_CSS instead.
+        with gr.Column(elem_id="form-area") as form_area:
+            name, rating, comments = form_inputs(config)
+            # Spam checks' hidden fields: a trap people never see, and the load-time token.
+            trap = gr.Textbox(label=bot_guard.TRAP_LABEL, max_length=200, elem_id=bot_guard.TRAP_ELEM_ID)
+            token = gr.Textbox(visible=False, elem_id=bot_guard.TOKEN_ELEM_ID)
+            # A native <button> drawn by the HTML component the page loads anyway: gr.Button would add
+            # its own modules (and an image viewer's) to what a phone fetches before the form is usable.
+            submit = gr.HTML(SUBMIT_HTML, js_on_load=SUBMIT_JS, elem_id="submit-area", padding=False,
+                             apply_default_css=False)
+            status = gr.HTML("", html_template=STATUS_TEMPLATE, js_on_load=STATUS_JS, elem_id="status",
+                             padding=False)
+        # The totals, the bars and the latest reviews. review_list escapes every
+        # user-supplied character on the server; the JS only rewrites the times.
+        board = gr.HTML(board_html(review_list.LOADING_HTML, None), js_on_load=review_list.TIME_JS,
+                        elem_id="board", padding=False)
 
         outputs = [status, name, rating, comments, board]
         # Progress shows on the status line only: the rest of the page stays as it is until the answer.
@@ -296,7 +322,22 @@ def build_app(config: Config, store: Store) -> gr.Blocks:
         _describe_rating(demo)
         gr.api(overview, api_name="overview", concurrency_limit=8)
     demo.state_session_capacity = SESSION_CAPACITY
+    _hide_api_only_components(demo)
     return quiet_input_count_check(demo)
+
+
+def _hide_api_only_components(demo: gr.Blocks) -> None:
+    """gr.api's inputs and outputs are components the page never draws, but the browser loads a
+    module for every visible component before it draws the form: one more request on 3G. The API
+    itself does not look at visibility (tests/test_web_api.py)."""
+    def hidden(get_config: Any) -> Any:
+        def get(cls: Any = None) -> dict[str, Any]:
+            return {**get_config(cls), "visible": False}
+        return get
+
+    for block in demo.blocks.values():
+        if isinstance(block, Api):  # Api.__init__ has no `visible`, so its config would never say so
+            block.get_config = hidden(block.get_config)  # type: ignore[method-assign]
 
 
 def _describe_rating(demo: gr.Blocks) -> None:
