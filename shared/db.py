@@ -1,8 +1,8 @@
 """Connections to a reviews store (the live database, or a copy opened as one), the schema and its
-migrations, and the review queries. (The worker's mirror, snapshot and restore copies are opened in
-worker/mirror.py, tree.py, snapshot.py and restore.py, without switching to WAL: each must stay one file.)
+migrations, and the review queries. Every connection of the project is opened by `connect()`: the
+worker's mirror, snapshots, deltas and staged copies too (wal=False: each must stay one file).
 
-Every connection opened here gets the same pragmas: WAL (checked, not assumed), a busy
+Every live-store connection gets the same pragmas: WAL (checked, not assumed), a busy
 timeout so that the web and the worker wait for each other instead of failing,
 synchronous=NORMAL (safe in WAL: a power cut may lose the last commits, never
 corrupt the file), and a journal size limit so the -wal file shrinks back after
@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import urllib.parse
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from shared.reviews import Review
 
@@ -203,28 +204,52 @@ class StoreError(RuntimeError):
     """The database cannot be used as it is (not WAL, newer schema, ...)."""
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open a connection with the project's pragmas. Autocommit mode: writers use `transaction()`."""
+def _uri(path: Path, *, readonly: bool = False) -> str:
+    # Quoted: a "?" or "#" in a folder name would otherwise end the path part of the URI.
+    return "file:" + urllib.parse.quote(str(path)) + ("?mode=ro" if readonly else "")
+
+
+def connect(path: Path | str, *, readonly: bool = False, wal: bool = True,
+            schema: Callable[[sqlite3.Connection], None] | None = None) -> sqlite3.Connection:
+    """Open a connection with the project's pragmas. Autocommit mode: writers use `transaction()`.
+
+    wal=False opens a single-file database (rollback journal) that stays one file and can be
+    copied or published as it is: the worker's mirror, snapshots, deltas and staged copies.
+    `schema` (e.g. ensure_schema) runs on the new connection; on any failure it is closed."""
     path = Path(path)
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-    else:
+    if not readonly:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(_uri(path, readonly=readonly), uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not readonly:
+        if wal and not readonly:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"could not switch {path} to WAL: journal_mode={mode}")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
+        if schema is not None:
+            schema(conn)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def attached(conn: sqlite3.Connection, name: str, path: Path | str) -> Iterator[str]:
+    """Another database file attached read-only as schema `name` for the block (cross-file
+    INSERT ... SELECT in one transaction), detached afterwards."""
+    conn.execute("ATTACH DATABASE ? AS " + name, (_uri(Path(path), readonly=True),))
+    try:
+        yield name
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # DETACH is refused inside a transaction
+        raise
+    finally:
+        conn.execute("DETACH DATABASE " + name)
 
 
 @contextmanager
@@ -284,13 +309,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 def open_store_db(path: Path | str) -> sqlite3.Connection:
     """A read-write connection to a database whose schema is up to date."""
-    conn = connect(path)
-    try:
-        ensure_schema(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return connect(path, schema=ensure_schema)
 
 
 @dataclass(frozen=True)
@@ -320,14 +339,15 @@ class Summary:
         return f"rows={self.total};max_id={self.max_id};changes={self.changes}"
 
 
-def read_summary(conn: sqlite3.Connection) -> Summary:
+def read_summary(conn: sqlite3.Connection, schema: str = "main") -> Summary:
     """Totals from the trigger-kept tables: constant cost whatever the table size.
+    `schema`: an attached database's name, to read its totals on the same connection.
 
     One read transaction, so the parts agree with each other."""
     with read_transaction(conn):
-        stats = {r: (n, p) for r, n, p in conn.execute("SELECT rating, n, public_n FROM review_stats")}
-        max_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM reviews").fetchone()[0]
-        changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
+        stats = {r: (n, p) for r, n, p in conn.execute(f"SELECT rating, n, public_n FROM {schema}.review_stats")}
+        max_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {schema}.reviews").fetchone()[0]
+        changes = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'changes'").fetchone()[0]
     per_rating = tuple(int(stats.get(r, (0, 0))[0]) for r in range(1, 6))
     public = tuple(int(stats.get(r, (0, 0))[1]) for r in range(1, 6))
     return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes,  # type: ignore[arg-type]

@@ -27,28 +27,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-try:  # tests/ is a package (tests/__init__.py); fall back to a flat import
-    from tests.hub_fixtures import (
-        HUB_LFS_THRESHOLD,
-        HUB_OTHER_TOKEN,
-        HUB_READ_TOKEN,
-        HUB_TOKEN,
-        HUB_TOKENS,
-        hub_api,
-        hub_server,
-    )
-    from tests.hubserver import HubServer, git_blob_sha1
-except ImportError:
-    from hub_fixtures import (  # noqa: F401
-        HUB_LFS_THRESHOLD,
-        HUB_OTHER_TOKEN,
-        HUB_READ_TOKEN,
-        HUB_TOKEN,
-        HUB_TOKENS,
-        hub_api,
-        hub_server,
-    )
-    from hubserver import HubServer, git_blob_sha1
+from tests.hub_fixtures import HUB_LFS_THRESHOLD, HUB_OTHER_TOKEN, HUB_READ_TOKEN, HUB_TOKEN
+from tests.hubserver import HubServer, git_blob_sha1
 
 REPO = "alice/reviews-backup"
 DS = "dataset"

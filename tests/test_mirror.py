@@ -30,6 +30,15 @@ def same_as_live(mirror, live):
         b.close()
 
 
+def mirrored(tmp_path, rows):
+    """A live database with `rows` reviews and a mirror brought up to date with it."""
+    live = tmp_path / "reviews.db"
+    add(live, rows)
+    mirror = Mirror(tmp_path / ".mirror")
+    mirror.refresh(live)
+    return live, mirror
+
+
 def test_first_refresh_is_full_then_only_new_rows_are_appended(tmp_path):
     live = tmp_path / "reviews.db"
     add(live, 20)
@@ -47,10 +56,7 @@ def test_first_refresh_is_full_then_only_new_rows_are_appended(tmp_path):
 
 
 def test_update_delete_and_a_replaced_database_fall_back_to_a_full_snapshot(tmp_path):
-    live = tmp_path / "reviews.db"
-    add(live, 10)
-    mirror = Mirror(tmp_path / ".mirror")
-    mirror.refresh(live)
+    live, mirror = mirrored(tmp_path, 10)
 
     conn = open_store_db(live)
     with transaction(conn):
@@ -105,10 +111,7 @@ def test_merge_after_a_split_brain_falls_back_to_a_full_snapshot(tmp_path):
 
 
 def test_a_torn_mirror_is_rebuilt_not_trusted(tmp_path):
-    live = tmp_path / "reviews.db"
-    add(live, 50)
-    mirror = Mirror(tmp_path / ".mirror")
-    mirror.refresh(live)
+    live, mirror = mirrored(tmp_path, 50)
     with open(mirror.path, "r+b") as f:  # a torn write: the header page is garbage
         f.write(b"\x00" * 100)
     add(live, 2)
@@ -118,10 +121,7 @@ def test_a_torn_mirror_is_rebuilt_not_trusted(tmp_path):
 
 
 def test_a_migration_of_the_live_database_falls_back_to_a_full_snapshot(tmp_path):
-    live = tmp_path / "reviews.db"
-    add(live, 4)
-    mirror = Mirror(tmp_path / ".mirror")
-    mirror.refresh(live)
+    live, mirror = mirrored(tmp_path, 4)
     conn = open_store_db(live)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {version + 1}")  # what a new migration does

@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from shared.db import SCHEMA_VERSION, Store, connect, ensure_schema, insert_review, open_store_db, read_summary
+from shared.db import (SCHEMA_VERSION, Store, StoreError, attached, connect, ensure_schema, insert_review, open_store_db,
+                       read_summary, transaction)
 from shared.reviews import Review
 
 
@@ -200,3 +201,43 @@ def test_read_transaction_sees_one_state_and_joins_an_open_one(tmp_path):
         with read_transaction(reader):
             raise RuntimeError("ends the read anyway")
     assert not reader.in_transaction
+
+
+def test_one_factory_opens_single_file_copies_odd_paths_and_attached_files(tmp_path):
+    # A folder name with URI delimiters: the path must not be cut at "?" or "#".
+    folder = tmp_path / "a?b#c%20d"
+    live = open_store_db(folder / "live.db")
+    insert_review(live, Review("a", 4, "x"))
+    live.close()
+    assert (folder / "live.db").exists() and not (tmp_path / "a").exists()
+
+    copy = connect(folder / "copy.db", wal=False, schema=ensure_schema)
+    assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # stays one file
+    assert copy.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    with attached(copy, "live", folder / "live.db"):
+        assert read_summary(copy, "live").counts == (0, 0, 0, 1, 0)
+        with pytest.raises(sqlite3.OperationalError):  # attached read-only
+            copy.execute("DELETE FROM live.reviews")
+    assert "live" not in [r[1] for r in copy.execute("PRAGMA database_list")]
+
+    # A failed block inside a transaction is rolled back and the file still detached.
+    with pytest.raises(RuntimeError), attached(copy, "live", folder / "live.db"), transaction(copy):
+        copy.execute("INSERT INTO main.reviews (name, rating, comments) SELECT name, rating, comments "
+                      "FROM live.reviews")
+        raise RuntimeError("boom")
+    assert read_summary(copy).total == 0
+    assert "live" not in [r[1] for r in copy.execute("PRAGMA database_list")]
+    copy.close()
+
+
+def test_the_factory_closes_the_connection_when_the_schema_step_fails(tmp_path):
+    opened: list[sqlite3.Connection] = []
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        opened.append(conn)
+        raise StoreError("no")
+
+    with pytest.raises(StoreError):
+        connect(tmp_path / "r.db", schema=refuse)
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        opened[0].execute("SELECT 1")

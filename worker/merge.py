@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import Config
-from shared.db import BACKUP_COLUMNS, connect, transaction
+from shared.db import BACKUP_COLUMNS, attached, connect, transaction
 from worker.restore import fetch_newest_usable, staging_dir
 from worker.targets import Target
 
@@ -43,8 +43,7 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
     local_cols = ", ".join(BACKUP_COLUMNS[1:])
     conn = connect(db_path)
     try:
-        conn.execute("ATTACH DATABASE ? AS hub", (str(backup_path),))
-        with transaction(conn):
+        with attached(conn, "hub", backup_path), transaction(conn):
             conn.execute("INSERT OR IGNORE INTO main.tombstones (review_id, deleted_at) "
                          "SELECT review_id, deleted_at FROM hub.tombstones")
             conn.execute("DELETE FROM main.reviews AS r "
@@ -66,7 +65,6 @@ def merge_backup_into(db_path: Path, backup_path: Path) -> MergeResult:
             conn.execute("DELETE FROM main.moderation_log")
             conn.executemany("INSERT INTO main.moderation_log (at, action, review_id, detail) VALUES (?, ?, ?, ?)",
                              log_rows)
-        conn.execute("DETACH DATABASE hub")
     finally:
         conn.close()
     return MergeResult(from_backup=from_backup, from_local=len(local))

@@ -33,7 +33,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, Summary, read_summary
+from shared.db import BACKUP_COLUMNS, Summary, attached, connect, read_summary, transaction
 from worker.errors import WorkerError
 from worker.fsutil import replace_durably, write_text_atomic
 from worker.snapshot import Snapshot, SnapshotError, _created_at, integrity_check, take_snapshot
@@ -72,24 +72,13 @@ class NotAppendOnly(WorkerError):
 
 
 def _open_mirror(path: Path) -> sqlite3.Connection:
-    # Not shared.db.connect: that one switches to WAL, and the mirror must stay a
-    # single file that can be copied or published as it is (like a snapshot).
-    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
+    # Not WAL: the mirror must stay a single file that can be copied or published as it is.
+    return connect(path, wal=False)
 
 
 def _schema(conn: sqlite3.Connection, schema: str) -> list[tuple]:
     return conn.execute(f"SELECT type, name, tbl_name, sql FROM {schema}.sqlite_master "
                         "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
-
-
-def _summary(conn: sqlite3.Connection, schema: str) -> Summary:
-    counts = dict(conn.execute(f"SELECT rating, n FROM {schema}.review_stats").fetchall())
-    max_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {schema}.reviews").fetchone()[0]
-    changes = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'changes'").fetchone()[0]
-    per_rating = tuple(int(counts.get(r, 0)) for r in range(1, 6))
-    return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes)  # type: ignore[arg-type]
 
 
 def _erase_deleted_traces(path: Path) -> None:
@@ -181,27 +170,22 @@ class Mirror:
     def _append(self, live_db: Path) -> tuple[Summary, int]:
         conn = _open_mirror(self.path)
         try:
-            conn.execute("ATTACH DATABASE ? AS live", (f"file:{live_db}?mode=ro",))
-            # IMMEDIATE: the mirror's write lock first; the first read of `live`
-            # then fixes the live database's point in time for the whole transaction.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                new_rows = self._append_in_txn(conn)
-                summary = _summary(conn, "main")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE live")
+            with attached(conn, "live", live_db):
+                # IMMEDIATE: the mirror's write lock first; the first read of `live`
+                # then fixes the live database's point in time for the whole transaction.
+                with transaction(conn):
+                    new_rows = self._append_in_txn(conn)
+                    summary = read_summary(conn)
         finally:
             conn.close()
         return summary, new_rows
 
     def _append_in_txn(self, conn: sqlite3.Connection) -> int:
-        live = _summary(conn, "live")
-        ours = _summary(conn, "main")
+        # The versions first: the totals are read with the current schema's columns.
         if conn.execute("PRAGMA live.user_version").fetchone() != conn.execute("PRAGMA main.user_version").fetchone():
             raise NotAppendOnly("the live schema version changed (a migration)")
+        live = read_summary(conn, "live")
+        ours = read_summary(conn)
         if live == ours:
             return 0
         if _schema(conn, "live") != _schema(conn, "main"):
@@ -221,7 +205,7 @@ class Mirror:
         # AUTOINCREMENT's high-water mark: a restore must hand out the same next id.
         conn.execute("UPDATE main.sqlite_sequence SET seq = (SELECT seq FROM live.sqlite_sequence "
                      "WHERE name = 'reviews') WHERE name = 'reviews'")
-        after = _summary(conn, "main")
+        after = read_summary(conn)
         if after != live:
             raise NotAppendOnly(f"after the copy the mirror's totals differ from the live ones ({after} vs {live})")
         return above

@@ -102,7 +102,7 @@ def apply_tombstones(staged_db: Path, tombstones: list[tuple[int, str]]) -> int:
 
 
 def _copy_db(src: sqlite3.Connection, dest_path: Path) -> None:
-    dest = sqlite3.connect(dest_path)
+    dest = connect(dest_path, wal=False)
     try:
         src.backup(dest, pages=-1)
     finally:

@@ -98,7 +98,7 @@ def take_snapshot(db_path: Path, dest: Path) -> Snapshot:
     dest.unlink(missing_ok=True)
     src = connect(db_path)
     try:
-        dst = sqlite3.connect(dest, isolation_level=None)
+        dst = connect(dest, wal=False)
         try:
             src.backup(dst, pages=-1)
             # The copy inherits WAL mode; a backup must be a single file.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.db import Summary
+from shared.db import Summary, connect
 from worker.errors import WorkerError
 from worker.fsutil import fsync_dir, link_or_copy, replace_durably
 from worker.manifest import BackupManifest
@@ -81,7 +81,7 @@ class Target(Protocol):
 
 def _holds_any(db_file: Path, ids: set[int]) -> bool:
     """Whether the backup database file holds a review with one of `ids` (read-only)."""
-    conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    conn = connect(db_file, readonly=True)
     try:
         wanted = sorted(ids)
         for k in range(0, len(wanted), 500):

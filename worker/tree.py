@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
-from shared.db import BACKUP_COLUMNS, BUSY_TIMEOUT_MS, connect, read_summary
+from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
 from worker import parquet
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
@@ -115,11 +115,8 @@ def shards_between(after_id: int, max_id: int, shard_rows: int | None = None) ->
 
 
 def _connect_file(path: Path) -> sqlite3.Connection:
-    # A plain single-file database (rollback journal), like a snapshot: not
-    # shared.db.connect, which switches every read-write connection to WAL.
-    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
+    # A plain single-file database (rollback journal), like a snapshot.
+    return connect(path, wal=False)
 
 
 def _select_list(names: str) -> str:
@@ -153,13 +150,10 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
                 fresh.close()
         conn = _connect_file(tmp)
         try:
-            conn.execute("ATTACH DATABASE ? AS mirror", (f"file:{mirror_db}?mode=ro",))
-            conn.execute("BEGIN IMMEDIATE")
-            # Names withheld: never written, so no old name lingers in a free page either.
-            conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {_select_list(names)} FROM mirror.reviews "
-                         "WHERE id > ? ORDER BY id", (start,))
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE mirror")
+            with attached(conn, "mirror", mirror_db), transaction(conn):
+                # Names withheld: never written, so no old name lingers in a free page either.
+                conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {_select_list(names)} FROM mirror.reviews "
+                             "WHERE id > ? ORDER BY id", (start,))
             rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
         finally:
             conn.close()
@@ -184,8 +178,7 @@ def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) ->
     that does not start right above the base. Columns are matched by position: the
     base may have been migrated since (a renamed column keeps its place)."""
     integrity_check(delta_db)  # small: every page of it
-    conn.execute("ATTACH DATABASE ? AS delta", (f"file:{delta_db}?mode=ro",))
-    try:
+    with attached(conn, "delta", delta_db):
         have = conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.reviews").fetchone()[0]
         low, count = conn.execute("SELECT MIN(id), COUNT(*) FROM delta.reviews").fetchone()
         if have != base_max_id:
@@ -198,16 +191,9 @@ def _insert_delta(conn: sqlite3.Connection, delta_db: Path, base_max_id: int) ->
         if len(theirs) > len(ours) or not theirs:
             raise SnapshotError(f"the delta's columns {theirs} do not match the base's {ours}")
         ours = ours[:len(theirs)]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             conn.execute(f"INSERT INTO main.reviews ({', '.join(ours)}) "
                          f"SELECT {', '.join(theirs)} FROM delta.reviews ORDER BY {theirs[0]}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.execute("DETACH DATABASE delta")
     return int(count)
 
 
