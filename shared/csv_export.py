@@ -31,6 +31,7 @@ import csv
 from pathlib import Path
 
 from shared.db import BACKUP_COLUMNS as COLUMNS, connect
+from shared.reviews import WITHHELD_NAME_CSV_SQL
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Not only the first character. Spreadsheet imports trim or normalise what comes before a
@@ -121,8 +122,9 @@ def _write_stdlib(db_path: Path, csv_path: Path, sql: str = EXPORT_SQL, params: 
 
 def range_sql(lo: int, hi: int, *, blank_names: bool = False) -> str:
     """EXPORT_SQL for the ids lo..hi only (one CSV shard of a backup); with blank_names,
-    the name column is empty, as a NULL name exports."""
-    cells = ", ".join("'' AS name" if blank_names and c == "name" else _guarded(c) for c in COLUMNS[1:])
+    every name is withheld (shared.reviews.WITHHELD_NAME_CSV_SQL)."""
+    cells = ", ".join(f"{WITHHELD_NAME_CSV_SQL} AS name" if blank_names and c == "name" else _guarded(c)
+                      for c in COLUMNS[1:])
     return (f"SELECT {COLUMNS[0]}, {cells} FROM reviews WHERE {COLUMNS[0]} BETWEEN {int(lo)} AND {int(hi)} "
             f"ORDER BY {COLUMNS[0]}")
 

@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from shared import utc
+
 FORMAT = "%(asctime)s level=%(levelname)s proc=%(name)s %(message)s"
 
 # A value made only of these characters cannot start a new field or line: logged as it is.
@@ -122,7 +124,7 @@ class _Redact(logging.Filter):
 def setup_logging(name: str, level: str = "INFO", secrets: list[str] | None = None,
                   repeat_min_level: int = REPEAT_MIN_LEVEL) -> logging.Logger:
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter = logging.Formatter(FORMAT, datefmt=utc.ISO)
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(RepeatFilter(min_level=repeat_min_level))

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
+from shared import utc
 from shared.db import HIDDEN, PENDING, PUBLIC, ReviewFilter, filtered_ids_sql, transaction
 
 log = logging.getLogger("shared.moderation")
@@ -156,7 +157,7 @@ def reply(conn: sqlite3.Connection, review_id: int, text: str | None) -> None:
         if _missing(conn, [rid]):
             raise ModerationError(f"No review #{rid}: nothing was changed.")
         if text:
-            conn.execute("UPDATE reviews SET reply = ?, reply_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+            conn.execute(f"UPDATE reviews SET reply = ?, reply_at = {utc.SQL_NOW} "
                          "WHERE id = ?", (text, rid))
             _log(conn, "reply", [rid], f"{len(text)} characters")
         else:
@@ -313,7 +314,7 @@ def last_history_rewrite(conn: sqlite3.Connection) -> tuple[str, str] | None:
 
 def finish_history_request(conn: sqlite3.Connection, request_id: int, result: str) -> None:
     with transaction(conn):
-        conn.execute("UPDATE erase_requests SET done_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), result = ? "
+        conn.execute(f"UPDATE erase_requests SET done_at = {utc.SQL_NOW}, result = ? "
                      "WHERE id = ?", (result, request_id))
         _log(conn, "history-rewritten", [None], result[:200])
 

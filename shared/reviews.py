@@ -6,7 +6,20 @@ from dataclasses import dataclass
 
 MAX_NAME_CHARS = 100
 MAX_COMMENTS_CHARS = 5000
+# A name withheld from a public dataset (worker/privacy.py decides when), as the SQL that stands for the
+# name column, here for every file that carries it. NULL in the databases and the Parquet files (read
+# through the database): "no value", which nobody can take for a name typed as "". The CSV has no NULL,
+# so there it is the empty text, which csv.writer writes quoted (""): the bytes the CSV shards have
+# always held, so a withheld name never changes a shard's hash. The dataset card says it in words.
+WITHHELD_NAME_SQL = "NULL"
+WITHHELD_NAME_CSV_SQL = "''"
+WITHHELD_NAME_TEXT = "NULL in the database and the Parquet files, an empty cell in the CSV"
+# The ratings people give, 1 (not at all satisfied) to 5 (very): the form, the API's description, the
+# checks, the charts, the owner's filter and the dataset card are built from these. The database's
+# migrations spell 1-5 in their own SQL (review_stats' seed rows): a migration is history, it keeps its text.
 RATINGS = (1, 2, 3, 4, 5)
+LOWEST, HIGHEST = RATINGS[0], RATINGS[-1]
+RANGE_TEXT = f"{LOWEST} to {HIGHEST}"
 
 
 class InvalidReview(ValueError):
@@ -48,13 +61,13 @@ def _text(value: object, field: str, limit: int, *, strip: bool) -> str:
 
 def _rating(value: object) -> int:
     if value is None or value == "":
-        raise InvalidReview("Please choose a rating from 1 to 5.", "rating")
+        raise InvalidReview(f"Please choose a rating from {RANGE_TEXT}.", "rating")
     # bool is an int in Python; True is not a rating.
     if isinstance(value, bool) or not isinstance(value, int):
         # The bad value is not echoed: the message is shown on the page.
-        raise InvalidReview("The rating must be a whole number from 1 to 5.", "rating")
+        raise InvalidReview(f"The rating must be a whole number from {RANGE_TEXT}.", "rating")
     if value not in RATINGS:
-        raise InvalidReview("The rating must be a whole number from 1 to 5.", "rating")
+        raise InvalidReview(f"The rating must be a whole number from {RANGE_TEXT}.", "rating")
     return value
 
 

@@ -318,7 +318,7 @@ def test_owner_page_lists_searches_pages_and_exports_what_it_shows(app, browser,
         shown_ids = {r["review"] for r in owner_rows(page)}
         # The CSV holds what the list shows (the search included), formula-safe, times in UTC and Tokyo.
         saved, download = _download(page, "#admin-prepare-csv", tmp_path, "x.csv")
-        assert re.fullmatch(r"reviews-\d{8}-\d{6}\.csv", download.suggested_filename)
+        assert re.fullmatch(r"reviews-\d{8}T\d{6}Z\.csv", download.suggested_filename)
         df = pd.read_csv(saved, keep_default_na=False)
         assert list(df.columns) == ["id", "created_at_utc", "created_at_local", "time_zone", "name", "rating",
                                     "comments", "status", "reply", "reply_at"]

@@ -10,13 +10,13 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import RevisionNotFoundError
 
 from shared import moderation as mod
+from shared import utc
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_api, hub_server  # noqa: F401
 from tests.test_erasure import SECRET, holds
 from tests.test_hub_sync import REPO, hub_config, target_for
-from worker import erase_history, manifest
-from worker import history as ladder
+from worker import erase_history
 from worker.__main__ import backup_at
 from worker.backup import Backup
 from worker.restore import restore
@@ -46,11 +46,10 @@ def every_file_of_every_commit(srv, tmp_path) -> dict[str, list[str]]:
     return out
 
 
-def test_history_rewrite_leaves_no_commit_holding_the_text(hub_server, tmp_path, monkeypatch):  # noqa: F811
+def test_history_rewrite_leaves_no_commit_holding_the_text(hub_server, tmp_path):  # noqa: F811
     config = hub_config(tmp_path / "data")
     clock = {"now": "2026-11-01T10:00:00Z"}
-    monkeypatch.setattr(manifest, "utc_now_iso", lambda: clock["now"])
-    target = target_for(hub_server, clock=lambda: ladder.epoch(clock["now"]))
+    target = target_for(hub_server, clock=lambda: utc.parse_iso(clock["now"]))
     add(config, 2, "early")
     conn = open_store_db(config.db_path)
     victim = insert_review(conn, Review(f"Name {SECRET}", 1, f"my number {SECRET}"))

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 
+from shared import utc
 from shared.config import DEFAULT_COMMITS_PER_HOUR, DEFAULT_SQUASH_AFTER_COMMITS, load_config
 from shared.db import connect, insert_review, open_store_db
 from shared.reviews import Review
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env
-from worker import history as ladder
-from worker.__main__ import backup_at, parse_utc
+from worker.__main__ import backup_at
 from worker.backup import Backup
 from worker.budget import QUOTA_BACKOFF_SECONDS
 from worker.hub import HubTarget
@@ -66,7 +66,7 @@ class Form:
         outcome = Backup(self.config, self.target).run()
         if outcome.published is not None:
             p = outcome.published
-            self.published.append((ladder.epoch(p.at), p.rows, p.revision))
+            self.published.append((utc.parse_iso(p.at), p.rows, p.revision))
         return True
 
 
@@ -265,14 +265,14 @@ def test_a_year_of_a_busy_form_keeps_main_bounded_and_restore_at_works_at_every_
     target = form.target
     firsts = {}
     for at, rows, rev in form.published:  # the first backup of each hour, day and month
-        for key in (ladder.iso(at)[:13], ladder.iso(at)[:10], ladder.iso(at)[:7]):
+        for key in (utc.iso(at)[:13], utc.iso(at)[:10], utc.iso(at)[:7]):
             firsts.setdefault(key, at)
-    hour_firsts = [(at, rows) for at, rows, _ in form.published if firsts[ladder.iso(at)[:13]] == at]
+    hour_firsts = [(at, rows) for at, rows, _ in form.published if firsts[utc.iso(at)[:13]] == at]
     last_tagged = max(at for at, _ in hour_firsts)  # the ladder thins its tags when it makes one
     expected = {at for at, _ in hour_firsts
                 if last_tagged - at < 48 * HOUR
-                or (last_tagged - at < 90 * DAY and firsts[ladder.iso(at)[:10]] == at)
-                or firsts[ladder.iso(at)[:7]] == at}
+                or (last_tagged - at < 90 * DAY and firsts[utc.iso(at)[:10]] == at)
+                or firsts[utc.iso(at)[:7]] == at}
     points = target.points()
     assert {p.at for p in points} == expected
     assert 100 <= len(points) <= 48 + 90 + 13  # hourly 48 h, daily 90 days, monthly before
@@ -286,7 +286,7 @@ def test_a_year_of_a_busy_form_keeps_main_bounded_and_restore_at_works_at_every_
     assert [e.at for e in listed] == sorted((e.at for e in listed), reverse=True)
 
     # restore --at at several ages: the newest kept backup at or before that time, at the grain promised.
-    squash_at = ladder.epoch(ladder_fields(srv.list_commits(REPO)[-1]["title"])["at"])
+    squash_at = utc.parse_iso(ladder_fields(srv.list_commits(REPO)[-1]["title"])["at"])
     restorable = sorted({(at, rows) for at, rows, _ in form.published if at >= squash_at}
                         | {(p.at, p.rows) for p in points})
     # Every backup since main's last squash (a backup every 3 minutes here), then hourly for 2 days,
@@ -294,14 +294,14 @@ def test_a_year_of_a_busy_form_keeps_main_bounded_and_restore_at_works_at_every_
     for i, (age, grain) in enumerate([(10 * 60, 4 * 60 if now - 10 * 60 >= squash_at else HOUR),
                                       (30 * HOUR + 17 * 60, HOUR), (30 * DAY + 5 * HOUR, DAY),
                                       (200 * DAY + 3 * DAY, 31 * DAY + 10 * DAY)]):
-        at = parse_utc(ladder.iso(now - age).removesuffix("Z"))
-        want_at, want_rows = max(p for p in restorable if p[0] <= ladder.epoch(at))
-        assert ladder.epoch(at) - want_at <= grain, (age, ladder.iso(want_at))
+        at = utc.iso(utc.parse_loose(utc.iso(now - age).removesuffix("Z")))
+        want_at, want_rows = max(p for p in restorable if p[0] <= utc.parse_iso(at))
+        assert utc.parse_iso(at) - want_at <= grain, (age, utc.iso(want_at))
         fresh = config_for(quick_dir / f"restore-{i}")
         assert restore_at(fresh, target, at).rows == want_rows
         assert restored_rows(fresh) == want_rows, (age, at)
     with pytest.raises(NoBackup):
-        restore_at(config_for(quick_dir / "too-old"), target, ladder.iso(now - 400 * DAY))
+        restore_at(config_for(quick_dir / "too-old"), target, utc.iso(now - 400 * DAY))
 
     # The same through the CLI, in a process of its own (its clock is the real one: listing and
     # restoring do not need the budget's).
@@ -313,7 +313,7 @@ def test_a_year_of_a_busy_form_keeps_main_bounded_and_restore_at_works_at_every_
     r = cli(quick_dir / "cli", "backups", "--json")
     assert r.returncode == 0, r.stderr
     assert sorted(e["revision"] for e in json.loads(r.stdout)) == sorted(e.revision for e in listed)
-    at = ladder.iso(now - 30 * DAY - 5 * HOUR)
+    at = utc.iso(now - 30 * DAY - 5 * HOUR)
     r = cli(quick_dir / "cli", "restore", "--at", at)
     assert r.returncode == 0, r.stderr
     assert restored_rows(config_for(quick_dir / "cli")) == restored_rows(config_for(quick_dir / "restore-2"))
@@ -375,6 +375,6 @@ def test_a_long_history_from_before_the_ladder_keeps_its_points_through_the_firs
     assert new.cycle()
     assert len(srv.list_commits(REPO)) == 1 and srv.list_commits(REPO)[0]["title"].startswith("Squashed")
     assert len(new.target.points()) == 31  # every day's backup (within 90 days) and the newest
-    at = ladder.iso(1767225600.0 + 10 * DAY + 12 * HOUR)
+    at = utc.iso(1767225600.0 + 10 * DAY + 12 * HOUR)
     fresh = config_for(tmp_path / "restored")
     assert restore_at(fresh, new.target, at).rows == 2 * 11 and restored_rows(fresh) == 22

@@ -25,18 +25,20 @@ import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
+from shared import utc
 from shared.config import REVIEWS_AT_RISK_WARNING, Config
+from shared.reviews import RATINGS
 from shared.db import ReviewFilter, SearchTooBroad, Store, count_reviews, find_reviews, read_summary, read_transaction
 from web import bot_guard, charts, moderation_panel, owner_list, share, style
 from web.form_state import MAX_MESSAGE_CHARS, read_form_state, set_form_state
 from web.owner_export import owner_zone, write_owner_export, zone_name
-from web.owner_summary import RATINGS, ROLLING_DAYS, FilterError, parse_filter, summarize
+from web.owner_summary import ROLLING_DAYS, FilterError, parse_filter, summarize
 from web.share import write_qr_files
 
 log = logging.getLogger("web.admin")
@@ -151,7 +153,7 @@ def _filter_from_state(state: dict | None) -> ReviewFilter:
 
 def preset_days(preset: str, today: date | None = None) -> tuple[str, str]:
     """(From, To) for a date preset, as UTC days (the days the filter and charts count in)."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or utc.today()
     span = PRESETS[preset]
     if span is None:
         return "", ""

@@ -30,7 +30,8 @@ import gradio as gr
 from shared.config import Config
 from shared.db import Store, Summary, read_transaction
 from shared.logs import q
-from shared.reviews import MAX_COMMENTS_CHARS, MAX_NAME_CHARS, InvalidReview, validate
+from shared.reviews import (HIGHEST, LOWEST, MAX_COMMENTS_CHARS, MAX_NAME_CHARS, RANGE_TEXT, RATINGS, InvalidReview,
+                            validate)
 from web import bot_guard, charts, form_state, rating as rating_control, review_list, style
 from web.form_state import closed_html, read_form_state
 from web.ratelimit import RateLimiter
@@ -53,7 +54,6 @@ PENDING_MESSAGE = ("Thank you! Your review #{id} was received. Reviews here are 
 RATE_LIMITED_MESSAGE = "Too many reviews from you in the last minute (at most {n}). Please wait a minute and try again."
 STORAGE_ERROR_MESSAGE = "Sorry, your review could not be saved right now (storage problem). Please try again later."
 WRONG_INPUT_COUNT_MESSAGE = "This call needs {n} inputs (see /gradio_api/info)."
-RATINGS = [1, 2, 3, 4, 5]
 # System fonts: the default theme downloads Source Sans Pro (and IBM Plex Mono for code) on
 # every cold load, 2-4 requests a phone on 3G waits for; every system has a readable sans.
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
@@ -107,7 +107,7 @@ def quiet_input_count_check(demo: gr.Blocks) -> gr.Blocks:
 def average_text(summary: Summary) -> str:
     if summary.average is None:
         return "No reviews yet"
-    return f"{summary.average:.2f} / 5"
+    return f"{summary.average:.2f} / {HIGHEST}"
 
 
 def saved_message(config: Config, review_id: int) -> str:
@@ -305,5 +305,5 @@ def _describe_rating(demo: gr.Blocks) -> None:
     for component, label in zip(inputs, ("Name", "Rating", "Comments")):
         component.label = label
     rating_input = inputs[1]
-    rating_input._api_info = {"type": "integer", "minimum": RATINGS[0], "maximum": RATINGS[-1],
-                              "title": "Rating", "description": "a whole number from 1 to 5"}
+    rating_input._api_info = {"type": "integer", "minimum": LOWEST, "maximum": HIGHEST,
+                              "title": "Rating", "description": f"a whole number from {RANGE_TEXT}"}

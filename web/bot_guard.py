@@ -40,14 +40,14 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from shared import utc
 from shared.config import Config
 from shared.db import Store, connect, transaction
+from web.capped_table import CappedTable
 from shared.logs import q
 from shared.reviews import Review
 
@@ -232,7 +232,7 @@ def refusal_summary(store: Store) -> str:
     counts, since = counter_for(store).counts()
     if not sum(counts.values()):
         return "<p><strong>Refused as likely spam:</strong> none so far.</p>"
-    when = datetime.fromtimestamp(since or time.time(), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc.readable(since)
     parts = [f"{counts[r]:,} {REASON_LABELS[r]}" for r in REASONS if counts.get(r)]
     return f"<p><strong>Refused as likely spam since {when}:</strong> {sum(counts.values()):,} ({'; '.join(parts)}).</p>"
 
@@ -249,8 +249,8 @@ class BotGuard:
         self.config, self.store, self.clock = config, store, clock
         self.key = load_key(config.bot_guard_key_path)
         self.counter = counter_for(store)
-        self._used: OrderedDict[str, float] = OrderedDict()  # nonce -> issue time
-        self._recent: OrderedDict[str, float] = OrderedDict()  # comment fingerprint -> time stored
+        self._used: CappedTable[str, float] = CappedTable(MAX_TRACKED)  # nonce -> time used
+        self._recent: CappedTable[str, float] = CappedTable(MAX_TRACKED)  # comment fingerprint -> time stored
         self._seeded = False
         self._lock = threading.Lock()
 
@@ -280,19 +280,18 @@ class BotGuard:
     # --- duplicates ---
     def _seed(self) -> None:
         """The window's comments from the database, once: a restart must not reopen the window."""
-        since = datetime.fromtimestamp(self.clock() - self.config.duplicate_window_seconds, timezone.utc)
+        since = utc.db_time(self.clock() - self.config.duplicate_window_seconds)
         rows = self.store.conn().execute(
             "SELECT comments, created_at FROM reviews WHERE created_at >= ? ORDER BY id DESC LIMIT ?",
-            (since.strftime("%Y-%m-%dT%H:%M:%S"), MAX_TRACKED)).fetchall()
+            (since, MAX_TRACKED)).fetchall()
         for comments, created_at in reversed(rows):
             key = fingerprint(comments or "")
             if key:
                 try:
-                    at = datetime.strptime(created_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                    at = utc.parse_db(created_at)
                 except ValueError:
                     continue
-                self._recent[key] = at.timestamp()
-                self._recent.move_to_end(key)
+                self._recent.put(key, at)
         self._seeded = True
 
     def _is_duplicate(self, key: str | None, now: float) -> bool:
@@ -301,11 +300,10 @@ class BotGuard:
         with self._lock:
             if not self._seeded:
                 self._seed()
-            while self._recent:
-                oldest, at = next(iter(self._recent.items()))
-                if now - at < self.config.duplicate_window_seconds and len(self._recent) <= MAX_TRACKED:
+            while (oldest := self._recent.oldest()) is not None:
+                if now - oldest[1] < self.config.duplicate_window_seconds:
                     break
-                self._recent.popitem(last=False)
+                self._recent.drop_oldest()
             return key in self._recent
 
     # --- the one call from the submit handler ---
@@ -337,12 +335,9 @@ class BotGuard:
         review_id = store_review()  # a storage error propagates: nothing was recorded
         with self._lock:
             if nonce is not None:
-                self._used[nonce] = now
-                while len(self._used) > MAX_TRACKED:
-                    self._used.popitem(last=False)
+                self._used.put(nonce, now)
             if key is not None and self.config.duplicate_window_seconds:
-                self._recent[key] = now
-                self._recent.move_to_end(key)
+                self._recent.put(key, now)
         return review_id
 
     def _refuse(self, reason: str, **values) -> Refused:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Sequence
 
+from shared.reviews import RATINGS
+
 
 def rating_bars(counts: Sequence[int], *, title: str = "Reviews per rating", elem_id: str = "bars") -> str:
-    """Five horizontal bars, 5 stars on top, each with its count as text beside it."""
+    """One horizontal bar per rating, the highest on top, each with its count as text beside it."""
     most = max(counts) if counts and max(counts) else 1
     rows = []
-    for rating in range(5, 0, -1):
-        n = int(counts[rating - 1])
+    for rating, n in reversed(list(zip(RATINGS, map(int, counts)))):
         width = round(100 * n / most, 1)
         noun = "review" if n == 1 else "reviews"
         rows.append(

@@ -8,13 +8,27 @@ which ran ffmpeg on an anonymous file and served the result from `file=`,
 streams, monitoring...). A blocklist misses the next one; the public app
 answers only PUBLIC_ROUTES, found by loading the page, submitting and opening
 "Use via API" in a browser (tests/test_harden_web.py and tests/test_browser.py check the page still works).
+
+Every refusal a middleware of ours sends (here, streams, login_throttle, request_errors) is the
+same small JSON reply, `json_error`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Callable
+from typing import Callable, Iterable
+
+
+async def json_error(send, status: int, message: str, *, headers: Iterable[tuple[bytes, bytes]] = (),
+                     key: str = "error") -> None:
+    """A whole JSON reply from a pure ASGI middleware: `{"error": message}`, the one shape of every
+    refusal of ours (`key` "detail" where Gradio's own login form reads that one)."""
+    body = json.dumps({key: message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimit:
@@ -71,11 +85,8 @@ class BodySizeLimit:
             raise
 
     async def _reject(self, send):
-        body = json.dumps({"error": f"Request too large: at most {self.max_bytes} bytes."}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await json_error(send, 413, f"Request too large: at most {self.max_bytes} bytes.",
+                         headers=[(b"connection", b"close")])
 
 
 # (methods, path) the public page and its two API calls use; everything else is 404.
@@ -110,14 +121,6 @@ def _matches(routes, method: str, path: str) -> bool:
     return any(method in methods and pattern.fullmatch(path) for methods, pattern in routes)
 
 
-async def _answer(send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class RouteAllowlist:
     """Pure ASGI middleware: the public app answers only PUBLIC_ROUTES; under /admin only the
     login form answers without a valid login (`logged_in(scope)`), every other route 401.
@@ -137,21 +140,21 @@ class RouteAllowlist:
         owner = path == OWNER_PREFIX or path.startswith(OWNER_PREFIX + "/")
         if owner and self.logged_in is not None:
             if OWNER_NEVER.fullmatch(path):
-                return await _answer(send, 404, "Not found.")
+                return await json_error(send, 404, "Not found.")
             logged_in = self.logged_in(scope)  # also ends an expired session (web/owner_session.py)
             if OWNER_LOGOUT.fullmatch(path):
                 if method != "POST":
-                    return await _answer(send, 405, "Log out with POST.", [(b"allow", b"POST")])
+                    return await json_error(send, 405, "Log out with POST.", headers=[(b"allow", b"POST")])
                 if dict(scope.get("headers", [])).get(b"sec-fetch-site") in FOREIGN_SITES:
-                    return await _answer(send, 403, "Log out from the owner's page itself.")
+                    return await json_error(send, 403, "Log out from the owner's page itself.")
                 # Gradio's own logout route is a GET: the checked POST is handed to it as one.
                 return await self.app(dict(scope, method="GET"), receive, _owner_cookie_path(send))
             if _matches(OWNER_OPEN_ROUTES, method, path) or path == OWNER_PREFIX or logged_in:
                 return await self.app(scope, receive, _owner_cookie_path(send))
-            return await _answer(send, 401, "Not authenticated.")
+            return await json_error(send, 401, "Not authenticated.")
         if not owner and _matches(PUBLIC_ROUTES, method, path):
             return await self.app(scope, receive, send)
-        return await _answer(send, 404, "Not found.")
+        return await json_error(send, 404, "Not found.")
 
 
 _COOKIE_PATH = re.compile(rb"(?i)(;\s*path=)/(?=;|$)")

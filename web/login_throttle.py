@@ -18,14 +18,14 @@ at most MAX_FAILURES per client are checked per cool-down.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from typing import Callable
 
 from shared.logs import q
+from web.capped_table import CappedTable
+from web.http_limits import json_error
 
 log = logging.getLogger("web.login")
 
@@ -43,7 +43,8 @@ class Failures:
     def __init__(self, cooldown: float, max_failures: int = MAX_FAILURES,
                  window: float = FAILURE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic):
         self.cooldown, self.max_failures, self.window, self.clock = cooldown, max_failures, window, clock
-        self._state: OrderedDict[str, list[float]] = OrderedDict()  # client -> [first failure, count, blocked until]
+        # client -> [first failure, count, blocked until]
+        self._state: CappedTable[str, list[float]] = CappedTable(MAX_TRACKED_CLIENTS)
         self._lock = threading.Lock()
 
     def blocked_for(self, client: str) -> float:
@@ -57,9 +58,9 @@ class Failures:
         attempts counted in the window, whether this attempt starts the cool-down)."""
         now = self.clock()
         with self._lock:
-            entry = self._state.pop(client, None)
+            entry = self._state.pop(client)
             if entry is not None and entry[2] > now:
-                self._state[client] = entry
+                self._state.put(client, entry)
                 return entry[2] - now, self.max_failures, False
             if entry is None or now - entry[0] >= self.window:
                 entry = [now, 0, 0.0]
@@ -67,14 +68,12 @@ class Failures:
             starts = entry[1] >= self.max_failures
             if starts:
                 entry = [now, 0, now + self.cooldown]  # counting starts afresh after the cool-down
-            self._state[client] = entry
-            while len(self._state) > MAX_TRACKED_CLIENTS:
-                self._state.popitem(last=False)
+            self._state.put(client, entry)
             return 0.0, (self.max_failures if starts else int(entry[1])), starts
 
     def succeeded(self, client: str) -> None:
         with self._lock:
-            self._state.pop(client, None)
+            self._state.pop(client)
 
     def not_checked(self, client: str) -> None:
         """Give back an attempt that never reached the password check (a malformed form: 422)."""
@@ -102,13 +101,9 @@ class LoginThrottle:
         wait, count, starts = self.failures.attempt(client)
         if wait > 0:
             log.warning("owner login refused client=%s reason=cool_down retry_after_s=%d", q(client), wait)
-            body = json.dumps({"detail": COOLDOWN_MESSAGE.format(minutes=max(1, round(wait / 60)))}).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"retry-after", str(int(wait) + 1).encode()),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
+            # "detail": the key Gradio's login form shows.
+            return await json_error(send, 429, COOLDOWN_MESSAGE.format(minutes=max(1, round(wait / 60))),
+                                    headers=[(b"retry-after", str(int(wait) + 1).encode())], key="detail")
         status = 0
 
         async def watching(message):

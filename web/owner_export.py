@@ -13,12 +13,12 @@ import csv
 import os
 import secrets
 import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import utc
 from shared.csv_export import guard_cell
 from shared.db import ReviewFilter, connect, filtered_ids_sql, read_transaction
 
@@ -46,10 +46,10 @@ def zone_name(zone: ZoneInfo | timezone) -> str:
 
 def _local_iso(created_at: str, zone) -> str:
     try:
-        t = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
+        at = utc.parse_db(created_at)
+    except ValueError:
         return str(guard_cell(created_at or ""))
-    return t.astimezone(zone).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="seconds")
 
 
 def _rows(db_path: Path, f: ReviewFilter, zone) -> Iterator[list]:
@@ -116,7 +116,7 @@ def write_owner_export(db_path: Path, folder: Path, f: ReviewFilter, *, fmt: str
         remove_old(folder)
     target_dir = folder / secrets.token_hex(16)
     target_dir.mkdir(mode=0o700)
-    target = target_dir / time.strftime(f"reviews-%Y%m%d-%H%M%S.{fmt}", time.gmtime())
+    target = target_dir / f"reviews-{utc.stamp()}.{fmt}"
     partial = target.with_name(target.name + ".tmp")
     try:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

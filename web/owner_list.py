@@ -9,10 +9,17 @@ only when asked for.
 
 from __future__ import annotations
 
+from shared.db import COLUMNS
 from web.display_text import without_bidi_controls
-from web.review_list import _utc_fallback, escape, stars
+from web.review_list import escape, stars, utc_fallback
 
 EMPTY_HTML = '<p class="empty">{text}</p>'
+# The table's columns are shared.db's COLUMNS, each with its heading (also the cell's label in the
+# card-per-review layout on a phone) and CSS class. A new column without a heading fails at import.
+COLUMN_HEADINGS = {"id": ("Id", "col-id"), "created_at": ("When", "col-when"), "name": ("Name", "col-name"),
+                   "rating": ("Rating", "col-rating"), "comments": ("Comment", "col-comment")}
+TABLE_COLUMNS = [(column, *COLUMN_HEADINGS[column]) for column in COLUMNS]
+TABLE_HEADERS = [heading for _, heading, _ in TABLE_COLUMNS]
 
 
 # How a review that is not public is marked (the owner sees every review; the public page only public ones).
@@ -36,17 +43,15 @@ def review_row(review_id: int, created_at: str, name: str | None, rating: int, c
     who = (f'<span dir="auto">{escape(without_bidi_controls(name))}</span>' if (name or "").strip()
            else '<span class="anon">Anonymous</span>')
     mark, answer = _moderation(status, reply)
-    cells = []
-    if show_ids:
-        cells.append(f'<td class="col-id" data-label="Id">{review_id}</td>')
-    cells += [
-        f'<td class="col-when" data-label="When"><time datetime="{escape(created_at)}">'
-        f'{_utc_fallback(created_at)}</time></td>',
-        f'<td class="col-name" data-label="Name">{who}</td>',
-        f'<td class="col-rating" data-label="Rating">{stars(rating)}</td>',
-        f'<td class="col-comment" data-label="Comment">{mark}<p dir="auto">{escape(without_bidi_controls(comments))}</p>'
-        f'{answer}</td>',
-    ]
+    content = {
+        "id": str(review_id),
+        "created_at": f'<time datetime="{escape(created_at)}">{utc_fallback(created_at)}</time>',
+        "name": who,
+        "rating": stars(rating),
+        "comments": f'{mark}<p dir="auto">{escape(without_bidi_controls(comments))}</p>{answer}',
+    }
+    cells = [f'<td class="{css}" data-label="{heading}">{content[column]}</td>'
+             for column, heading, css in TABLE_COLUMNS if show_ids or column != "id"]
     state = f' data-status="{escape(status)}"' if status else ""
     return f'<tr data-review="{review_id}" data-rating="{rating}"{state}>{"".join(cells)}</tr>'
 
@@ -55,9 +60,8 @@ def render(rows: list[tuple], *, show_ids: bool, empty_text: str = "No reviews y
     """rows: (id, created_at, name, rating, comments[, status, reply]), newest first."""
     if not rows:
         return EMPTY_HTML.format(text=escape(empty_text))
-    head = (('<th scope="col" class="col-id">Id</th>' if show_ids else "")
-            + '<th scope="col" class="col-when">When</th><th scope="col" class="col-name">Name</th>'
-              '<th scope="col" class="col-rating">Rating</th><th scope="col" class="col-comment">Comment</th>')
+    head = "".join(f'<th scope="col" class="{css}">{heading}</th>'
+                   for column, heading, css in TABLE_COLUMNS if show_ids or column != "id")
     body = "".join(review_row(r[0], r[1], r[2], r[3], r[4], show_ids, r[5] if len(r) > 5 else None,
                               r[6] if len(r) > 6 else None) for r in rows)
     return (f'<table class="owner-reviews"><caption class="sr-only">Reviews, newest first</caption>'

@@ -14,12 +14,12 @@ from datetime import date, timedelta
 import pandas as pd
 
 from shared.db import ReviewFilter, day_bounds, reviews_per_day
+from shared.reviews import HIGHEST, RANGE_TEXT, RATINGS
 
 ROLLING_DAYS = 7
 # A date before the form existed or years ahead is a typo, not a question.
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_AHEAD_DAYS = 366
-RATINGS = (1, 2, 3, 4, 5)
 
 
 class FilterError(ValueError):
@@ -56,9 +56,9 @@ def parse_filter(query: str | None, ratings: list | None, first: str | None, las
         try:
             value = int(r)
         except (TypeError, ValueError):
-            raise FilterError("Ratings are whole numbers from 1 to 5.") from None
+            raise FilterError(f"Ratings are whole numbers from {RANGE_TEXT}.") from None
         if value not in RATINGS:
-            raise FilterError("Ratings are whole numbers from 1 to 5.")
+            raise FilterError(f"Ratings are whole numbers from {RANGE_TEXT}.")
         chosen.add(value)
     if not chosen:
         raise FilterError("Choose at least one rating to show.")
@@ -71,7 +71,7 @@ def parse_filter(query: str | None, ratings: list | None, first: str | None, las
 @dataclass(frozen=True)
 class SummaryData:
     per_day: pd.DataFrame  # day (datetime), reviews (int), average (7-day rolling, NaN without reviews)
-    distribution: pd.DataFrame  # rating (str "1".."5"), reviews
+    distribution: pd.DataFrame  # rating (str, one row per rating), reviews
     text: str  # one line in words, for people who would rather read
 
 
@@ -91,7 +91,7 @@ def summarize(conn: sqlite3.Connection, f: ReviewFilter) -> SummaryData:
     index = pd.to_datetime([r[0] for r in rows])
     counts = pd.Series([r[1] for r in rows], index=index, dtype="int64").reindex(days, fill_value=0)
     sums = pd.Series([r[2] for r in rows], index=index, dtype="int64").reindex(days, fill_value=0)
-    per_rating = [0] * 5
+    per_rating = [0] * len(RATINGS)
     for day, _, _, by_rating in rows:
         if day >= first:
             per_rating = [a + b for a, b in zip(per_rating, by_rating)]
@@ -106,11 +106,11 @@ def summarize(conn: sqlite3.Connection, f: ReviewFilter) -> SummaryData:
         return SummaryData(per_day, distribution, f"No reviews from {first} to {last} (UTC days).")
     mean = sum(r * n for r, n in zip(RATINGS, per_rating)) / total
     busiest = per_day.loc[per_day["reviews"].idxmax()]
-    text = (f"{total:,} reviews from {first} to {last} (UTC days), average {mean:.2f} / 5; "
+    text = (f"{total:,} reviews from {first} to {last} (UTC days), average {mean:.2f} / {HIGHEST}; "
             f"busiest day {busiest['day']:%Y-%m-%d} ({int(busiest['reviews']):,} reviews).")
     return SummaryData(per_day, distribution, text)
 
 
 def _empty(text: str) -> SummaryData:
     return SummaryData(pd.DataFrame({"day": pd.to_datetime([]), "reviews": [], "average": []}),
-                       pd.DataFrame({"rating": [str(r) for r in RATINGS], "reviews": [0] * 5}), text)
+                       pd.DataFrame({"rating": [str(r) for r in RATINGS], "reviews": [0] * len(RATINGS)}), text)

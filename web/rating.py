@@ -9,8 +9,10 @@ The component's value is the chosen integer (None before a choice): `props.value
 browser, what the submit handler receives, and what a handler sets to clear it.
 """
 
+from shared.reviews import HIGHEST, LOWEST, RATINGS
+
 QUESTION = "How satisfied are you?"
-HELP = "1 = not at all, 5 = very"
+HELP = f"{LOWEST} = not at all, {HIGHEST} = very"
 
 # gr.HTML fills this as a Handlebars template, then as a JS template string (`value` is the prop).
 TEMPLATE = (
@@ -18,7 +20,7 @@ TEMPLATE = (
     f'<p id="rating-label" class="rating-label">{QUESTION}</p>'
     f'<p id="rating-help" class="rating-help">{HELP}</p>'
     '<div role="radiogroup" class="rating-options" aria-labelledby="rating-label" aria-describedby="rating-help">'
-    '${[1, 2, 3, 4, 5].map((n) => `<label class="rating-option">'
+    f'${{{list(RATINGS)}.map((n) => `<label class="rating-option">'
     '<input type="radio" name="rating" value="${n}"${value == n ? " checked" : ""}>'
     '<span class="rating-number">${n}</span><span class="rating-star" aria-hidden="true">★</span>'
     '</label>`).join("")}'

@@ -14,15 +14,15 @@ ended cleanly. uvicorn then has nothing left to log.
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 
 from shared.logs import q
+from web.http_limits import json_error
 
 log = logging.getLogger("web.errors")
 
-_BODY = json.dumps({"error": "Something went wrong on our side."}).encode()
+FAILED_MESSAGE = "Something went wrong on our side."
 
 
 def _where(exc: BaseException) -> str:
@@ -71,10 +71,7 @@ class OneLineErrors:
                       q(f"{type(shown).__name__}: {shown}"), q(_where(shown)))
             try:
                 if not response.started:
-                    await send({"type": "http.response.start", "status": 500,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(_BODY)).encode())]})
-                    await send({"type": "http.response.body", "body": _BODY})
+                    await json_error(send, 500, FAILED_MESSAGE)
                 elif not response.finished:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
             except Exception:  # noqa: BLE001 - the client left: nothing more to say

@@ -14,8 +14,9 @@ ones, a date for older ones) and says "UTC" when the browser cannot tell.
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 
+from shared import utc
+from shared.reviews import HIGHEST
 from web.display_text import without_bidi_controls
 
 ANONYMOUS = "Anonymous"
@@ -32,20 +33,19 @@ def escape(text: str | None) -> str:
     return html.escape(text or "", quote=True).translate(_EXTRA_ESCAPES)
 
 
-def _utc_fallback(created_at: str) -> str:
+def utc_fallback(created_at: str) -> str:
     """'2026-11-25T21:04:47.535Z' -> '25 Nov 2026, 21:04 UTC' (what shows without JavaScript)."""
     try:
-        t = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        return utc.readable(utc.parse_db(created_at))
     except ValueError:
         return escape(created_at)
-    return f"{t.day} {t:%b %Y, %H:%M} UTC"
 
 
 def stars(rating: int) -> str:
     """Filled and empty stars for the eye, "Rated 4 out of 5" for screen readers."""
-    rating = max(0, min(5, int(rating or 0)))
-    return (f'<span class="stars" role="img" aria-label="Rated {rating} out of 5">'
-            f'{"★" * rating}<span class="off">{"★" * (5 - rating)}</span></span>')
+    rating = max(0, min(HIGHEST, int(rating or 0)))
+    return (f'<span class="stars" role="img" aria-label="Rated {rating} out of {HIGHEST}">'
+            f'{"★" * rating}<span class="off">{"★" * (HIGHEST - rating)}</span></span>')
 
 
 OWNER_REPLY_LABEL = "Reply from the owner"
@@ -65,7 +65,7 @@ def _item(created_at: str, name: str | None, rating: int, comments: str | None, 
     who = (f'<span class="who anon">{ANONYMOUS}</span>' if anonymous
            else f'<span class="who" dir="auto">{escape(without_bidi_controls(name))}</span>')
     parts = [f'<li class="review"><div class="meta">{who}{stars(rating)}'
-             f'<time datetime="{escape(created_at)}">{_utc_fallback(created_at)}</time></div>']
+             f'<time datetime="{escape(created_at)}">{utc_fallback(created_at)}</time></div>']
     text = comments or ""
     if text:
         long = len(text) > CLAMP_CHARS or text.count("\n") >= CLAMP_LINES

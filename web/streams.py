@@ -21,12 +21,12 @@ computed (the proxy rule included):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections import Counter
 
 from shared.logs import q
+from web.http_limits import json_error
 from web.request_errors import ResponseWatch
 
 log = logging.getLogger("web.streams")
@@ -42,7 +42,7 @@ STREAM_LIFETIME_SECONDS = 300.0
 
 STREAM_PATHS = re.compile(r"(/admin)?/gradio_api/(heartbeat/[^/]+|queue/data/?|call/[^/]+/[^/]+)")
 
-_BUSY = json.dumps({"error": "Too many open streams from your address; close some and try again."}).encode()
+BUSY_MESSAGE = "Too many open streams from your address; close some and try again."
 
 
 class StreamLimit:
@@ -64,11 +64,7 @@ class StreamLimit:
         if self.open_total >= self.total or self.open[client] >= self.per_client:
             log.warning("stream refused client=%s reason=%s", q(client),
                         "total_cap" if self.open_total >= self.total else "client_cap")
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"10"),
-                                    (b"content-length", str(len(_BUSY)).encode())]})
-            await send({"type": "http.response.body", "body": _BUSY})
-            return
+            return await json_error(send, 503, BUSY_MESSAGE, headers=[(b"retry-after", b"10")])
         self.open[client] += 1
         self.open_total += 1
         lifetime = self.owner_lifetime if scope["path"].startswith("/admin/") else self.lifetime

@@ -17,6 +17,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 
+from shared import utc  # noqa: E402
 from shared.config import REVIEWS_AT_RISK_WARNING, Config, ConfigError, load_config  # noqa: E402
 from shared.logs import setup_logging  # noqa: E402
 from worker.backup import Backup  # noqa: E402
@@ -231,19 +232,6 @@ def cmd_verify(config: Config, target: Target, *, revision: str | None) -> int:
     return 0 if verdict.ok else 1
 
 
-def parse_utc(text: str) -> str:
-    """`2026-11-20T10:00Z`, `2026-11-20T10:00:30Z` or `2026-11-20` (UTC) -> `YYYY-MM-DDTHH:MM:SSZ`."""
-    from datetime import datetime, timezone
-
-    raw = text.strip().upper().removesuffix("Z").replace(" ", "T")
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            continue
-    raise ValueError(f"--at {text!r} is not a UTC time: use e.g. 2026-11-20T10:00Z")
-
-
 def cmd_backups(targets: list[Target], *, as_json: bool) -> int:
     listed = [(t, t.history()) for t in targets]
     if as_json:
@@ -365,9 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.revision:
             parser.error("--at and --revision choose a backup each: give one of them")
         try:
-            at = parse_utc(args.at)
-        except ValueError as exc:
-            parser.error(str(exc))
+            at = utc.iso(utc.parse_loose(args.at))
+        except utc.TimeFormatError as exc:
+            parser.error(f"--at {exc}")
 
     try:
         config = load_config()

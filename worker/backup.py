@@ -27,11 +27,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from shared import utc
 from shared.config import Config
 from shared.db import connect, read_summary
 from worker.errors import WorkerError
 from worker.lock import worker_lock
-from worker.manifest import BackupManifest, utc_now_iso
+from worker.manifest import BackupManifest
 from worker.fsutil import write_text_atomic
 from worker.merge import merge_newest_backup
 from worker.mirror import MIRROR_DIR, Mirror
@@ -76,7 +77,7 @@ class Backup:
     rule (a public dataset with names blanked and the owner's bucket with names kept
     do not rebuild each other's files)."""
 
-    def __init__(self, config: Config, target: Target, *, now: Callable[[], str] = utc_now_iso):
+    def __init__(self, config: Config, target: Target, *, now: Callable[[], str] = utc.iso):
         """`now`: the UTC time a backup records as made (a bench or a test dates backups on other days)."""
         self.config = config
         self.target = target
@@ -211,7 +212,7 @@ class Backup:
 
     def _remember(self, state: TargetState, info: BackupManifest) -> None:
         if state.last_published != info:
-            update_target(self.config, self.target.name, last_published=info, last_attempt_at=utc_now_iso())
+            update_target(self.config, self.target.name, last_published=info, last_attempt_at=utc.iso())
 
     def _clear_work(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)

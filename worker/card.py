@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from shared.db import Summary
+from shared.reviews import RANGE_TEXT, RATINGS, WITHHELD_NAME_TEXT
 from worker.parquet import DATA_DIR, SHARD_ROWS
 from worker.privacy import BLANK
 from worker.manifest import BackupManifest
@@ -48,8 +49,8 @@ def _privacy_text(*, private: bool, names: str) -> str:
              "moderation (status, public reply). They hold no IP "
              "address, e-mail, account, cookie or device data.")
     if names == BLANK:
-        state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is NULL in every file of "
-                 "this dataset (the database, the CSV and the Parquet files). A restore from this dataset brings "
+        state = ("**Names are withheld** (`HF_DATASET_PUBLISH_NAMES=false`): `name` is empty in every file of "
+                 f"this dataset ({WITHHELD_NAME_TEXT}). A restore from this dataset brings "
                  "back every review, its rating, time and comments, but **not the names**: they exist only in the "
                  "form's own database.")
     elif private:
@@ -66,7 +67,8 @@ def render_card(repo_id: str, info: BackupManifest, summary: Summary, *, license
     meta = json.dumps(info.to_json() | {"revision": None}, sort_keys=True)
     average = f"{summary.average:.2f}" if summary.average is not None else "-"
     counts = " | ".join(str(n) for n in summary.counts)
-    name_note = " (withheld here: always NULL)" if names == BLANK else ""
+    scale = " | ".join(str(r) for r in RATINGS)
+    name_note = f" (withheld here: {WITHHELD_NAME_TEXT})" if names == BLANK else ""
     return f"""---
 pretty_name: Feedback form reviews
 license: {license_id}
@@ -88,7 +90,7 @@ and the Parquet files of a commit all come from the same snapshot and hold the s
 
 - Backup time (UTC): {info.at}
 - Reviews: {info.rows:,} (highest id {info.max_id}), average rating {average}
-- Reviews per rating 1 | 2 | 3 | 4 | 5: {counts}
+- Reviews per rating {scale}: {counts}
 
 ## Which file for what
 
@@ -105,7 +107,7 @@ and the Parquet files of a commit all come from the same snapshot and hold the s
 | `id` | int64 | never | the review's number, in submission order |
 | `created_at` | timestamp[ms, tz=UTC] | never from the form | when it was submitted, UTC, millisecond precision (text `YYYY-MM-DDTHH:MM:SS.sssZ` in the db and CSV) |
 | `name` | string | yes | the name as typed, surrounding spaces removed{name_note}; `''` when none was given (the form never stores NULL; older or hand-edited databases may) |
-| `rating` | int8 | never from the form | 1 to 5 |
+| `rating` | int8 | never from the form | {RANGE_TEXT} |
 | `comments` | string | yes | the comments exactly as typed; `''` when none |
 | `status` | string | never | the owner's decision: `public` (on the form's page), `hidden` (taken down by the owner, kept) or `pending` (waiting for the owner's approval in pre-moderation mode) |
 | `reply` | string | yes | the owner's public reply under the review, as written; NULL when none |

@@ -15,12 +15,12 @@ be restored is worse than none: it is found out on the day it is needed.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import os
 import time
 from dataclasses import dataclass
 
+from shared import utc
 from shared.config import Config
 from worker.errors import describe_error, is_backup_defect
 from worker.restore import NoBackup, fetch_checked, staging_dir
@@ -87,7 +87,7 @@ class RestoreDrill:
             log.warning("restore drill could not run, will retry cause=%s", describe_error(exc))
             return None
         try:
-            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+            at = utc.iso(self.clock())
             update_state(self.config, last_drill_at=at, last_drill_ok=verdict.ok,
                          last_drill_revision=verdict.revision, last_drill_detail=verdict.detail)
         except OSError as exc:  # a full disk must not kill the loop
@@ -105,6 +105,6 @@ def _parse_utc(stamp: str | None) -> float | None:
     if not stamp:
         return None
     try:
-        return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+        return utc.parse_iso(stamp)
     except ValueError:
         return None

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import moderation as mod
+from shared import utc
 from shared.db import connect, open_store_db
 from worker import history as ladder
 from worker.backup import Backup
@@ -124,7 +125,7 @@ def rewrite_history(config, target) -> RewriteResult:
             for tree, manifest, snap, names in built:  # oldest first, each kept as a point (a tag)
                 target.newest()  # learn the head the next commit goes on
                 info = target.publish(tree, manifest, snap.summary, names=names, previous_rows=previous)
-                at = ladder.epoch(manifest.at)
+                at = utc.parse_iso(manifest.at)
                 rows = snap.summary.total
                 rebuilt.append(ladder.Point(tag=ladder.tag_name(at, rows), revision=str(info.revision), at=at,
                                             rows=rows))

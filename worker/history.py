@@ -21,10 +21,10 @@ list them with one request (`list_repo_refs`).
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
 from dataclasses import dataclass
+
+from shared import utc
 
 TAG_PREFIX = "backup-"
 KEEP_HOURLY_SECONDS = 48 * 3600
@@ -43,20 +43,11 @@ class Point:
 
     @property
     def at_iso(self) -> str:
-        return iso(self.at)
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def epoch(text: str) -> float:
-    """`2026-11-20T10:00:00Z` -> seconds since the epoch."""
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+        return utc.iso(self.at)
 
 
 def tag_name(at: float, rows: int) -> str:
-    return f"{TAG_PREFIX}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at))}-rows-{rows}"
+    return f"{TAG_PREFIX}{utc.stamp(at)}-rows-{rows}"
 
 
 def parse_tag(name: str, revision: str) -> Point | None:
@@ -64,13 +55,12 @@ def parse_tag(name: str, revision: str) -> Point | None:
     match = _TAG.match(name)
     if not match:
         return None
-    at = calendar.timegm(time.strptime(match.group(1), "%Y%m%dT%H%M%SZ"))
-    return Point(tag=name, revision=revision, at=float(at), rows=int(match.group(2)))
+    return Point(tag=name, revision=revision, at=utc.parse_stamp(match.group(1)), rows=int(match.group(2)))
 
 
 def hour_of(at: float) -> str:
     """The UTC hour a time falls in: the ladder's finest bucket."""
-    return time.strftime("%Y%m%d%H", time.gmtime(at))
+    return utc.stamp(at)[:utc.HOUR_CHARS]
 
 
 def due(points: list[Point], at: float) -> bool:
@@ -83,8 +73,8 @@ def expired(points: list[Point], now: float) -> list[Point]:
     first_of_day: dict[str, Point] = {}
     first_of_month: dict[str, Point] = {}
     for p in sorted(points, key=lambda p: p.at):
-        first_of_day.setdefault(time.strftime("%Y%m%d", time.gmtime(p.at)), p)
-        first_of_month.setdefault(time.strftime("%Y%m", time.gmtime(p.at)), p)
+        first_of_day.setdefault(utc.stamp(p.at)[:utc.DAY_CHARS], p)
+        first_of_month.setdefault(utc.stamp(p.at)[:utc.MONTH_CHARS], p)
     daily = set(first_of_day.values())
     monthly = set(first_of_month.values())
     gone = []

@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from shared import utc
 from shared.config import Config
 from shared.db import Summary
 from worker import history as ladder
@@ -296,7 +297,7 @@ class HubTarget:
             self._seed()
         # Made now, by the clock the budget and the kept points use (the snapshot is seconds older).
         info = replace(manifest.placed(location=f"{self.endpoint}/datasets/{self.repo_id}"),
-                       at=ladder.iso(self.clock()))
+                       at=utc.iso(self.clock()))
         public = not self.private or self._remote_private is False
         card = render_card(self.repo_id, info, summary, license_id=self.license_id, private=not public, names=names)
         # Only what the Hub's newest backup lacks (normally the delta and the last shard of
@@ -376,7 +377,7 @@ class HubTarget:
 
     def _keep_point(self, info: BackupManifest) -> None:
         """Tag the first backup of each UTC hour, then drop the tags no rule keeps (worker.history)."""
-        now = ladder.epoch(info.at)
+        now = utc.parse_iso(info.at)
         if not ladder.due(self._points, now):
             return
         name = ladder.tag_name(now, info.rows)
@@ -401,7 +402,7 @@ class HubTarget:
             if not fields.get("rows", "").isdigit() or "at" not in fields:
                 continue  # not a backup of ours
             try:
-                at = ladder.epoch(fields["at"])
+                at = utc.parse_iso(fields["at"])
             except ValueError:
                 continue
             if ladder.hour_of(at) in hours:
@@ -444,7 +445,7 @@ class HubTarget:
         for c in commits:
             fields = _fields(f"{c.title} {c.message or ''}")
             rows = int(fields["rows"]) if fields.get("rows", "").isdigit() else None
-            at = fields.get("at") or c.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            at = fields.get("at") or utc.iso(c.created_at)
             if rows is None and not every_commit and not c.title.startswith(("Backup ", "Squashed ")):
                 continue  # not a backup (e.g. the repo's initial commit)
             entries.append(BackupEntry(revision=c.commit_id, at=at, rows=rows, title=c.title))

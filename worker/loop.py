@@ -25,10 +25,10 @@ from typing import Callable, Iterable, Protocol
 
 import schedule
 
+from shared import utc
 from worker import erase_history
 from worker.backup import Backup, BackupConflict
 from worker.errors import describe_error, is_expected, is_permanent, retry_after_seconds
-from worker.manifest import utc_now_iso
 from worker.state import load_state, update_target
 
 log = logging.getLogger("worker.loop")
@@ -75,7 +75,7 @@ class StopSignal:
 
 
 def _utc_in(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    return utc.iso(time.time() + seconds)
 
 
 class TargetRunner:
@@ -171,7 +171,7 @@ class TargetRunner:
 
     def _save(self, **changes) -> None:
         try:
-            update_target(self.backup.config, self.name, last_attempt_at=utc_now_iso(), **changes)
+            update_target(self.backup.config, self.name, last_attempt_at=utc.iso(), **changes)
         except OSError as exc:  # a full disk must not kill the loop
             log.debug("could not save state error=%s", exc)
 

@@ -9,16 +9,13 @@ without downloading its database. The JSON keys are a stored format: keep them.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
+from shared import utc
+
 if TYPE_CHECKING:
     from worker.snapshot import Snapshot
-
-
-def utc_now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class BackupManifest:
     def for_snapshot(cls, snapshot: "Snapshot", *, at: str | None = None) -> "BackupManifest":
         summary = snapshot.summary
         return cls(fingerprint=summary.fingerprint, rows=summary.total, max_id=summary.max_id,
-                   at=at or utc_now_iso(), location="", tip=snapshot.tip,
+                   at=at or utc.iso(), location="", tip=snapshot.tip,
                    tombstones=snapshot.tombstoned(summary.max_id)[1])
 
     def placed(self, *, location: str | None = None, revision: str | None = None) -> "BackupManifest":

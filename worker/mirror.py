@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import utc
 from shared.db import BACKUP_COLUMNS, Summary, attached, connect, read_summary, transaction
 from worker.errors import WorkerError
 from worker.fsutil import replace_durably, write_text_atomic
@@ -160,7 +161,7 @@ class Mirror:
         # crash in between leaves an old mirror under a new name (costs a full
         # export next time), never a new mirror under the old name (which would
         # let stale CSV/Parquet shards pass for an append-only history).
-        lineage = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}\n"
+        lineage = f"{utc.stamp()}-{uuid.uuid4().hex[:12]}\n"
         write_text_atomic(self.lineage_path, lineage, mode=0o600)
         Path(str(self.path) + "-journal").unlink(missing_ok=True)
         os.chmod(tmp, 0o600)  # the reviews: ours only, whatever the umask of the command

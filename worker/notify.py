@@ -40,11 +40,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parsedate_to_datetime
 from typing import Callable, Mapping, Protocol
 
+from shared import utc
 from shared.config import Config
 from shared.db import connect, read_transaction
+from shared.reviews import HIGHEST
 from worker.errors import WorkerError
 from worker.fsutil import write_text_atomic
-from worker.manifest import utc_now_iso
 
 log = logging.getLogger("worker.notify")
 
@@ -132,7 +133,7 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 def summary_line(batch: Batch) -> str:
     reviews = "1 new review" if batch.count == 1 else f"{batch.count:,} new reviews"
     low = f", {batch.low_count:,} low (1-2)" if batch.low_count else ""
-    return f"{reviews}, average {batch.average:.2f} / 5{low}"
+    return f"{reviews}, average {batch.average:.2f} / {HIGHEST}{low}"
 
 
 def low_items(batch: Batch, include_names: bool) -> list[dict]:
@@ -151,7 +152,7 @@ def render_text(batch: Batch, include_names: bool, escape: Callable[[str], str] 
     for item in low_items(batch, include_names):
         who = f" from {escape(item['name']) or 'Anonymous'}" if include_names else ""
         text = escape(item["excerpt"]) if item["excerpt"] else "(no comment)"
-        lines.append(f"- #{item['id']} rated {item['rating']}/5{who}: {text}")
+        lines.append(f"- #{item['id']} rated {item['rating']}/{HIGHEST}{who}: {text}")
     if batch.low_count > len(batch.low):
         lines.append(f"- and {batch.low_count - len(batch.low):,} more low ratings")
     lines.append("Read them all on the owner's page.")
@@ -448,7 +449,7 @@ class Notifier:
             if state.failures:
                 log.info("notify recovered channel=%s after_failures=%d", channel.name, state.failures)
             state.mark, state.failures, state.last_error = batch.mark(), 0, None
-            state.last_sent_at, state.next_try, state.next_try_at = utc_now_iso(), 0.0, None
+            state.last_sent_at, state.next_try, state.next_try_at = utc.iso(), 0.0, None
             self._save()
             log.info("notify sent channel=%s reviews=%d low=%d up_to_id=%d", channel.name, batch.count,
                      batch.low_count, batch.last_id)
@@ -460,7 +461,7 @@ class Notifier:
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)  # the server's word wins, even past the cap
         state.next_try = self.clock() + delay
-        state.next_try_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + delay))
+        state.next_try_at = utc.iso(time.time() + delay)
         state.last_error = str(exc)
         self._save()
         level = logging.ERROR if state.failures == 1 else logging.WARNING

@@ -41,7 +41,7 @@ BATCH_ROWS = 10_000
 # the db keeps the original text.
 _MS = ("CAST(strftime('%s', {c}) AS INTEGER) * 1000 "
        "+ CAST(substr(strftime('%f', {c}), 4, 3) AS INTEGER)")
-# The rating must be a whole number that fits int8: the app only stores 1-5;
+# The rating must be a whole number that fits int8: the app only stores shared.reviews.RATINGS (1-5);
 # anything else (a hand-edited file) is NULL here and kept as is in the db.
 _RATING = "CASE WHEN typeof(rating) = 'integer' AND rating BETWEEN -128 AND 127 THEN rating END"
 _TEXT = "CASE WHEN {c} IS NULL THEN NULL ELSE CAST({c} AS TEXT) END"

@@ -3,8 +3,9 @@
 - A private dataset is the owner's backup: names are kept.
 - A public dataset (HF_DATASET_PRIVATE=false, or the repo found public)
   gets names only by the owner's explicit choice, HF_DATASET_PUBLISH_NAMES:
-  true publishes them, false blanks them (NULL) in every pushed file. With
-  no choice made nothing is pushed.
+  true publishes them, false blanks them in every pushed file (what a withheld
+  name is in each file: shared.reviews.WITHHELD_NAME_*). With no choice made
+  nothing is pushed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from pathlib import Path
 
 from shared.db import connect, transaction
+from shared.reviews import WITHHELD_NAME_SQL
 from worker.errors import WorkerError
 
 log = logging.getLogger("worker.privacy")
@@ -39,7 +41,7 @@ def names_rule(*, public: bool, publish_names: bool | None, repo_id: str, why_pu
 
 
 def blank_names(snapshot: Path, dest: Path) -> None:
-    """Write to `dest` a copy of `snapshot` (the worker's own copy) with every name NULL.
+    """Write to `dest` a copy of `snapshot` (the worker's own copy) with every name withheld (NULL).
 
     The write counter is put back to its value before the blanking, so the
     copy's fingerprint is the snapshot's. The search index is rebuilt, and
@@ -51,7 +53,7 @@ def blank_names(snapshot: Path, dest: Path) -> None:
     try:
         with transaction(conn):
             changes = conn.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
-            conn.execute("UPDATE reviews SET name = NULL WHERE name IS NOT NULL")
+            conn.execute(f"UPDATE reviews SET name = {WITHHELD_NAME_SQL} WHERE name IS NOT {WITHHELD_NAME_SQL}")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'changes'", (changes,))
             # The search index keeps a deleted term in its older segments until they
             # merge: rebuild it from the blanked rows, so no name survives there either.

@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from shared import utc
 from shared.config import Config
 from shared.db import Summary, connect, ensure_schema, read_summary, transaction
 from shared.moderation import erase_traces
@@ -227,7 +227,7 @@ def _copy_into_live(fetched: Path, db_path: Path, existing: int) -> None:
     live = connect(db_path)
     try:
         if existing:
-            keep = db_path.with_name(f"{db_path.name}.pre-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            keep = db_path.with_name(f"{db_path.name}.pre-restore-{utc.stamp()}")
             _copy_db(live, keep)
             log.warning("kept a copy of the database being replaced path=%s reviews=%d", keep, existing)
         src = connect(fetched, readonly=True)
@@ -248,8 +248,7 @@ def move_aside_if_corrupt(db_path: Path) -> Path | None:
         return None
     except SnapshotError as exc:
         cause = str(exc)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    aside = db_path.with_name(f"{db_path.name}.corrupt-{utc.stamp()}")
     for suffix in ("", "-wal", "-shm"):
         part = Path(str(db_path) + suffix)
         if part.exists():

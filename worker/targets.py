@@ -10,11 +10,11 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shared import utc
 from shared.db import Summary, connect
 from worker.errors import WorkerError
 from worker.fsutil import fsync_dir, link_or_copy, replace_durably
@@ -137,9 +137,7 @@ class FolderTarget:
         when the second ticked over between two reads of the clock)."""
         manifests = self._manifests()
         last = int(manifests[-1].name.split("-")[1]) if manifests else 0
-        t = time.time()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t % 1 * 1_000_000):06d}"
-        return f"reviews-{last + 1:012d}-{stamp}Z"
+        return f"reviews-{last + 1:012d}-{utc.stamp(micro=True)}"
 
     def _read_manifest(self, path: Path) -> BackupManifest:
         return BackupManifest.from_json(json.loads(path.read_text(encoding="utf-8")))

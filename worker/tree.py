@@ -41,6 +41,7 @@ from pathlib import Path
 
 from shared.csv_export import range_sql, write_reviews_csv
 from shared.db import BACKUP_COLUMNS, attached, connect, read_summary, transaction
+from shared.reviews import WITHHELD_NAME_SQL
 from worker import parquet
 from worker.fsutil import link_or_copy, replace_durably, write_text_atomic
 from worker.manifest import BackupManifest
@@ -120,7 +121,7 @@ def _connect_file(path: Path) -> sqlite3.Connection:
 
 
 def _select_list(names: str) -> str:
-    return ", ".join("NULL AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
+    return ", ".join(f"{WITHHELD_NAME_SQL} AS name" if names == BLANK and c == "name" else c for c in BACKUP_COLUMNS)
 
 
 def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | None = None,
