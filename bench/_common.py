@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,39 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.apprunner import free_port, wait_until  # noqa: E402 - after the path above
+
+
+# The repository and write token the benches use on the test Hub (tests/hubserver.py).
+HUB_REPO = "bench/feedback"
+HUB_TOKEN = "tok-bench"
+
+
+def quiet_hub_client() -> None:
+    """Set before huggingface_hub is imported (it reads these once): Xet off (the test Hub speaks
+    LFS), no telemetry, no progress bars, a throwaway HF_HOME unless one is given."""
+    os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="bench-hf-home-"))
+
+
+def parser(doc: str | None = None) -> argparse.ArgumentParser:
+    """A bench's argument parser, with the --smoke every bench accepts (bench/README.md)."""
+    p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0] or None)
+    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv: list[str] | None = None, *, smoke: dict) -> argparse.Namespace:
+    """Parse a bench's arguments; with --smoke, `smoke`'s values replace theirs (the tiny run)."""
+    args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update(smoke)
+    return args
+
+
+def report(headers: list[str], rows: list[list], title: str, baseline: str) -> None:
+    """A bench's result: its table, then the baseline it is read against."""
+    print(table(headers, rows, title=title))
+    print(f"\nbaseline {baseline}")
 
 
 @dataclass
@@ -43,7 +78,6 @@ def run_measured(cmd: list[str], *, env: dict | None = None, stdout_path: Path |
     process would report *our* RSS as its high-water mark (Linux counts the pre-exec image).
     stdout goes to `stdout_path` (or is captured); both streams go through temporary files,
     so a chatty child can never block on a full pipe."""
-    import tempfile
 
     with tempfile.NamedTemporaryFile(prefix="time-", suffix=".txt", delete=False) as tf:
         time_out = Path(tf.name)

@@ -18,7 +18,6 @@ Runtime: about reviews * spacing + hub interval (~2 min with the defaults).
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
@@ -29,12 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["HF_HUB_DISABLE_XET"] = "1"
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="bench-hf-home-"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import HUB_REPO as REPO
+from bench._common import HUB_TOKEN as TOKEN
+from bench._common import ROOT, quiet_hub_client
+from bench._common import parser as bench_parser
+
+quiet_hub_client()
 
 from huggingface_hub import HfApi  # noqa: E402
 from shared.schema import open_store_db  # noqa: E402
@@ -44,9 +45,6 @@ from tests.container_images import FuseMount  # noqa: E402
 from tests.hubserver import HubServer  # noqa: E402
 from worker.hub import HubTarget  # noqa: E402
 from worker.targets import FolderTarget  # noqa: E402
-
-REPO = "bench/feedback"
-TOKEN = "tok-bench"
 
 
 def newest_max_id(target) -> int:
@@ -58,13 +56,12 @@ def newest_max_id(target) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__)
     parser.add_argument("--reviews", type=int, default=8)
     parser.add_argument("--spacing", type=float, default=7.0)
     parser.add_argument("--mount-interval", type=float, default=10.0)
     parser.add_argument("--hub-interval", type=float, default=60.0)
     parser.add_argument("--write-back", type=float, default=2.0)
-    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
     args = parser.parse_args()
     if args.smoke:
         args.reviews, args.spacing, args.mount_interval, args.hub_interval, args.write_back = 2, 1.0, 2.0, 4.0, 0.5

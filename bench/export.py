@@ -10,7 +10,7 @@ RSS from GNU time. Only public names of the product are used: `write_reviews_csv
 hi))`, the same call the worker makes for a shard.
 
 Checked before timing, at every size: the parsed rows equal a reference written with csv.writer and
-`guard_cell` applied in Python to every text cell.
+`guard_cell` applied in Python to every text cell (the exit code is 1 when they do not).
 
 The guard's cost: the export query alone (no file), the product's `EXPORT_SQL` vs the first-character
 rule it replaced, CPU seconds, interleaved.
@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import OUT, PYTHON, median, run_measured, table
 from bench.make_db import cached_db
-from shared.csv_export import EXPORT_SQL, guard_cell, range_sql, write_reviews_csv
+# The CSV's own header (the review's columns and the owner's moderation columns): the reference,
+# the CLI baseline and the guard's "before" rule must cover the same cells as the product's export.
+from shared.csv_export import COLUMNS, EXPORT_SQL, guard_cell, range_sql, write_reviews_csv
 from shared.db import connect
-from shared.schema import COLUMNS
 from worker.shards import SHARD_ROWS
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["db rows", "guard rule (query only, whole table)", "CPU s", "vs before"], guard_rows,
                 title=f"The formula guard's cost, median of {runs}"))
     shutil.rmtree(work, ignore_errors=True)
-    return 0
+    # A bench whose reference no longer matches the product measures something else: fail (the smoke test sees it).
+    return 0 if all(c[2] == "rows == reference" for c in checks) else 1
 
 
 if __name__ == "__main__":

@@ -18,12 +18,33 @@ for row with the live database (SQL EXCEPT both ways, in SQLite).
 Goals (issue 14, at 10M + 10 new): cycle <= 3 s, worker peak RSS <= 200 MiB, Xet new bytes <= 1 MB,
 restore <= 1.5x download. The script prints "met"/"NOT met" beside each; it asserts nothing.
 Runtime on the shared 2-core machine: 1M ~5 min; 10M ~25 min per target (the two full cycles dominate).
+
+Two more modes, each on the first --rows size (default 1M), instead of the cycle table:
+
+--kinds (Xet new bytes per file kind): one backup cycle with the worker's own code in this
+process (worker/mirror.py and worker/tree.py: db base + delta, CSV shards, Parquet shards), every
+file uploaded to a fresh local CAS (hf_xet, `local://DIR`; `dedup_metrics.new_bytes` is what the
+Hub would store); then the first non-zero --new reviews and the next cycle, every file of its
+tree uploaded again with the client's cache warm (the same CAS folder) and cold (a copy of the
+CAS as after cycle 1 without the client-side shard cache and session: only the CAS's global
+dedup finds old chunks). Each file kind goes in its own upload commit. ~2 min at 1M.
+
+--mount [--fuse] [--runs 3] (restore from the Hub and from a bucket mount): one backup of the db to
+the test Hub (in this process) with the worker's own code, then each in a fresh empty data folder,
+median of --runs: the baseline (`hf_hub_download` of the restore's sources, reviews.db and
+reviews-delta.db, + a copy of the db into place), `worker.restore.restore` from the Hub, and the
+same from a folder target on a mount (`--fuse`: an rclone FUSE mount with a write-back cache, as
+a Space's bucket volume; else a local folder); and the HTTP requests of a backup cycle with no
+change and with one new review. ~1 min at 100k, ~4 min at 1M.
+
+--smoke runs all three at 2,000 rows (the mount on a local folder).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import statistics
+import tempfile
 import os
 import re
 import shutil
@@ -35,9 +56,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import make_db
-from bench._common import OUT, PYTHON, run_measured, table
-from shared.db import transaction
-from shared.schema import COLUMNS, open_store_db
+from bench.make_db import working_copy
+from bench._common import HUB_REPO, HUB_TOKEN, OUT, PYTHON, parser, quiet_hub_client, run_measured, table
+
+quiet_hub_client()  # before huggingface_hub is imported (--mount); the worker's env is set per cycle
+
+from shared.db import transaction  # noqa: E402
+from shared.reviews import Review  # noqa: E402
+from shared.schema import COLUMNS, open_store_db  # noqa: E402
+from shared.store import insert_review  # noqa: E402
+from worker.mirror import Mirror  # noqa: E402
+from worker.shards import CSV_DIR  # noqa: E402
+from worker.targets import FolderTarget  # noqa: E402
+from worker.tree import BASE_FILE, DELTA_FILE, Tree  # noqa: E402
 
 REPO = "alice/bench-incremental"
 TOKEN = "tok-write"
@@ -171,6 +202,189 @@ def restore_vs_download(work: Path, hub: str, live_db: Path) -> dict:
             "restore_rss_mib": round(res.max_rss_kib / 1024), "rows_differing": diff}
 
 
+# ---- --kinds: Xet new bytes per file kind, warm and cold client cache
+
+ISSUE_BASELINE_DB_CSV = 55_000  # issue 13: "On today's db + CSV this measures about 55 KB"
+
+
+def tree_cycle(live: Path, mirror: Mirror) -> tuple[dict[str, list[Path]], int, float]:
+    """One backup cycle as the worker makes it: the tree's files by kind, files rewritten, seconds."""
+    started = time.monotonic()
+    tree = Tree(mirror)
+    update = tree.update(mirror.refresh(live))
+    files: dict[str, list[Path]] = {"reviews.db + reviews-delta.db": [], "csv/*.csv": [], "data/*.parquet": []}
+    for name in tree.files():
+        kind = ("reviews.db + reviews-delta.db" if name in (BASE_FILE, DELTA_FILE)
+                else "csv/*.csv" if name.startswith(CSV_DIR + "/") else "data/*.parquet" if name.endswith(".parquet")
+                else None)
+        if kind:
+            files[kind].append(tree.folder / name)
+    return files, len(update.changed), time.monotonic() - started
+
+
+def upload_kind(cas: Path, paths: list[Path]) -> tuple[int, int]:
+    """(new bytes, total bytes) of one upload commit of `paths` to the local CAS."""
+    import hf_xet
+
+    session = hf_xet.XetSession()
+    commit = session.new_upload_commit(endpoint=f"local://{cas}")
+    for path in paths:
+        commit.start_upload_file(str(path))
+    metrics = commit.wait_to_finish().dedup_metrics
+    return int(metrics.new_bytes), int(metrics.total_bytes)
+
+
+def forget_client_cache(cas: Path) -> None:
+    """What a restarted machine lacks: the client's shard cache and session, not the CAS's own data."""
+    for sub in ("shard-cache", "shard-session"):
+        shutil.rmtree(cas / "xet" / sub, ignore_errors=True)
+
+
+def kib(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB" if n < 10 * 1024 * 1024 else f"{n / 2**20:,.1f} MiB"
+
+
+def xet_by_kind(rows: int, new: int) -> None:
+    """--kinds: see the module's doc."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="xet-bench-", dir=OUT) as tmp:
+        tmp = Path(tmp)
+        live = working_copy(rows, tmp / "data")
+        mirror = Mirror(tmp / "mirror")
+        warm, cold = tmp / "cas-warm", tmp / "cas-cold"
+
+        files1, written1, secs1 = tree_cycle(live, mirror)
+        first = {kind: upload_kind(warm, paths) for kind, paths in files1.items()}
+        shutil.copytree(warm, cold)
+        forget_client_cache(cold)
+
+        conn = open_store_db(live)
+        for i in range(new):
+            insert_review(conn, Review(f"bench {i}", 1 + i % 5, f"new review {i}"))
+        conn.close()
+        files2, written2, secs2 = tree_cycle(live, mirror)
+        sizes = {kind: sum(p.stat().st_size for p in paths) for kind, paths in files2.items()}
+        warm2 = {kind: upload_kind(warm, paths) for kind, paths in files2.items()}
+        cold2 = {kind: upload_kind(cold, paths) for kind, paths in files2.items()}
+
+    total_files = sum(len(v) for v in files2.values())
+    print(f"\n{rows:,} reviews, then +{new}; cycle 1 took {secs1:.1f} s ({written1} files written), "
+          f"cycle 2 {secs2:.1f} s ({written2} of {total_files} files rewritten)\n")
+    print("| file | size | cycle 1: new bytes | +%d reviews: new bytes, warm cache | cold cache |" % new)
+    print("|---|---|---|---|---|")
+    for kind in files2:
+        print(f"| `{kind}` | {kib(sizes[kind])} | {kib(first[kind][0])} | {kib(warm2[kind][0])} | "
+              f"{kib(cold2[kind][0])} |")
+    db_csv_warm = sum(v[0] for k, v in warm2.items() if "parquet" not in k)
+    db_csv_cold = sum(v[0] for k, v in cold2.items() if "parquet" not in k)
+    total_warm, total_cold = sum(v[0] for v in warm2.values()), sum(v[0] for v in cold2.values())
+    print(f"| db + CSV | | | {kib(db_csv_warm)} | {kib(db_csv_cold)} |")
+    print(f"| **all files** | {kib(sum(sizes.values()))} | {kib(sum(v[0] for v in first.values()))} | "
+          f"**{kib(total_warm)}** | **{kib(total_cold)}** |")
+    print(f"\nIssue's baseline: db + CSV ~{ISSUE_BASELINE_DB_CSV / 1000:.0f} KB per cycle today; "
+          f"goal: all files <= {GOAL_XET_BYTES / 1e6:.0f} MB. "
+          f"Measured: warm {total_warm / 1e6:.3f} MB, cold {total_cold / 1e6:.3f} MB "
+          f"({'meets' if max(total_warm, total_cold) <= GOAL_XET_BYTES else 'MISSES'} the goal).")
+
+
+# ---- --mount: restore from the Hub and from a bucket mount
+
+def restore_from_mount(args) -> None:
+    """--mount: see the module's doc."""
+    from contextlib import nullcontext
+
+    from tests.container_images import FuseMount
+
+    work = Path(tempfile.mkdtemp(prefix="bench-restore-"))
+    try:
+        with FuseMount(work / "bucket", work / "mnt") if args.fuse else nullcontext():
+            mount_dir = (work / "mnt" if args.fuse else work / "mount-folder") / "feedback-backups"
+            mount_run(args, work, FolderTarget(mount_dir, keep=3, on_mount=True))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # after the unmount
+
+
+def mount_run(args, work: Path, mount: FolderTarget) -> None:
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from shared.config import load_config
+    from tests.hubserver import HubServer
+    from worker.backup import Backup
+    from worker.hub import HubTarget
+    from worker.restore import restore
+
+    source = make_db.cached_db(args.rows[0])
+    srv = HubServer(tokens={HUB_TOKEN: "bench"}, lfs_threshold=10_000_000)
+    srv.start()
+    try:
+        api = HfApi(endpoint=srv.endpoint, token=HUB_TOKEN)
+        origin = work / "origin"
+        origin.mkdir()
+        shutil.copyfile(source, origin / "reviews.db")
+        env = {"FEEDBACK_DATA_DIR": str(origin), "HF_DATASET_REPO": HUB_REPO}
+        config = load_config(env)
+        Backup(config, HubTarget(api, HUB_REPO)).run()
+        size_mb = (origin / "reviews.db").stat().st_size / 1e6
+
+        srv.reset_stats()
+        Backup(config, HubTarget(api, HUB_REPO)).run()
+        no_change = srv.stats()
+        conn = open_store_db(config.db_path)
+        insert_review(conn, Review("bench", 5, "one more"))
+        conn.close()
+        srv.reset_stats()
+        Backup(config, HubTarget(api, HUB_REPO)).run()
+        change = srv.stats()
+        t = time.perf_counter()
+        Backup(config, mount).run()
+        mount_publish = time.perf_counter() - t
+
+        # What a restore reads: the base db, and the delta when the backup has one (worker/tree.py).
+        sources = [n for n in ("reviews.db", "reviews-delta.db")
+                   if n in api.list_repo_files(HUB_REPO, repo_type="dataset")]
+        baseline, ours, from_mount = [], [], []
+        for i in range(args.runs):
+            dest = work / f"plain{i}"
+            dest.mkdir()
+            t = time.perf_counter()
+            for name in sources:
+                hf_hub_download(HUB_REPO, name, repo_type="dataset", endpoint=srv.endpoint, token=HUB_TOKEN,
+                                local_dir=dest / "dl")
+            shutil.copyfile(dest / "dl" / "reviews.db", dest / "reviews.db")
+            baseline.append(time.perf_counter() - t)
+            shutil.rmtree(dest)
+
+            fresh = work / f"fresh{i}"
+            t = time.perf_counter()
+            restore(load_config({"FEEDBACK_DATA_DIR": str(fresh), "HF_DATASET_REPO": HUB_REPO}), HubTarget(api, HUB_REPO))
+            ours.append(time.perf_counter() - t)
+            shutil.rmtree(fresh)
+
+            fresh = work / f"fresh-mount{i}"
+            t = time.perf_counter()
+            restore(load_config({"FEEDBACK_DATA_DIR": str(fresh)}), mount)
+            from_mount.append(time.perf_counter() - t)
+            shutil.rmtree(fresh)
+    finally:
+        srv.stop()
+
+    b, o, m = statistics.median(baseline), statistics.median(ours), statistics.median(from_mount)
+    print(f"\nRestore of a {args.rows[0]:,}-review backup ({size_mb:.0f} MB db), median of {args.runs} runs\n")
+    print(f"| {'what':<44} | {'seconds':>8} | {'ratio':>6} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 8}|")
+    print(f"| {'baseline: download ' + '+'.join(sources) + ', copy db':<44} | {b:8.2f} | {1:6.2f} |")
+    print(f"| {'python -m worker restore (checked, atomic)':<44} | {o:8.2f} | {o / b:6.2f} |")
+    where = "FUSE (rclone, write-back)" if args.fuse else "a local folder"
+    print(f"| {'the same from the mount: ' + where:<44} | {m:8.2f} | {m / b:6.2f} |")
+    print(f"\nFirst backup to the mount (base + delta written, read back, checked): {mount_publish:.2f} s")
+    print("\nHTTP requests of one backup cycle\n")
+    kinds = sorted((set(no_change) | set(change)) - {"total"})
+    print(f"| {'request':<14} | {'no change':>9} | {'one new review':>14} |")
+    print(f"|{'-' * 16}|{'-' * 11}|{'-' * 16}|")
+    for k in kinds + ["total"]:
+        print(f"| {k:<14} | {no_change.get(k, 0):>9} | {change.get(k, 0):>14} |")
+
+
 def run_size(rows: int, args, results: list[dict], extra: list[str]) -> None:
     src = make_db.ensure(args.src_dir / f"reviews-{rows}-s1.db", rows)
     hub_proc = None
@@ -224,7 +438,7 @@ def run_size(rows: int, args, results: list[dict], extra: list[str]) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--rows", default="1000000,10000000")
     p.add_argument("--new", default="0,10,10000,100000")
     p.add_argument("--src-dir", type=Path, default=OUT)
@@ -234,15 +448,25 @@ def main() -> int:
     p.add_argument("--no-full", dest="full", action="store_false",
                    help="skip the --full comparison cycle (the first cycle is a full one anyway)")
     p.add_argument("--keep", action="store_true", help="keep bench/out/incr-* (data folders, Hub state)")
-    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
+    p.add_argument("--kinds", action="store_true", help="only: Xet new bytes per file kind, warm and cold cache")
+    p.add_argument("--mount", action="store_true", help="only: restore from the Hub and from a mount; requests per cycle")
+    p.add_argument("--fuse", action="store_true", help="--mount: the mount is rclone FUSE with write-back")
+    p.add_argument("--runs", type=int, default=3, help="--mount: restores each, median")
     args = p.parse_args()
     if args.smoke:
-        args.rows, args.new = "2000", "10"
+        args.rows, args.new, args.runs = "2000", "10", 1
+    args.rows = [int(x) for x in args.rows.split(",")]
     args.new = [int(x) for x in args.new.split(",")]
     args.targets = args.targets.split(",")
+    if args.kinds or args.smoke:
+        xet_by_kind(args.rows[0], next((n for n in args.new if n), 10))
+    if args.mount or args.smoke:
+        restore_from_mount(args)
+    if args.kinds or args.mount:
+        return 0
     results: list[dict] = []
     extra: list[str] = []
-    for rows in [int(x) for x in args.rows.split(",")]:
+    for rows in args.rows:
         run_size(rows, args, results, extra)
     headers = ["rows", "target", "cycle", "new reviews", "wall s (process)", "in the worker s", "peak RSS MiB",
                "CPU s", "what it did"]

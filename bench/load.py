@@ -9,10 +9,12 @@ then GET /gradio_api/call/add_review/{event_id}, reading the SSE stream until `e
 
 Each concurrency level runs `--requests` requests in total on that many threads, each with its
 own keep-alive httpx.Client, after a short warm-up (not counted); a level also stops at
---max-seconds. Bounded in count and in time, 127.0.0.1 only.
+--max-seconds. Bounded in count and in time, to 127.0.0.1 only.
 
-The real app has a per-client rate limit (every request here comes from 127.0.0.1): run it
-with FEEDBACK_RATE_LIMIT_PER_MINUTE=0.
+Each thread is one visitor with a source address of its own (127.0.1.N, N = thread + 1: all of
+127/8 is loopback): the web caps event streams per client address (web/streams.py, 16), which
+32 threads from one address would hit, as 32 visitors do not. The real app also has a
+per-client rate limit: run it with FEEDBACK_RATE_LIMIT_PER_MINUTE=0.
 
 As a library: `run_level(url, concurrency, requests)` -> LevelResult (req/s, p50/p95/p99 ms,
 errors); `run(url, levels, requests)` -> list of them.
@@ -133,7 +135,8 @@ def run_level(url: str, concurrency: int, requests: int, *, timeout: float = 30.
     def worker(idx: int) -> None:
         rng = random.Random(seed * 1000 + idx)
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-        with httpx.Client(timeout=timeout, limits=limits) as client:
+        transport = httpx.HTTPTransport(local_address=f"127.0.1.{1 + idx % 250}", limits=limits)
+        with httpx.Client(timeout=timeout, transport=transport) as client:
             # warm-up: connections open, the server's first-call costs paid, not counted
             while True:
                 with lock:

@@ -15,7 +15,6 @@ cost N times that (the repeat key includes the client, so each address's refusal
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import tempfile
@@ -27,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import table  # noqa: E402
+from bench._common import parser as bench_parser  # noqa: E402
+from bench._common import parse, report  # noqa: E402
 from tests.apprunner import App  # noqa: E402
 
 SOURCE = "127.0.3.1"
@@ -58,13 +58,10 @@ def log_bytes(app: App) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=65.0)
     parser.add_argument("--rate", type=float, default=5.0)
-    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
-    args = parser.parse_args()
-    if args.smoke:
-        args.seconds = 3.0
+    args = parse(parser, smoke={"seconds": 3.0})
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
         env = {"ADMIN_PASSWORD": "bench-never-guessed", "FEEDBACK_LOGIN_COOLDOWN_SECONDS": "1",
@@ -86,10 +83,10 @@ def main() -> int:
                 grown = log_bytes(app) - before
                 per_day = grown * 86400 / args.seconds
                 rows.append([name, sent, grown, round(grown / sent), f"{per_day / 1e6:.2f} MB"])
-    print(table(["anonymous request (one address)", "sent", "log bytes", "bytes/request", "per day at this rate"],
-                rows, title=f"Web log growth, {args.rate:g} requests/s for {args.seconds:g} s"))
-    print("\nbaseline (issue 19): 7.5 KB traceback per bogus queue/data or call id; ~54 MB a day at 5 a minute; "
-          "60 MB of web logs kept")
+    report(["anonymous request (one address)", "sent", "log bytes", "bytes/request", "per day at this rate"],
+           rows, title=f"Web log growth, {args.rate:g} requests/s for {args.seconds:g} s",
+           baseline="(issue 19): 7.5 KB traceback per bogus queue/data or call id; ~54 MB a day at 5 a minute; "
+           "60 MB of web logs kept")
     return 0
 
 

@@ -17,7 +17,6 @@ A refused login (429) was not checked; a 400 was. Per 15 minutes = checked per c
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import threading
@@ -28,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import table  # noqa: E402
+from bench._common import parser as bench_parser  # noqa: E402
+from bench._common import parse, report  # noqa: E402
 from tests.apprunner import App  # noqa: E402
 from web.login_throttle import FAILURE_WINDOW_SECONDS  # noqa: E402
 
@@ -73,12 +73,9 @@ def parallel(url: str, source: str, headers: dict, n: int) -> tuple[int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__)
     parser.add_argument("--burst", type=int, default=120)
-    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
-    args = parser.parse_args()
-    if args.smoke:
-        args.burst = 12
+    args = parse(parser, smoke={"burst": 12})
     rows = []
     per_window = int(FAILURE_WINDOW_SECONDS // 300)
     for hops in (0, 1):
@@ -96,10 +93,10 @@ def main() -> int:
                     else:
                         checked, sent = parallel(app.url, source, headers, args.burst)
                     rows.append([f"hops={hops}", kind, sent, checked, checked * per_window])
-    print(table(["proxy", "logins", "sent", "checked (400)", "checked per 15 min"], rows,
-                title="Owner logins checked per address (5 per 300 s cool-down)"))
-    print("\nbaseline (issue 19): 120 parallel logins from one address were all checked "
-          "(119 x 400 + 1 x 200); ~25 guesses per 5 allowed, up to ~1,000 behind a proxy")
+    report(["proxy", "logins", "sent", "checked (400)", "checked per 15 min"], rows,
+           title="Owner logins checked per address (5 per 300 s cool-down)",
+           baseline="(issue 19): 120 parallel logins from one address were all checked "
+           "(119 x 400 + 1 x 200); ~25 guesses per 5 allowed, up to ~1,000 behind a proxy")
     return 0
 
 

@@ -16,7 +16,6 @@ open, how many all addresses together get, and whether a fresh client still gets
 
 from __future__ import annotations
 
-import argparse
 import resource
 import socket
 import sys
@@ -29,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench._common import table  # noqa: E402
+from bench._common import parser as bench_parser  # noqa: E402
+from bench._common import parse, report  # noqa: E402
 from tests.apprunner import App  # noqa: E402
 
 
@@ -91,21 +91,18 @@ def measure(hops: int, addresses: int, per_address: int) -> list[list]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__)
     parser.add_argument("--addresses", type=int, default=40)
     parser.add_argument("--per-address", type=int, default=40)
-    parser.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
-    args = parser.parse_args()
-    if args.smoke:
-        args.addresses, args.per_address = 3, 3
+    args = parse(parser, smoke={"addresses": 3, "per_address": 3})
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     rows = measure(0, args.addresses, args.per_address) + measure(1, args.addresses, args.per_address)
-    print(table(["proxy", "streams from", "asked", "held open", "GET /config from a new client", "its ms"], rows,
-                title="Heartbeat streams held (web/streams.py caps: 16 per client, 500 in all)"))
-    print("\nbaseline (issue 19, before the caps): 999 streams from 9 addresses held every slot, /config 503; "
-          "behind a proxy 1,100 streams from one address held every slot; a stream stayed open 12+ minutes "
-          "(now FEEDBACK_STREAM_MAX_SECONDS, 300 s)")
+    report(["proxy", "streams from", "asked", "held open", "GET /config from a new client", "its ms"], rows,
+           title="Heartbeat streams held (web/streams.py caps: 16 per client, 500 in all)",
+           baseline="(issue 19, before the caps): 999 streams from 9 addresses held every slot, /config 503; "
+           "behind a proxy 1,100 streams from one address held every slot; a stream stayed open 12+ minutes "
+           "(now FEEDBACK_STREAM_MAX_SECONDS, 300 s)")
     return 0
 
 

@@ -20,7 +20,6 @@ Runtime: ~1 min with the defaults (the seed at 1M costs ~50-100 ms per submit, h
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import sqlite3
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import OUT, table
+from bench._common import OUT, parse, parser, table
 from bench.make_db import working_copy
 from shared.store import Store
 from shared.reviews import validate
@@ -112,17 +111,15 @@ def run_block(c: dict, inputs, count: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--submits", type=int, default=4000, help="counted submits per 'ours' configuration")
     p.add_argument("--seed-submits", type=int, default=300, help="counted submits per 'seed' configuration")
     p.add_argument("--small", type=int, default=1_000)
     p.add_argument("--large", type=int, default=1_000_000)
     p.add_argument("--block", type=int, default=100, help="submits per block (ours)")
     p.add_argument("--time-limit", type=float, default=300.0, help="stop adding blocks after this many seconds")
-    p.add_argument("--smoke", action="store_true", help="tiny and fast: the suite's smoke test (tests/test_bench_smoke.py)")
-    args = p.parse_args(argv)
-    if args.smoke:
-        args.submits, args.seed_submits, args.small, args.large, args.block, args.time_limit = 40, 20, 500, 2000, 10, 30
+    args = parse(p, argv, smoke={"submits": 40, "seed_submits": 20, "small": 500, "large": 2000, "block": 10,
+                                 "time_limit": 30})
 
     def config(kind, cls, rows, per_block):
         path = working_copy(rows, OUT / "submit" / f"{kind}-{rows}")
@@ -134,22 +131,20 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [config("seed", Seed, rows, max(1, args.seed_submits // seed_blocks)) for rows in (args.small, args.large)]
     inputs = make_inputs(max(args.block, seeds[0]["per_block"]))
     started = time.perf_counter()
-    # ours: short blocks, 1k and 1M alternating, the order flipped every block; the first pair warms up
-    n_blocks = max(1, args.submits // args.block)
-    for b in range(n_blocks + 1):
-        for c in (ours if b % 2 else ours[::-1]):
-            run_block(c, inputs, count=b > 0)
-        if time.perf_counter() - started > args.time_limit / 2:
-            print(f"time limit: ours stopped after {b} counted blocks")
-            break
-    # the seed afterwards (its full-table COUNTs must not disturb ours)
-    seed_started = time.perf_counter()
-    for b in range(seed_blocks + 1):
-        for c in (seeds if b % 2 else seeds[::-1]):
-            run_block(c, inputs, count=b > 0)
-        if time.perf_counter() - seed_started > args.time_limit / 2:
-            print(f"time limit: seed stopped after {b} counted blocks")
-            break
+
+    def alternate(pair, n_blocks: int, label: str) -> None:
+        """Short blocks, small and large alternating, the order flipped every block; the first pair
+        warms up (not counted). Stops after half of --time-limit."""
+        since = time.perf_counter()
+        for b in range(n_blocks + 1):
+            for c in (pair if b % 2 else pair[::-1]):
+                run_block(c, inputs, count=b > 0)
+            if time.perf_counter() - since > args.time_limit / 2:
+                print(f"time limit: {label} stopped after {b} counted blocks")
+                break
+
+    alternate(ours, max(1, args.submits // args.block), "ours")
+    alternate(seeds, seed_blocks, "seed")  # afterwards: its full-table COUNTs must not disturb ours
     configs = ours + seeds
     for c in configs:
         c["impl"].close()

@@ -1,10 +1,13 @@
-"""One home for the tests' store helpers: add reviews to a database, read its rows back."""
+"""One home for the tests' store helpers: add reviews to a database, read its rows back, export them."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from shared.config import load_config
+from shared.csv_export import write_reviews_csv
 from shared.db import connect
 from shared.schema import COLUMNS, open_store_db
 from shared.store import insert_review
@@ -34,3 +37,19 @@ def all_rows(db_path: Path, columns: Sequence[str] = COLUMNS) -> list[tuple]:
         return conn.execute(f"SELECT {', '.join(columns)} FROM reviews ORDER BY id").fetchall()
     finally:
         conn.close()
+
+
+def exported_comments(tmp_path: Path, texts: Iterable[str]) -> list[str]:
+    """One review per text in a fresh database under `tmp_path` (its data folder: tmp_path/data),
+    written out by the product's CSV export: the comments column as a spreadsheet reads it back."""
+    db = load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "data")}).db_path
+    conn = open_store_db(db)
+    try:
+        for text in texts:
+            insert_review(conn, Review("n", 3, text))
+    finally:
+        conn.close()
+    out = tmp_path / "reviews.csv"
+    write_reviews_csv(db, out)
+    with open(out, newline="", encoding="utf-8") as f:
+        return [row[4] for row in list(csv.reader(f))[1:]]

@@ -1,5 +1,5 @@
 """The benchmark floor (bench/noop_app.py) is the form's own page over a store that does nothing:
-it must keep answering with the same outputs as the form, or bench/floor.py measures something else."""
+it must keep answering with the same outputs as the form, or `bench/run_all.py --floor` measures something else."""
 
 import pytest
 

@@ -3,12 +3,15 @@ the product's private names or replaces a product function.
 
 The convention (bench/README.md): every `bench/*.py` whose name does not start with `_` is a script
 that accepts `--smoke` (tiny, bounded, exit 0 on success); a new script joins this test by existing.
+A mode of a script that its plain `--smoke` does not run is listed in MODES (incremental.py's
+`--smoke` runs its three modes itself).
 Timing is never asserted: the scripts print tables, this only checks that they still run."""
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +27,8 @@ BENCH = ROOT / "bench"
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 PRODUCT = ("shared", "web", "worker")
 NEEDS_PODMAN = {"container.py"}
+# Modes a script's plain --smoke does not cover: (script, extra arguments).
+MODES = [("run_all.py", ("--floor", "--spam-checks"))]
 
 
 def _product_aliases(tree: ast.AST) -> dict[str, str]:
@@ -64,16 +69,25 @@ def test_no_bench_uses_a_private_name_of_the_product_or_patches_it():
     assert not problems, "; ".join(problems)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_bench_script_runs_at_a_tiny_size(script):
+def test_every_mode_listed_is_a_flag_of_its_script():
+    for script, extra in MODES:
+        source = (BENCH / script).read_text()
+        assert all(f'"{flag}"' in source for flag in extra), (script, extra)
+
+
+@pytest.mark.parametrize(("script", "extra"), [(s, ()) for s in SCRIPTS] + MODES,
+                         ids=[s for s in SCRIPTS] + [f"{s} {' '.join(e)}" for s, e in MODES])
+def test_bench_script_runs_at_a_tiny_size(script, extra):
     source = (BENCH / script).read_text()
-    assert "--smoke" in source, f"bench/{script} must accept --smoke (bench/README.md: the convention)"
+    # --smoke in the script itself, or from bench/_common.parser (argparse refuses it otherwise: exit 2 below).
+    takes_smoke = "--smoke" in source or re.search(r"from bench\._common import [^\n]*\bparser\b", source)
+    assert takes_smoke, f"bench/{script} must accept --smoke (bench/README.md: the convention)"
     if script in NEEDS_PODMAN:
         from tests.container_images import tools_missing
 
         missing = tools_missing()
         need(not missing, f"bench/{script} needs {', '.join(missing)} (bash scripts/test installs them)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FEEDBACK_", "GRADIO_"))}
-    res = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=ROOT, env=env, capture_output=True,
+    res = subprocess.run([sys.executable, str(BENCH / script), "--smoke", *extra], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=900 if script in NEEDS_PODMAN else 300)
-    assert res.returncode == 0, f"bench/{script} --smoke failed rc={res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    assert res.returncode == 0, f"bench/{script} --smoke {' '.join(extra)} failed rc={res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"

@@ -49,11 +49,17 @@ def reason(call) -> str:
     return refused.value.reason
 
 
-def test_token_minimum_time_one_use_expiry_and_a_key_that_survives_a_restart(tmp_path, store):
+def page_loaded(tmp_path, store, seconds_ago: float):
+    """A guard (on its own clock), and a token it issued when the page loaded `seconds_ago`."""
     clock = Clock()
     guard = guard_for(tmp_path, store, clock)
     token = guard.issue()
-    clock.now += 1
+    clock.now += seconds_ago
+    return clock, guard, token
+
+
+def test_token_minimum_time_one_use_expiry_and_a_key_that_survives_a_restart(tmp_path, store):
+    clock, guard, token = page_loaded(tmp_path, store, 1)
     assert reason(lambda: submit(guard, store, page=PageFields("", token))) == "too_fast"
     assert store.summary().total == 0
     clock.now += 2.5
@@ -71,10 +77,7 @@ def test_token_minimum_time_one_use_expiry_and_a_key_that_survives_a_restart(tmp
 
 
 def test_trap_filled_is_refused_before_anything_else(tmp_path, store):
-    clock = Clock()
-    guard = guard_for(tmp_path, store, clock)
-    token = guard.issue()
-    clock.now += 10
+    _, guard, token = page_loaded(tmp_path, store, 10)
     assert reason(lambda: submit(guard, store, page=PageFields("me@example.com", token))) == "trap"
     assert submit(guard, store, page=PageFields("", token)) == 1  # the token was not used up by the refusal
 

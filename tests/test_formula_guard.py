@@ -1,38 +1,19 @@
 """The CSV formula guard by character class (shared/csv_export.py): SQL and Python agree.
 
-Real SQLite files and the real export (Arrow and csv-module paths)."""
+Real SQLite files and the real export (shared/csv_export.py, through tests/store_support.exported_comments)."""
 
 from __future__ import annotations
 
-import csv
 import unicodedata
 
-
-from shared.config import load_config
-from shared.csv_export import LEADING_IGNORED, guard_cell, write_reviews_csv
-from shared.schema import open_store_db
-from shared.store import insert_review
-from shared.reviews import Review
+from shared.csv_export import LEADING_IGNORED, guard_cell
+from tests.store_support import exported_comments
 
 # What a probe got through before: each in front of = and @.
 PROBED = ["\x0b", "\x0c", "\x1f", "\u0085", "\u2003", "\u2028", "\u200e", "\u202a", "\u00ad", "\u3164"]
 # Their kin: one of each kind the class covers.
 KIN = ["\x01", "\x7f", "\u2009", "\u2029", "\u202e", "\u2066", "\u061c", "\u180e", "\ufeff", "\U000e0041",
        "\u115f", "\uffa0", "\u034f", "\ufe0f", "\u2800"]
-
-
-def _export(tmp_path, texts) -> list[str]:
-    config = load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "data")})
-    conn = open_store_db(config.db_path)
-    try:
-        for text in texts:
-            insert_review(conn, Review("n", 3, text))
-    finally:
-        conn.close()
-    out = tmp_path / "reviews.csv"
-    write_reviews_csv(config.db_path, out)
-    with open(out, newline="", encoding="utf-8") as f:
-        return [row[4] for row in list(csv.reader(f))[1:]]
 
 
 def test_the_class_is_every_control_format_and_separator_character():
@@ -47,6 +28,6 @@ def test_formulas_behind_any_invisible_character_are_guarded_and_sql_agrees_with
     hostile = [f"{c}{start}cmd|' /C calc'!A0" for c in PROBED + KIN for start in ("=", "@")]
     hostile += [c * 3 + "\u00a0=1+1" for c in PROBED]  # several in a row, mixed
     harmless = ["\u202eevil.com\u202c", "\u200bhello", "\x0bline", "a=1", "\u3164", ""]
-    exported = _export(tmp_path, hostile + harmless)
+    exported = exported_comments(tmp_path, hostile + harmless)
     assert exported == ["'" + t for t in hostile] + harmless
     assert exported == [guard_cell(t) for t in hostile + harmless]  # the Python rule says the same

@@ -18,12 +18,9 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from shared.config import load_config
 from shared.db import connect
-from shared.schema import open_store_db
-from shared.store import insert_review
-from shared.reviews import Review
 from tests.hub_fixtures import HUB_REPO as REPO
 from tests.hub_fixtures import HUB_TOKEN, hub_client_env, hub_config
-from tests.store_support import add_reviews, all_rows
+from tests.store_support import add_reviews, all_rows, exported_comments
 from worker.backup import Backup
 from worker.drill import RestoreDrill
 from worker.hub import HubTarget
@@ -212,23 +209,9 @@ HARMLESS = ["hello = world", "5 stars", "", "   ", "\u00a0", "é=1"]
 
 
 def test_formulas_behind_spaces_zero_width_or_full_width_are_guarded_in_the_csv(tmp_path):
-    import csv
-
-    from shared.csv_export import write_reviews_csv
-
-    config = load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "data")})
-    add_texts = DISGUISED + HARMLESS
-    conn = open_store_db(config.db_path)
-    try:
-        for text in add_texts:
-            insert_review(conn, Review("n", 3, text))
-    finally:
-        conn.close()
-    out = tmp_path / "reviews.csv"
-    write_reviews_csv(config.db_path, out)
-    with open(out, newline="", encoding="utf-8") as f:
-        comments = [row[4] for row in list(csv.reader(f))[1:]]
+    comments = exported_comments(tmp_path, DISGUISED + HARMLESS)
     assert comments == ["'" + t for t in DISGUISED] + HARMLESS
+    config = load_config({"FEEDBACK_DATA_DIR": str(tmp_path / "data")})
     assert rows(config.db_path)[0][2] == DISGUISED[0]  # the database keeps the text exactly as sent
 
 
