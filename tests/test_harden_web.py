@@ -20,6 +20,7 @@ import pytest
 from shared.logs import RepeatFilter, q
 from tests import gradio_api
 from tests.apprunner import App, wait_until
+from tests.async_run import run_async
 from web.client_address import client_address
 from web.login_throttle import MAX_FAILURES, Failures
 
@@ -501,7 +502,6 @@ def test_a_stream_ends_at_its_lifetime(proxy_app):
 def test_the_stream_cap_counts_every_client_in_total():
     """StreamLimit alone, in-process (the total of 500 is measured by bench/stream_slots.py)."""
     import asyncio
-    import concurrent.futures
 
     from web.streams import StreamLimit
 
@@ -527,10 +527,7 @@ def test_the_stream_cap_counts_every_client_in_total():
         await asyncio.gather(*tasks, return_exceptions=True)
         return statuses, limit.open_total
 
-    # In a thread of its own: after a browser test, Playwright's sync API keeps an event loop
-    # running on this thread, and asyncio.run refuses to start inside it.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        statuses, left = pool.submit(asyncio.run, scenario()).result(timeout=30)
+    statuses, left = run_async(scenario())
     assert sorted(statuses) == [200, 200, 200, 503, 503, 503] and left == 0
 
 

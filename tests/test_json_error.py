@@ -1,8 +1,8 @@
 """web.http_limits.json_error: the one JSON reply every refusing middleware sends."""
 
-import asyncio
 import json
 
+from tests.async_run import run_async
 from web.http_limits import json_error
 
 
@@ -12,7 +12,7 @@ def _sent(**kwargs) -> list[dict]:
     async def send(message):
         messages.append(message)
 
-    asyncio.run(json_error(send, **kwargs))
+    run_async(json_error(send, **kwargs))
     return messages
 
 
