@@ -5,7 +5,10 @@ The convention (bench/README.md): every `bench/*.py` whose name does not start w
 that accepts `--smoke` (tiny, bounded, exit 0 on success); a new script joins this test by existing.
 A mode of a script that its plain `--smoke` does not run is listed in MODES (incremental.py's
 `--smoke` runs its three modes itself).
-Timing is never asserted: the scripts print tables, this only checks that they still run."""
+Timing is never asserted: the scripts print tables, this only checks that they still run.
+
+The runs are split over this file and test_bench_smoke_part2/3.py (`part(i)`), so that pytest-xdist,
+which keeps a file's tests in one process, spreads the ~10 minutes of them over its processes."""
 
 from __future__ import annotations
 
@@ -29,6 +32,32 @@ PRODUCT = ("shared", "web", "worker")
 NEEDS_PODMAN = {"container.py"}
 # Modes a script's plain --smoke does not cover: (script, extra arguments).
 MODES = [("run_all.py", ("--floor", "--spam-checks"))]
+PARTS = 3
+# Seconds a run took on a busy 2-core machine, to balance the parts; a script not listed counts as
+# DEFAULT_SECONDS (a new bench joins a part by existing).
+SECONDS = {"page_weight.py": 100, "run_all.py --floor --spam-checks": 90, "run_all.py": 70,
+           "login_throttle.py": 70, "log_volume.py": 60, "incremental.py": 40}
+DEFAULT_SECONDS = 15
+
+
+def _runs() -> list[tuple[str, tuple[str, ...]]]:
+    return [(s, ()) for s in SCRIPTS] + MODES
+
+
+def _run_id(script: str, extra: tuple[str, ...]) -> str:
+    return " ".join((script, *extra))
+
+
+def part(index: int) -> list:
+    """The runs of part `index` (0-based): the longest first, each to the part with the least so far."""
+    load = [0] * PARTS
+    chosen: list[list] = [[] for _ in range(PARTS)]
+    runs = sorted(_runs(), key=lambda r: (-SECONDS.get(_run_id(*r), DEFAULT_SECONDS), _run_id(*r)))
+    for script, extra in runs:
+        k = load.index(min(load))
+        load[k] += SECONDS.get(_run_id(script, extra), DEFAULT_SECONDS)
+        chosen[k].append(pytest.param(script, extra, id=_run_id(script, extra)))
+    return chosen[index]
 
 
 def _product_aliases(tree: ast.AST) -> dict[str, str]:
@@ -75,9 +104,17 @@ def test_every_mode_listed_is_a_flag_of_its_script():
         assert all(f'"{flag}"' in source for flag in extra), (script, extra)
 
 
-@pytest.mark.parametrize(("script", "extra"), [(s, ()) for s in SCRIPTS] + MODES,
-                         ids=[s for s in SCRIPTS] + [f"{s} {' '.join(e)}" for s, e in MODES])
+def test_the_parts_run_every_script_and_mode_once():
+    ids = [p.id for i in range(PARTS) for p in part(i)]
+    assert sorted(ids) == sorted(_run_id(*r) for r in _runs())
+
+
+@pytest.mark.parametrize(("script", "extra"), part(0))
 def test_bench_script_runs_at_a_tiny_size(script, extra):
+    run_smoke(script, extra)
+
+
+def run_smoke(script: str, extra: tuple[str, ...]) -> None:
     source = (BENCH / script).read_text()
     # --smoke in the script itself, or from bench/_common.parser (argparse refuses it otherwise: exit 2 below).
     takes_smoke = "--smoke" in source or re.search(r"from bench\._common import [^\n]*\bparser\b", source)
