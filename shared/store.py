@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import connect, placeholders, read_transaction, transaction
-from shared.reviews import Review
+from shared.reviews import RATINGS, Review
 from shared.schema import PENDING, PUBLIC, STATUSES, open_store_db, write_count
 
 
@@ -38,7 +38,7 @@ class Summary:
     def average(self) -> float | None:
         if not self.total:
             return None
-        return sum(r * n for r, n in zip(range(1, 6), self.counts)) / self.total
+        return sum(r * n for r, n in zip(RATINGS, self.counts)) / self.total
 
     @property
     def fingerprint(self) -> str:
@@ -55,8 +55,8 @@ def read_summary(conn: sqlite3.Connection, schema: str = "main") -> Summary:
         stats = {r: (n, p) for r, n, p in conn.execute(f"SELECT rating, n, public_n FROM {schema}.review_stats")}
         max_id = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {schema}.reviews").fetchone()[0]
         changes = write_count(conn, schema)
-    per_rating = tuple(int(stats.get(r, (0, 0))[0]) for r in range(1, 6))
-    public = tuple(int(stats.get(r, (0, 0))[1]) for r in range(1, 6))
+    per_rating = tuple(int(stats.get(r, (0, 0))[0]) for r in RATINGS)
+    public = tuple(int(stats.get(r, (0, 0))[1]) for r in RATINGS)
     return Summary(total=sum(per_rating), counts=per_rating, max_id=max_id, changes=changes,  # type: ignore[arg-type]
                    public_counts=public)
 
@@ -97,9 +97,9 @@ def reviews_per_day(conn: sqlite3.Connection, first_day: str, last_day: str,
         params.extend(ratings)
     days: dict[str, list[int]] = {}
     for day, rating, n in conn.execute(sql + " ORDER BY day", params):
-        if 1 <= (rating or 0) <= 5:
-            days.setdefault(day, [0] * 5)[rating - 1] += n
-    return [(day, sum(c), sum((i + 1) * n for i, n in enumerate(c)), tuple(c)) for day, c in days.items()]
+        if rating in RATINGS:
+            days.setdefault(day, [0] * len(RATINGS))[RATINGS.index(rating)] += n
+    return [(day, sum(c), sum(r * n for r, n in zip(RATINGS, c)), tuple(c)) for day, c in days.items()]
 
 
 class Store:
