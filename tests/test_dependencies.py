@@ -99,6 +99,12 @@ def test_gradio_internals_the_web_patches_are_still_there():
     need("return self._api_info" in inspect.getsource(Api.api_info) and "block.api_info()" in blocks_src
          and callable(getattr(gr, "api", None)),
          "gr.api with Api components describing themselves through _api_info", "web/app.py _describe_rating")
+    # web/app.py _hide_api_only_components: the page's config is built from each block's get_config()
+    # read on the instance (so a per-instance wrapper is what the browser is sent), and the frontend
+    # reads "visible" from it.
+    need("props = block.get_config()" in blocks_src and callable(getattr(Api, "get_config", None)),
+         "Blocks' config built from block.get_config() on each instance, Api.get_config",
+         "web/app.py _hide_api_only_components")
     # web/rating.py and web/app.py: gr.HTML templates with js_on_load (`props.value` is the component's value).
     need({"html_template", "js_on_load", "apply_default_css", "padding"} <= set(inspect.signature(gr.HTML).parameters),
          "gr.HTML(html_template, js_on_load, apply_default_css, padding)", "web/rating.py, web/app.py")
