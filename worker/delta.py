@@ -40,27 +40,20 @@ def write_delta(mirror_db: Path, dest: Path, *, above_id: int, previous: Path | 
         cols = ", ".join(BACKUP_COLUMNS)
         if previous is not None and previous.exists() and previous_max_id is not None:
             shutil.copyfile(previous, tmp)
-            start = previous_max_id
+            start, fresh = previous_max_id, False
         else:
-            start = above_id
-            src = connect(mirror_db, wal=False)
-            try:
-                table_sql = src.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reviews'"
-                                        ).fetchone()[0]
-            finally:
-                src.close()
-            fresh = connect(tmp, wal=False)
-            try:
-                fresh.execute(table_sql)
-            finally:
-                fresh.close()
+            start, fresh = above_id, True
         conn = connect(tmp, wal=False)
         try:
-            with attached(conn, "mirror", mirror_db), transaction(conn):
-                # Names withheld: never written, so no old name lingers in a free page either.
-                conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {select_list(names)} FROM mirror.reviews "
-                             "WHERE id > ? ORDER BY id", (start,))
-            rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM reviews").fetchone()
+            with attached(conn, "mirror", mirror_db):
+                if fresh:  # the mirror's own table definition, created in the new file (main)
+                    conn.execute(conn.execute("SELECT sql FROM mirror.sqlite_master "
+                                              "WHERE type = 'table' AND name = 'reviews'").fetchone()[0])
+                with transaction(conn):
+                    # Names withheld: never written, so no old name lingers in a free page either.
+                    conn.execute(f"INSERT INTO main.reviews ({cols}) SELECT {select_list(names)} "
+                                 "FROM mirror.reviews WHERE id > ? ORDER BY id", (start,))
+            rows, low = conn.execute("SELECT COUNT(*), MIN(id) FROM main.reviews").fetchone()
         finally:
             conn.close()
         if rows and low <= above_id:
